@@ -1,0 +1,113 @@
+"""The member agencies of BCĐ 389 (codes are contract) and the topic names derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "AGENCY_INFO",
+    "STANDING_OFFICE",
+    "Agency",
+    "AgencyInfo",
+    "Topics",
+]
+
+
+class Agency(StrEnum):
+    """Agency codes, as in DOMAIN.md; the order is the Avro enum's symbol order."""
+
+    POLICE = "police"
+    BORDER_GUARD = "border_guard"
+    CUSTOMS = "customs"
+    TAX = "tax"
+    INDUSTRY_TRADE = "industry_trade"
+    ICT = "ict"
+    MEDIA = "media"
+    OTHER_MEMBERS = "other_members"
+    MARKET_SURVEILLANCE = "market_surveillance"
+
+
+STANDING_OFFICE = Agency.MARKET_SURVEILLANCE
+"""The committee's standing office (Cơ quan Thường trực), which receives every event (plan III.3)."""
+
+
+@dataclass(frozen=True)
+class AgencyInfo:
+    name_vi: str
+    name_en: str
+    plan_section: str
+
+
+AGENCY_INFO: dict[Agency, AgencyInfo] = {
+    Agency.POLICE: AgencyInfo("Công an tỉnh", "Provincial Police", "II.1"),
+    Agency.BORDER_GUARD: AgencyInfo(
+        "Bộ chỉ huy Bộ đội Biên phòng tỉnh", "Provincial Border Guard Command", "II.2"
+    ),
+    Agency.CUSTOMS: AgencyInfo("Cục Hải quan tỉnh", "Provincial Customs Department", "II.3"),
+    Agency.TAX: AgencyInfo("Cục Thuế tỉnh", "Provincial Tax Department", "II.4"),
+    Agency.INDUSTRY_TRADE: AgencyInfo("Sở Công Thương", "Department of Industry and Trade", "II.5"),
+    Agency.ICT: AgencyInfo(
+        "Sở Thông tin và Truyền thông", "Department of Information and Communications", "II.6"
+    ),
+    Agency.MEDIA: AgencyInfo(
+        "Đài Phát thanh và Truyền hình tỉnh, Báo Quảng Ngãi",
+        "Provincial Radio and Television, Quảng Ngãi Newspaper",
+        "II.7",
+    ),
+    Agency.OTHER_MEMBERS: AgencyInfo("Các ngành thành viên khác", "Other member agencies", "II.8"),
+    Agency.MARKET_SURVEILLANCE: AgencyInfo(
+        "Cục Quản lý thị trường tỉnh (Cơ quan Thường trực BCĐ 389)",
+        "Provincial Market Surveillance Department (standing office)",
+        "II.9",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under one prefix (contract: ``<prefix>.outbox.<agency>`` and so on)."""
+
+    prefix: str = "bus389"
+
+    def outbox(self, agency: Agency | str) -> str:
+        return f"{self.prefix}.outbox.{Agency(agency).value}"
+
+    def inbox(self, agency: Agency | str) -> str:
+        return f"{self.prefix}.inbox.{Agency(agency).value}"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.dlq"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}.audit"
+
+    def all_outboxes(self) -> list[str]:
+        return [self.outbox(a) for a in Agency]
+
+    def all_inboxes(self) -> list[str]:
+        return [self.inbox(a) for a in Agency]
+
+    def all(self) -> list[str]:
+        return [*self.all_outboxes(), *self.all_inboxes(), self.dlq, self.audit]
+
+    def sender_of(self, topic: str) -> Agency | None:
+        """The agency whose outbox ``topic`` is, or None: the ACL makes this the proven sender."""
+        head = f"{self.prefix}.outbox."
+        if not topic.startswith(head):
+            return None
+        try:
+            return Agency(topic[len(head) :])
+        except ValueError:
+            return None
+
+    def owner_of_inbox(self, topic: str) -> Agency | None:
+        head = f"{self.prefix}.inbox."
+        if not topic.startswith(head):
+            return None
+        try:
+            return Agency(topic[len(head) :])
+        except ValueError:
+            return None

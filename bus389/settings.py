@@ -1,0 +1,141 @@
+"""The one settings tree of bus389, read from ``BUS389_*`` environment variables.
+
+Built once at the entry point (the CLI) and passed down; nothing else reads the environment.
+Nested groups use ``__``: ``BUS389_ROUTER__BATCH_MAX_EVENTS=500``. The two contract names are the
+top-level ``BUS389_BOOTSTRAP`` and ``BUS389_TOPIC_PREFIX``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bus389.agencies import Agency, Topics
+
+__all__ = [
+    "REPO_ROOT",
+    "IctSettings",
+    "KafkaClientSettings",
+    "LocalKafkaSettings",
+    "MetricsSettings",
+    "ReportSettings",
+    "RouterSettings",
+    "Settings",
+    "StoreSettings",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout (or image directory) holding ``schemas/``, ``deploy/`` and ``examples/``."""
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaClientSettings(_Group):
+    """How clients reach and authenticate to the brokers (the security group fills the SASL parts)."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+    delivery_timeout_ms: int = Field(60_000, ge=1_000)
+    """Upper bound on how long a publish keeps retrying an unacknowledged event."""
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    min_insync_replicas: int = Field(1, ge=1)
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    transaction_chunk_events: int = Field(5_000, ge=1)
+    """A publish commits its file in transactions of at most this many events."""
+
+
+class LocalKafkaSettings(_Group):
+    """The local Kafka that ``bus389 kafka up`` fetches from Maven Central and runs on loopback."""
+
+    version: str = "4.1.1"
+    cache_dir: Path = Path.home() / ".cache" / "bus389"
+    data_dir: Path = Path.home() / ".local" / "state" / "bus389" / "kafka"
+    kafka_home: Path | None = None
+    """A Kafka distribution to use instead of fetching (also read from ``KAFKA_HOME`` by the CLI)."""
+    host: str = "127.0.0.1"
+    base_port: int = Field(9092, ge=1024, le=65000)
+    start_timeout_s: float = Field(90.0, gt=0)
+    heap: str = "512m"
+
+
+class RouterSettings(_Group):
+    group_id: str = "bus389.router"
+    transactional_id: str = "bus389.router"
+    batch_max_events: int = Field(500, ge=1)
+    batch_max_ms: int = Field(100, ge=1)
+    policy_path: Path = REPO_ROOT / "deploy" / "routing-policy.yaml"
+    transactions: bool = True
+    """Off only for the benchmark of what exactly-once costs (at-least-once)."""
+
+
+class MetricsSettings(_Group):
+    port: int = Field(0, ge=0, le=65535)
+    """0 picks the service's default port; see each service."""
+    host: str = "127.0.0.1"
+    pushgateway_url: str | None = None
+    json_logs: bool = False
+    log_level: str = "INFO"
+
+
+class StoreSettings(_Group):
+    ict_url: str = "sqlite:///" + str(Path.home() / ".local" / "state" / "bus389" / "ict.sqlite3")
+    standing_office_url: str = "sqlite:///" + str(
+        Path.home() / ".local" / "state" / "bus389" / "standing_office.sqlite3"
+    )
+
+
+class IctSettings(_Group):
+    never_block: tuple[str, ...] = (
+        "gov.vn",
+        "quangngai.gov.vn",
+        "shopee.vn",
+        "lazada.vn",
+        "tiki.vn",
+        "sendo.vn",
+        "facebook.com",
+        "tiktok.com",
+        "zalo.me",
+        "youtube.com",
+    )
+    """Domains (and every name under them) that must never be blocked."""
+    auto_approve_senders: tuple[Agency, ...] = ()
+    output_dir: Path = Path.home() / ".local" / "state" / "bus389" / "blocklist"
+    rpz_zone: str = "rpz.bus389.local"
+    group_id: str = "bus389.ict"
+
+
+class ReportSettings(_Group):
+    group_id: str = "bus389.standing_office"
+    answer_deadline_days: dict[str, int] = {"domain_block_request": 3, "case_referral": 15, "complaint": 15}
+
+
+class Settings(BaseSettings):
+    """Every setting bus389 reads; ``BUS389_`` prefix, ``__`` between nested groups."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BUS389_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = Field("bus389", pattern=r"^[A-Za-z0-9_\-]+$")
+    kafka: KafkaClientSettings = KafkaClientSettings()
+    local: LocalKafkaSettings = LocalKafkaSettings()
+    router: RouterSettings = RouterSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    store: StoreSettings = StoreSettings()
+    ict: IctSettings = IctSettings()
+    report: ReportSettings = ReportSettings()
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
