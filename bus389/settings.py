@@ -111,11 +111,11 @@ class IctSettings(_Group):
     auto_approve_senders: tuple[Agency, ...] = ()
     output_dir: Path = Path.home() / ".local" / "state" / "bus389" / "blocklist"
     rpz_zone: str = "rpz.bus389.local"
-    group_id: str = "bus389.ict"
+    group_id: str = "bus389.ict.blocklist"
 
 
 class ReportSettings(_Group):
-    group_id: str = "bus389.standing_office"
+    group_id: str = "bus389.market_surveillance.store"
     answer_deadline_days: dict[str, int] = {"domain_block_request": 3, "case_referral": 15, "complaint": 15}
 
 
