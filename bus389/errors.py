@@ -14,8 +14,11 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "CorruptBodyError",
+    "EncodeError",
     "InputError",
+    "InvalidRecordsError",
     "LocalKafkaError",
+    "NoBrokerError",
     "PolicyError",
     "PublishError",
     "RecordError",
@@ -23,6 +26,7 @@ __all__ = [
     "SchemaMismatchError",
     "StoreError",
     "TruncatedFrameError",
+    "UnknownEventTypeError",
     "UnknownSchemaIdError",
 ]
 
@@ -55,6 +59,32 @@ class RecordError(InputError):
         self.source = source
         where = f"{source}:{line}" if source else f"line {line}"
         super().__init__(f"{where}: " + "; ".join(problems))
+
+
+class InvalidRecordsError(InputError):
+    """Several input records are invalid; every one is listed, one ``SOURCE:LINE: problem`` a line."""
+
+    def __init__(self, records: list[RecordError], *, source: str = "", note: str = "") -> None:
+        self.records = records
+        self.source = source
+        lines: list[str] = []
+        for record in records:
+            where = record.source or source
+            at = f"{where}:{record.line}" if where else f"line {record.line}"
+            lines.extend(f"{at}: {problem}" for problem in record.problems)
+        head = f"{len(records)} invalid record{'s' if len(records) != 1 else ''}"
+        head += f" in {source}" if source else ""
+        head += f" ({note})" if note else ""
+        super().__init__(head + ":\n" + "\n".join(lines))
+
+    @property
+    def problem_lines(self) -> list[str]:
+        """Every problem as ``SOURCE:LINE: field: message``."""
+        return str(self).split("\n")[1:]
+
+
+class UnknownEventTypeError(InputError):
+    """An event type (or a version of one) that the schema catalog does not have."""
 
 
 class SchemaCatalogError(BusError):
@@ -91,6 +121,12 @@ class SchemaMismatchError(CodecError):
     reason = "schema_mismatch"
 
 
+class EncodeError(CodecError):
+    """A record does not fit its schema (a programming error upstream of the codec)."""
+
+    reason = "encode_error"
+
+
 class PolicyError(ConfigError):
     """The routing policy is invalid: names the rule and field."""
 
@@ -105,8 +141,24 @@ class BrokerError(BusError):
         self.retriable = retriable
 
 
+class NoBrokerError(BrokerError):
+    """No broker answered at the bootstrap address (nothing listening, or not up yet)."""
+
+
 class PublishError(BrokerError):
     """Some events were not acknowledged; says which were."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retriable: bool = False,
+        committed_event_ids: tuple[str, ...] = (),
+        uncommitted_event_ids: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, retriable=retriable)
+        self.committed_event_ids = committed_event_ids
+        self.uncommitted_event_ids = uncommitted_event_ids
 
 
 class LocalKafkaError(BusError):
