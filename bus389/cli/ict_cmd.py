@@ -1,0 +1,272 @@
+"""``bus389 ict``: the ICT operator's commands on domain-block requests, and ``bus389 serve ict``.
+
+The operator's commands only read and write the ICT store (``BUS389_STORE__ICT_URL``): they need no
+broker. A decision is durable when the command returns; the running ``bus389 serve ict`` then rewrites
+the blocklist files and publishes the ``domain_block_result`` answering the request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from bus389.cli._context import pass_settings
+from bus389.settings import Settings
+
+if TYPE_CHECKING:
+    from consumers.ict.decisions import Decider
+
+__all__ = ["ict", "serve_ict"]
+
+_SERVICE_HINT = "the running `bus389 serve ict` writes the blocklist and publishes the result"
+
+
+def _operator_name() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid{os.getuid()}"
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@contextmanager
+def _decider(settings: Settings) -> Iterator[Decider]:
+    from consumers.ict import decisions
+    from consumers.ict.store import open_store
+
+    store = open_store(settings.store.ict_url)
+    try:
+        yield decisions.Decider(store, settings)
+    finally:
+        store.close()
+
+
+@click.group("ict")
+def ict() -> None:
+    """The ICT department's domain-block requests: review, decide, and print the blocklist.
+
+    Requests arrive through `bus389 serve ict`; decisions are written to the ICT store
+    (BUS389_STORE__ICT_URL) and applied by that service.
+
+    \b
+    Example:
+      bus389 ict pending
+      bus389 ict approve 3f2a9c1e --note "Công văn 123/STTTT-BCVT"
+      bus389 ict blocklist --format rpz
+    """
+
+
+@ict.command("pending")
+@click.option("--all", "show_all", is_flag=True, help="List every request, not only the pending ones.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@pass_settings
+def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
+    """List the requests waiting for a decision, oldest first (with what screening refused).
+
+    \b
+    Example:
+      bus389 ict pending
+      bus389 ict pending --all --json
+    """
+    from consumers.ict.store import RequestState, open_store
+
+    with open_store(settings.store.ict_url) as store:
+        rows = store.requests(None if show_all else RequestState.PENDING)
+        if as_json:
+            for row in rows:
+                targets = store.targets(row.event_id)
+                click.echo(
+                    json.dumps(
+                        {
+                            "id": row.event_id,
+                            "state": row.state,
+                            "requester": row.requester,
+                            "action": row.action,
+                            "urgency": row.urgency,
+                            "received_at": _iso(row.received_at),
+                            "expires_at": _iso(row.expires_at) if row.expires_at else None,
+                            "legal_basis": row.legal_basis,
+                            "reason": row.reason,
+                            "case_ref": row.case_ref,
+                            "targets": [
+                                {"kind": t.kind, "value": t.value, "state": t.state} for t in targets
+                            ],
+                            "refused": [
+                                {"item": item, "reason": reason}
+                                for item, reason in store.refusals(row.event_id)
+                            ],
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+            return
+        if not rows:
+            click.echo("no pending request" if not show_all else "no request")
+            return
+        for row in rows:
+            targets = store.targets(row.event_id)
+            state = "" if row.state == RequestState.PENDING else f"  [{row.state}]"
+            click.echo(
+                f"{row.event_id}  {row.action}  from {row.requester}  {row.urgency}  "
+                f"received {_iso(row.received_at)}{state}"
+            )
+            click.echo(f"    legal basis: {row.legal_basis}")
+            click.echo(f"    reason: {row.reason}")
+            if row.case_ref:
+                click.echo(f"    case: {row.case_ref}")
+            if row.expires_at is not None:
+                click.echo(f"    expires: {_iso(row.expires_at)}")
+            for t in targets:
+                click.echo(f"    {t.kind:6} {t.value}" + ("" if t.state == "accepted" else f"  ({t.state})"))
+            for item, reason in store.refusals(row.event_id):
+                click.echo(f"    refused {item}: {reason}")
+        click.echo(f"{len(rows)} request(s)")
+
+
+@ict.command("approve")
+@click.argument("request_id")
+@click.option("--note", default=None, help="Sent to the requester with the result.")
+@click.option("--operator", default=None, help="Who decides [default: your login name].")
+@pass_settings
+def approve(settings: Settings, request_id: str, note: str | None, operator: str | None) -> None:
+    """Approve a pending request: its screened items are blocked (an UNBLOCK request: lifted).
+
+    REQUEST_ID is the request's event id or its first characters (see `bus389 ict pending`).
+
+    \b
+    Example:
+      bus389 ict approve 3f2a9c1e
+      bus389 ict approve 3f2a9c1e-0b7d-4c1e-9a55-2b1f0d6e7a10 --note "QĐ 45/QĐ-STTTT"
+    """
+    with _decider(settings) as decider:
+        row, outcome = decider.approve(request_id, actor=operator or _operator_name(), note=note)
+        targets = decider.store.targets(row.event_id)
+        refusals = decider.store.refusals(row.event_id)
+    click.echo(f"request {row.event_id} from {row.requester}: {outcome}")
+    for t in targets:
+        click.echo(f"    {t.kind:6} {t.value}  ({t.state})")
+    for item, reason in refusals:
+        click.echo(f"    not blocked {item}: {reason}")
+    click.echo(f"decision stored; {_SERVICE_HINT}", err=True)
+
+
+@ict.command("reject")
+@click.argument("request_id")
+@click.option("--reason", required=True, help="Why: sent to the requester with the result.")
+@click.option("--operator", default=None, help="Who decides [default: your login name].")
+@pass_settings
+def reject(settings: Settings, request_id: str, reason: str, operator: str | None) -> None:
+    """Reject a pending request; the requester receives REJECTED with the reason.
+
+    REQUEST_ID is the request's event id or its first characters (see `bus389 ict pending`).
+
+    \b
+    Example:
+      bus389 ict reject 3f2a9c1e --reason "Thiếu căn cứ pháp lý: cần quyết định của cơ quan có thẩm quyền"
+    """
+    with _decider(settings) as decider:
+        row = decider.reject(request_id, actor=operator or _operator_name(), reason=reason)
+    click.echo(f"request {row.event_id} from {row.requester}: REJECTED")
+    click.echo(f"decision stored; {_SERVICE_HINT}", err=True)
+
+
+@ict.command("blocklist")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rpz", "txt", "csv"]),
+    default="rpz",
+    show_default=True,
+    help="rpz: the Response Policy Zone; txt: one domain per line; csv: every block with its request.",
+)
+@pass_settings
+def blocklist(settings: Settings, fmt: str) -> None:
+    """Print the current blocklist (every approved block not yet lifted or expired).
+
+    \b
+    Example:
+      bus389 ict blocklist
+      bus389 ict blocklist --format csv > blocklist.csv
+    """
+    from consumers.ict.blocklist import (
+        active_entries,
+        content_hash,
+        next_serial,
+        render_csv,
+        render_rpz,
+        render_txt,
+    )
+    from consumers.ict.store import open_store
+
+    with open_store(settings.store.ict_url) as store:
+        entries = active_entries(store)
+        serial = store.counter("serial")
+        behind = content_hash(entries) != store.text("written_hash") or serial == 0
+    if behind:
+        serial = next_serial(serial)
+        click.echo(f"note: the service has not written this list yet (it will, as serial {serial})", err=True)
+    if fmt == "rpz":
+        click.echo(render_rpz(entries, zone=settings.ict.rpz_zone, serial=serial), nl=False)
+    elif fmt == "txt":
+        click.echo(render_txt(entries), nl=False)
+    else:
+        click.echo(render_csv(entries), nl=False)
+
+
+@click.command("ict")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /metrics here (0: any free port) [default: BUS389_METRICS__PORT, else 9465].",
+)
+@click.option(
+    "--max-idle-polls",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many empty polls in a row (tests, one-shot catch-up) [default: run until SIGTERM].",
+)
+@pass_settings
+def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int | None) -> None:
+    """Handle the ict inbox's domain-block requests and keep the blocklist files (plan II.6).
+
+    Reads <prefix>.inbox.ict (read_committed) into the store at BUS389_STORE__ICT_URL, idempotent by
+    event id, committing offsets only after the request is stored. Screens each request
+    (BUS389_ICT__NEVER_BLOCK, public IP addresses only), approves those of
+    BUS389_ICT__AUTO_APPROVE_SENDERS at once, and leaves the rest to `bus389 ict approve|reject`.
+    Between polls it lifts expired blocks, rewrites the RPZ zone, blocklist.txt and blocklist.csv
+    in BUS389_ICT__OUTPUT_DIR when they changed, and publishes each decision's domain_block_result
+    to <prefix>.outbox.ict, exactly once. SIGTERM finishes the batch in hand, commits and exits 0.
+
+    \b
+    Example:
+      bus389 serve ict
+      BUS389_ICT__AUTO_APPROVE_SENDERS='["police"]' bus389 serve ict --metrics-port 9465
+    """
+    from bus389 import metrics
+    from bus389.logs import configure_logging
+    from bus389.service import StopFlag
+    from consumers.ict.service import SERVICE_NAME, run_ict_service
+
+    configure_logging(settings)
+    port = metrics.serve_metrics(
+        settings, metrics.DEFAULT_PORTS[SERVICE_NAME], SERVICE_NAME, port=metrics_port
+    )
+    click.echo(f"ict: metrics on http://{settings.metrics.host}:{port}/metrics", err=True)
+    click.echo(f"ict: blocklist files in {settings.ict.output_dir}", err=True)
+    try:
+        run_ict_service(settings, stop=StopFlag().install(), max_idle_polls=max_idle_polls)
+    finally:
+        metrics.stop_metrics(port)

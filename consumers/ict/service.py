@@ -1,0 +1,441 @@
+"""The ICT service: the ``ict`` inbox into the store, the blocklist files, the results through the outbox.
+
+Delivery guarantees:
+
+- **In**: the shared loop (:func:`bus389.service.run_inbox_service`) commits the inbox offsets after
+  :meth:`IctService.handle` returned, and ``handle`` has stored the request (and any decision taken at
+  once) in one SQLite transaction, idempotent by event id: at-least-once into an idempotent store.
+  A record that is not a ``domain_block_request`` (the routing policy never sends one) or does not
+  decode is recorded in the store's ``rejected_events`` table, counted, and skipped.
+- **Files**: between polls, :meth:`IctService.on_idle` lifts expired blocks and rewrites the blocklist
+  files when the store says they changed (``bus389 ict approve`` in another process only writes the
+  store). A result is published only once the files show its decision.
+- **Out**: every decision left one encoded ``domain_block_result`` in the store's outbox table (a
+  transactional outbox). The service publishes them in Kafka transactions (transactional id
+  ``<prefix>.ict.results``: a second instance fences the first) and marks them sent after the commit.
+  A crash between the Kafka commit and the store update is repaired at start-up: before draining, the
+  service reads the ict outbox topic (``read_committed``, from the first record that can be a pending
+  result, up to the end offsets) and marks every result already there as sent. Result event ids are
+  UUIDv5 of (request, decision), so even a re-send would be the same event. The key is the request's
+  ``case_ref`` when set, else the result's event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bus389 import metrics
+from bus389.agencies import Agency
+from bus389.errors import BrokerError, BusError, SchemaMismatchError, StoreError
+from bus389.kafka import kafka_errors, make_consumer, make_producer
+from consumers.ict.blocklist import Refreshed, refresh_blocklist
+from consumers.ict.decisions import BlockRequest, Decider, DecisionKind
+from consumers.ict.store import IctStore, OutboxRow, RejectedEventRow, RequestState, open_store
+
+if TYPE_CHECKING:
+    from bus389.service import InboxMessage, StopFlag
+    from bus389.settings import Settings
+
+__all__ = [
+    "REQUEST_TYPE",
+    "SERVICE_NAME",
+    "IctService",
+    "group_id",
+    "run_ict_service",
+    "scan_published",
+    "transactional_id",
+]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "ict"
+REQUEST_TYPE = "domain_block_request"
+_DRAIN_BATCH = 200
+_FIRST_ANSWERS = (DecisionKind.BLOCKED, DecisionKind.REJECTED, DecisionKind.UNBLOCKED)
+"""Decision kinds that are a request's first answer (what request-to-result time measures)."""
+_SCAN_MARGIN_MS = 60_000
+"""How far before the oldest unsent result the start-up scan begins (clock skew between hosts)."""
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def group_id(settings: Settings) -> str:
+    """The consumer group, under the agency's identity prefix ``<topic_prefix>.ict.``.
+
+    ``settings.ict.group_id`` is used as is when it already has that prefix; otherwise its last part is
+    put under the prefix (the default ``bus389.ict.blocklist`` becomes ``t_1234.ict.blocklist``).
+    """
+    own = f"{settings.topic_prefix}.{Agency.ICT.value}."
+    configured = settings.ict.group_id
+    if configured.startswith(own):
+        return configured
+    return own + configured.rsplit(".", 1)[-1]
+
+
+def transactional_id(settings: Settings) -> str:
+    """The results producer's transactional id: ``<topic_prefix>.ict.results`` (one writer at a time)."""
+    return f"{settings.topic_prefix}.{Agency.ICT.value}.results"
+
+
+def scan_published(
+    settings: Settings, wanted: Iterable[str], *, since_ms: int | None, timeout_s: float
+) -> dict[str, str]:
+    """Which of the ``wanted`` event ids are already in the ict outbox (committed), with their positions.
+
+    Reads every partition from the first offset at or after ``since_ms`` (the earliest still held when
+    None or older) up to the end offsets taken at the start; matches on the ``ce_id`` header, so no
+    record is decoded. Raises :class:`BrokerError` when the end is not reached within ``timeout_s``:
+    the caller must not publish on a guess.
+    """
+    from kafka import TopicPartition
+
+    remaining = set(wanted)
+    found: dict[str, str] = {}
+    if not remaining:
+        return found
+    topic = settings.topics.outbox(Agency.ICT)
+    with kafka_errors(bootstrap=settings.bootstrap):
+        consumer = make_consumer(settings, group_id=None)
+    try:
+        with kafka_errors(bootstrap=settings.bootstrap):
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            if not tps:
+                raise BrokerError(f"topic {topic} not found: run `bus389 topics apply`", retriable=True)
+            consumer.assign(tps)
+            end = consumer.end_offsets(tps)
+            start = consumer.beginning_offsets(tps)
+            if since_ms is not None:
+                by_time = consumer.offsets_for_times({tp: max(0, since_ms) for tp in tps})
+                for tp in tps:
+                    hit = by_time.get(tp)
+                    start[tp] = max(start[tp], hit.offset) if hit is not None else end[tp]
+            todo = {tp for tp in tps if start[tp] < end[tp]}
+            for tp in tps:
+                consumer.seek(tp, start[tp])
+            deadline = time.monotonic() + timeout_s
+            while todo and remaining:
+                if time.monotonic() > deadline:
+                    raise BrokerError(
+                        f"could not read {topic} to its end within {timeout_s:.0f}s "
+                        "(BUS389_ICT__OUTBOX_SCAN_TIMEOUT_S)",
+                        retriable=True,
+                    )
+                batch = consumer.poll(timeout_ms=500)
+                for tp, records in batch.items():
+                    for record in records:
+                        if record.offset >= end[tp]:
+                            continue
+                        headers = dict(record.headers or [])
+                        raw_id = headers.get("ce_id")
+                        event_id = raw_id.decode("utf-8", errors="replace") if raw_id else ""
+                        if event_id in remaining:
+                            remaining.discard(event_id)
+                            found[event_id] = f"{tp.topic}/{tp.partition}/{record.offset}"
+                for tp in list(todo):
+                    if consumer.position(tp) >= end[tp]:
+                        todo.discard(tp)
+    finally:
+        consumer.close()
+    return found
+
+
+class IctService:
+    """The ICT service's handler, poison hook and idle pass over one store and one results producer.
+
+    Use as a context manager: entering initialises the producer's transactions (fencing an older
+    instance and aborting its open transaction), repairs the outbox (:meth:`reconcile`), rewrites the
+    files if needed and publishes what is due; leaving publishes what is due again and closes.
+    ``producer_factory`` and ``clock`` are for tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: IctStore,
+        *,
+        clock: Callable[[], int] = _wall_clock_ms,
+        producer_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.decider = Decider(store, settings, clock=clock)
+        self.topic = settings.topics.outbox(Agency.ICT)
+        self.output_dir = Path(settings.ict.output_dir)
+        self._producer_factory = producer_factory or (
+            lambda: make_producer(settings, transactional_id=transactional_id(settings))
+        )
+        self._producer: Any = None
+        self._postponed: tuple[str, float] | None = None
+        self.last_refresh: Refreshed | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> IctService:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        try:
+            if exc_type is None:
+                self.on_idle()
+        finally:
+            self.close()
+
+    def start(self) -> None:
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            self._producer = self._producer_factory()
+            self._producer.init_transactions()
+        self.reconcile()
+        self.on_idle()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with kafka_errors():
+                producer.close(timeout=10)
+
+    # --- in ---------------------------------------------------------------------------------------------
+
+    def handle(self, message: InboxMessage) -> None:
+        """Store one inbox event (and any decision due at once); durable and idempotent when it returns.
+
+        Raises :class:`SchemaMismatchError` (not retriable: the loop hands the record to
+        :meth:`on_poison`) for any other event type, and a retriable :class:`StoreError` when the
+        database fails (the loop retries without committing).
+        """
+        if message.event_type != REQUEST_TYPE:
+            raise SchemaMismatchError(
+                f"the ict inbox carries only {REQUEST_TYPE} events, not {message.event_type}"
+            )
+        request = BlockRequest.from_record(message.record)
+        origin = f"{message.topic}/{message.partition}/{message.offset}"
+        ingested = self.decider.ingest(request, origin=origin)
+        extra = {"event_id": request.event_id, "agency": request.requester, "service": SERVICE_NAME}
+        if ingested.duplicate:
+            log.info(
+                "request %s again (already %s): nothing to do", request.event_id, ingested.state, extra=extra
+            )
+        elif ingested.outcome is not None:
+            log.info(
+                "request %s from %s: %s at once",
+                request.event_id,
+                request.requester,
+                ingested.outcome,
+                extra=extra,
+            )
+        else:
+            log.info(
+                "request %s from %s: pending the operator", request.event_id, request.requester, extra=extra
+            )
+
+    def on_poison(self, raw: Any, error: BusError) -> None:
+        """Record a record the loop could not use (undecodable, or not a request) and let it be skipped."""
+        headers = {str(k): v for k, v in (getattr(raw, "headers", None) or []) if v is not None}
+
+        def header(name: str) -> str | None:
+            value = headers.get(name)
+            return value.decode("utf-8", errors="replace") if value else None
+
+        row = RejectedEventRow(
+            topic=str(raw.topic),
+            partition=int(raw.partition),
+            offset=int(raw.offset),
+            event_id=header("ce_id"),
+            event_type=header("ce_type"),
+            reason=str(getattr(error, "reason", type(error).__name__)),
+            detail=str(error)[:2000],
+            recorded_at=self.clock(),
+        )
+        backoff = 0.2
+        for attempt in range(5):
+            try:
+                with self.store.transaction():
+                    self.store.record_rejected_event(row)
+                return
+            except StoreError as exc:
+                log.warning("cannot record poison record (attempt %d): %s", attempt + 1, exc)
+                time.sleep(backoff)
+                backoff *= 2
+        log.error(
+            "poison record %s/%s/%s (%s) skipped without being recorded in the store",
+            row.topic,
+            row.partition,
+            row.offset,
+            row.reason,
+        )
+
+    # --- between polls ----------------------------------------------------------------------------------
+
+    def on_idle(self) -> None:
+        """Expire, rewrite the files if they changed, publish due results, update the gauges.
+
+        A retriable failure (the store busy, the broker away) is logged and retried on the next pass;
+        a fatal one (this instance fenced by another) is raised and stops the service.
+        """
+        try:
+            self.expire()
+            self.last_refresh = self.refresh()
+            self.drain()
+        except BusError as exc:
+            if not exc.retriable:
+                raise
+            self._warn_postponed(exc)
+        else:
+            self._postponed = None
+        self.update_gauges()
+
+    def _warn_postponed(self, exc: BusError) -> None:
+        # Between polls this runs twice a second: say it when it starts, then every half minute.
+        text, now = str(exc), time.monotonic()
+        if self._postponed is None or self._postponed[0] != text or now - self._postponed[1] > 30:
+            log.warning("idle pass postponed (retrying): %s", exc, extra={"service": SERVICE_NAME})
+            self._postponed = (text, now)
+
+    def expire(self) -> list[str]:
+        if not self.store.due_to_expire(self.clock()):
+            return []
+        expired = self.decider.expire_due()
+        for request_id in expired:
+            log.info("request %s expired: blocks lifted", request_id, extra={"event_id": request_id})
+        return expired
+
+    def refresh(self, *, force: bool = False) -> Refreshed:
+        refreshed = refresh_blocklist(
+            self.store, output_dir=self.output_dir, zone=self.settings.ict.rpz_zone, force=force
+        )
+        if refreshed.written:
+            log.info(
+                "blocklist written: serial %d, %d entries, in %s",
+                refreshed.serial,
+                refreshed.entries,
+                self.output_dir,
+                extra={"service": SERVICE_NAME},
+            )
+        return refreshed
+
+    def drain(self) -> int:
+        """Publish the results the files already show, in one Kafka transaction; returns how many."""
+        if self._producer is None:
+            raise RuntimeError("IctService.drain before start()")
+        rows = self.store.unsent(up_to_seq=self.store.counter("written_seq"), limit=_DRAIN_BATCH)
+        if not rows:
+            return 0
+        positions = self._publish(rows)
+        sent_at = self.clock()
+        with self.store.transaction():
+            for row, position in zip(rows, positions, strict=True):
+                self.store.mark_sent(row.event_id, sent_at, position)
+        for row in rows:
+            metrics.ICT_DECISIONS.labels(row.outcome.lower()).inc()
+            if row.decision_kind in _FIRST_ANSWERS:
+                metrics.ICT_REQUEST_TO_RESULT.observe(max(0.0, (sent_at - row.request_published_at) / 1000))
+            log.info(
+                "result %s (%s) for request %s published",
+                row.event_id,
+                row.outcome,
+                row.request_id,
+                extra={"event_id": row.event_id, "agency": row.requester, "service": SERVICE_NAME},
+            )
+        return len(rows)
+
+    def _publish(self, rows: list[OutboxRow]) -> list[str]:
+        producer = self._producer
+        try:
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                producer.begin_transaction()
+                futures = [
+                    producer.send(self.topic, key=row.key, value=row.value, headers=row.headers)
+                    for row in rows
+                ]
+                producer.commit_transaction()
+                metadata = [future.get(timeout=30) for future in futures]
+        except BrokerError:
+            self._abort()
+            raise
+        return [f"{m.topic}/{m.partition}/{m.offset}" for m in metadata]
+
+    def _abort(self) -> None:
+        try:
+            with kafka_errors():
+                self._producer.abort_transaction()
+        except BrokerError as exc:
+            # A fatal error (fenced): the next begin_transaction raises it again, and it stops us.
+            log.warning("could not abort the results transaction: %s", exc)
+
+    def reconcile(self) -> int:
+        """Mark sent every unsent result already committed to the ict outbox; returns how many."""
+        unsent = self.store.unsent(limit=1_000_000)
+        if not unsent:
+            return 0
+        since = min(row.created_at for row in unsent) - _SCAN_MARGIN_MS
+        found = scan_published(
+            self.settings,
+            (row.event_id for row in unsent),
+            since_ms=since,
+            timeout_s=self.settings.ict.outbox_scan_timeout_s,
+        )
+        if found:
+            now = self.clock()
+            with self.store.transaction():
+                for event_id, position in found.items():
+                    self.store.mark_sent(event_id, now, position)
+            log.warning(
+                "%d result(s) were published before a crash but not marked sent: marked now",
+                len(found),
+                extra={"service": SERVICE_NAME},
+            )
+        return len(found)
+
+    def update_gauges(self) -> None:
+        try:
+            counts = self.store.count_by_state()
+            oldest = self.store.oldest_pending_received_at()
+        except StoreError as exc:
+            log.warning("cannot read the store for the gauges: %s", exc)
+            return
+        for state in RequestState.ALL:
+            metrics.ICT_REQUESTS.labels(state).set(counts.get(state, 0))
+        age = 0.0 if oldest is None else max(0.0, (self.clock() - oldest) / 1000)
+        metrics.ICT_OLDEST_PENDING.set(age)
+
+
+def run_ict_service(
+    settings: Settings,
+    *,
+    stop: StopFlag | None = None,
+    max_idle_polls: int | None = None,
+    poll_timeout_ms: int = 500,
+    clock: Callable[[], int] = _wall_clock_ms,
+) -> None:
+    """Run the ICT service until ``stop`` is set (SIGTERM) or ``max_idle_polls`` empty polls in a row.
+
+    On stop the loop finishes the batch in hand and commits; the service then publishes what is due
+    and closes the producer and the store.
+    """
+    from bus389.service import run_inbox_service
+
+    store = open_store(settings.store.ict_url)
+    try:
+        with IctService(settings, store, clock=clock) as service:
+            run_inbox_service(
+                settings,
+                agency=Agency.ICT,
+                group_id=group_id(settings),
+                handle=service.handle,
+                on_poison=service.on_poison,
+                on_idle=service.on_idle,
+                stop=stop,
+                max_idle_polls=max_idle_polls,
+                poll_timeout_ms=poll_timeout_ms,
+                service=SERVICE_NAME,
+            )
+    finally:
+        store.close()

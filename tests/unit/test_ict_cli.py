@@ -1,0 +1,137 @@
+"""The ICT operator's commands through click's CliRunner: no broker, only the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _ict_records import request_record
+from click.testing import CliRunner
+
+from bus389.cli.main import cli
+from bus389.settings import Settings, StoreSettings
+from consumers.ict.decisions import BlockRequest, Decider
+from consumers.ict.store import RequestState, open_store
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "BUS389_STORE__ICT_URL": f"sqlite:///{tmp_path / 'ict.sqlite3'}",
+        "BUS389_ICT__OUTPUT_DIR": str(tmp_path / "blocklist"),
+        "BUS389_ICT__RPZ_ZONE": "rpz.test",
+    }
+
+
+def add_request(env: dict[str, str], **fields: object) -> str:
+    record = request_record(**fields)  # type: ignore[arg-type]
+    settings = Settings(store=StoreSettings(ict_url=env["BUS389_STORE__ICT_URL"]))
+    with open_store(settings.store.ict_url) as store:
+        Decider(store, settings).ingest(BlockRequest.from_record(record), origin="t.inbox.ict/0/0")
+    return str(record["meta"]["event_id"])
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ict"],
+        ["ict", "pending"],
+        ["ict", "approve"],
+        ["ict", "reject"],
+        ["ict", "blocklist"],
+        ["serve", "ict"],
+    ],
+)
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+def test_pending_lists_what_waits_with_what_screening_refused(env: dict[str, str]) -> None:
+    request_id = add_request(env, domains=["hang-gia.example.vn", "x.gov.vn"], ip_addresses=["45.77.10.20"])
+    add_request(env, domains=["gov.vn"])  # rejected at once: not pending
+    code, out, _ = run(env, "ict", "pending")
+    assert code == 0
+    assert request_id in out
+    assert "domain hang-gia.example.vn" in out
+    assert "ip     45.77.10.20" in out
+    assert "refused x.gov.vn: under gov.vn, which is on the never-block list" in out
+    assert "legal basis: Công văn 12/CAT-PC03" in out
+    assert out.rstrip().endswith("1 request(s)")
+
+    code, out, _ = run(env, "ict", "pending", "--all", "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sorted(line["state"] for line in lines) == ["pending", "rejected"]
+    mine = next(line for line in lines if line["id"] == request_id)
+    assert mine["targets"][0] == {"kind": "domain", "value": "hang-gia.example.vn", "state": "accepted"}
+    assert mine["refused"] == [
+        {"item": "x.gov.vn", "reason": "under gov.vn, which is on the never-block list"}
+    ]
+
+
+def test_an_empty_queue_says_so(env: dict[str, str]) -> None:
+    assert run(env, "ict", "pending")[:2] == (0, "no pending request\n")
+
+
+def test_approve_by_prefix_then_the_blocklist_shows_it(env: dict[str, str]) -> None:
+    request_id = add_request(env, domains=["hang-gia.example.vn"], ip_addresses=["45.77.10.20"])
+    code, out, err = run(env, "ict", "approve", request_id[:8], "--note", "QĐ 45", "--operator", "op.le")
+    assert code == 0, err
+    assert f"request {request_id} from police: BLOCKED" in out
+    assert "serve ict" in err
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store:
+        row = store.request(request_id)
+        assert row is not None
+        assert (row.state, row.decided_by, row.note) == (RequestState.APPROVED, "op.le", "QĐ 45")
+        assert len(store.outbox()) == 1
+
+    code, out, err = run(env, "ict", "blocklist")
+    assert code == 0
+    assert "hang-gia.example.vn CNAME ." in out
+    assert "*.hang-gia.example.vn CNAME ." in out
+    assert "32.20.10.77.45.rpz-ip CNAME ." in out
+    assert f"; event {request_id} from police, Công văn 12/CAT-PC03" in out
+    assert "$ORIGIN rpz.test." in out
+    assert "not written this list yet" in err  # no service ran
+    assert run(env, "ict", "blocklist", "--format", "txt")[1] == "hang-gia.example.vn\n"
+    csv_out = run(env, "ict", "blocklist", "--format", "csv")[1]
+    assert csv_out.splitlines()[0] == "target,kind,request_id,requester,approved_at,expires_at,legal_basis"
+    assert f"45.77.10.20,ip,{request_id},police," in csv_out
+
+
+def test_a_decided_request_cannot_be_decided_again(env: dict[str, str]) -> None:
+    request_id = add_request(env)
+    assert run(env, "ict", "approve", request_id)[0] == 0
+    code, out, err = run(env, "ict", "reject", request_id, "--reason", "x")
+    assert code == 1
+    assert f"error: cannot reject request {request_id}: it is approved" in err
+
+
+def test_reject_needs_a_reason_and_tells_the_requester(env: dict[str, str]) -> None:
+    request_id = add_request(env)
+    assert run(env, "ict", "reject", request_id)[0] == 2  # click: missing --reason
+    code, out, _ = run(env, "ict", "reject", request_id, "--reason", "Chưa đủ căn cứ")
+    assert code == 0
+    assert "REJECTED" in out
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store:
+        [row] = store.outbox()
+        assert (row.outcome, row.record["note"]) == ("REJECTED", "Chưa đủ căn cứ")
+
+
+def test_unknown_ids_are_a_clear_error(env: dict[str, str]) -> None:
+    code, _, err = run(env, "ict", "approve", "deadbeef")
+    assert code == 1
+    assert "no request with an id starting 'deadbeef'" in err
+
+
+def test_a_postgres_url_is_a_config_error_not_a_traceback(env: dict[str, str]) -> None:
+    code, _, err = run({**env, "BUS389_STORE__ICT_URL": "postgresql://x@db/ict"}, "ict", "pending")
+    assert code == 2
+    assert "needs a sqlite:/// URL" in err

@@ -1,0 +1,141 @@
+"""The ICT store: URLs, migrations, idempotent requests, poison records, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from _ict_records import T0, Clock, request_record
+
+from bus389.errors import ConfigError, InputError, StoreError
+from bus389.settings import Settings
+from consumers.ict.decisions import BlockRequest, Decider
+from consumers.ict.store import MIGRATIONS, RejectedEventRow, open_store, sqlite_path
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///ict.sqlite3", "ict.sqlite3"),
+        ("sqlite:////var/lib/bus389/ict.sqlite3", "/var/lib/bus389/ict.sqlite3"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_urls(url: str, path: str) -> None:
+    assert sqlite_path(url) == path
+
+
+@pytest.mark.parametrize("url", ["postgresql://bus389@db/ict", "ict.sqlite3", "sqlite:///"])
+def test_other_urls_are_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError):
+        sqlite_path(url)
+
+
+def test_a_new_store_is_migrated_and_reopening_it_migrates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'ict.sqlite3'}"
+    with open_store(url) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.counter("serial") == 0
+    with open_store(url) as store:
+        assert store.schema_version == len(MIGRATIONS)
+    journal = sqlite3.connect(tmp_path / "sub" / "ict.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
+    assert journal == "wal"
+
+
+def test_a_store_from_a_newer_bus389_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ict.sqlite3"
+    open_store(f"sqlite:///{path}").close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this bus389"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_a_request_is_stored_once_however_often_it_arrives(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ict.sqlite3'}"
+    record = request_record(domains=["hang-gia.example.vn", "x.gov.vn"])
+    request = BlockRequest.from_record(record)
+    with open_store(url) as store:
+        decider = Decider(store, Settings(), clock=Clock())
+        first = decider.ingest(request, origin="t.inbox.ict/0/5")
+        again = decider.ingest(request, origin="t.inbox.ict/1/9")
+    # A second process (a restarted service) sees it too.
+    with open_store(url) as store:
+        third = Decider(store, Settings(), clock=Clock()).ingest(request, origin="t.inbox.ict/0/5")
+        assert [r.event_id for r in store.requests()] == [request.event_id]
+        assert [t.value for t in store.targets(request.event_id)] == ["hang-gia.example.vn"]
+        assert store.refusals(request.event_id) == [
+            ("x.gov.vn", "under gov.vn, which is on the never-block list")
+        ]
+        stored = store.request(request.event_id)
+    assert (first.duplicate, again.duplicate, third.duplicate) == (False, True, True)
+    assert stored is not None
+    assert stored.origin == "t.inbox.ict/0/5"
+    assert stored.received_at == T0
+    assert stored.items["domains"] == ["hang-gia.example.vn", "x.gov.vn"]
+    assert stored.legal_basis == "Công văn 12/CAT-PC03"
+
+
+def test_a_replayed_rejected_request_gets_no_second_result() -> None:
+    request = BlockRequest.from_record(request_record(domains=["gov.vn"]))
+    with open_store("sqlite:///:memory:") as store:
+        decider = Decider(store, Settings(), clock=Clock())
+        decider.ingest(request, origin="o")
+        decider.ingest(request, origin="o")
+        assert [row.outcome for row in store.outbox()] == ["REJECTED"]
+
+
+def test_a_failed_transaction_leaves_nothing_behind() -> None:
+    request = BlockRequest.from_record(request_record())
+    with open_store("sqlite:///:memory:") as store:
+        decider = Decider(store, Settings(), clock=Clock())
+        original = store.insert_target
+
+        def failing(*args: object, **kwargs: object) -> None:
+            raise StoreError("disk full")
+
+        store.insert_target = failing  # type: ignore[method-assign]
+        with pytest.raises(StoreError):
+            decider.ingest(request, origin="o")
+        store.insert_target = original  # type: ignore[method-assign]
+        assert store.requests() == []
+        # The replay after the failure stores it (the offset was not committed, so it comes again).
+        assert not decider.ingest(request, origin="o").duplicate
+        assert len(store.requests()) == 1
+
+
+def test_poison_records_are_kept_once_per_position() -> None:
+    row = RejectedEventRow("t.inbox.ict", 0, 7, None, None, "bad_magic_byte", "first byte 0x7b", T0)
+    with open_store("sqlite:///:memory:") as store:
+        with store.transaction():
+            assert store.record_rejected_event(row)
+        with store.transaction():
+            assert not store.record_rejected_event(row)
+        assert store.rejected_events() == [row]
+
+
+def test_writes_outside_a_transaction_are_a_bug() -> None:
+    with open_store("sqlite:///:memory:") as store, pytest.raises(RuntimeError):
+        store.set_value("serial", 1)
+
+
+def test_operator_ids_resolve_by_prefix() -> None:
+    ids = ["3f2a9c1e-0000-4000-8000-000000000001", "3f2a9c1e-0000-4000-8000-000000000002"]
+    with open_store("sqlite:///:memory:") as store:
+        decider = Decider(store, Settings(), clock=Clock())
+        for event_id in ids:
+            decider.ingest(BlockRequest.from_record(request_record(event_id=event_id)), origin="o")
+        assert decider.resolve(ids[0]).event_id == ids[0]
+        assert decider.resolve(ids[1].upper()).event_id == ids[1]
+        with pytest.raises(InputError, match="several requests"):
+            decider.resolve("3f2a9c1e")
+        with pytest.raises(InputError, match="no request"):
+            decider.resolve("ffff")
+        with pytest.raises(InputError, match="at least the first 4"):
+            decider.resolve("3f2")
+        assert decider.resolve("3f2a9c1e-0000-4000-8000-000000000002").event_id == ids[1]
+        # LIKE wildcards typed by an operator are literal characters.
+        with pytest.raises(InputError, match="no request"):
+            decider.resolve("3f2a%")
