@@ -112,6 +112,7 @@ def run_inbox_service(
     from bus389 import metrics
     from bus389.codec import decode_value
     from bus389.kafka import kafka_errors, make_consumer
+    from bus389.lag import register_lag_collector
 
     stop = stop or StopFlag()
     service_name = service or agency.value
@@ -119,6 +120,7 @@ def run_inbox_service(
     idle_polls = 0
     with kafka_errors():
         consumer = make_consumer(settings, group_id=group_id, topics=[topic])
+    register_lag_collector(settings, {group_id: [topic]})
     log.info("%s: reading %s as group %s", service_name, topic, group_id)
     try:
         while not stop.is_set:

@@ -197,6 +197,14 @@ def _chunk_report(chunk: Sequence[OutgoingEvent]) -> ChunkReport:
     return ChunkReport(chunk[0].line, chunk[-1].line, tuple(e.event_id for e in chunk))
 
 
+def _count_published(agency: Agency, events: Sequence[OutgoingEvent]) -> None:
+    """Count committed events (``bus389_events_published_total``), pushed when the publisher closes."""
+    from bus389 import metrics
+
+    for outgoing in events:
+        metrics.EVENTS_PUBLISHED.labels(agency.value, outgoing.event.event_type).inc()
+
+
 class _CallTimeoutError(Exception):
     pass
 
@@ -277,10 +285,13 @@ class Publisher:
             raise ConfigError(f"topic {self.topic} does not exist (create it with `bus389 topics apply`)")
 
     def close(self) -> None:
-        """Flush and close (a broken producer is closed without waiting)."""
+        """Flush and close (a broken producer is closed without waiting); push or log the counts."""
         producer, self._producer = self._producer, None
         if producer is None:
             return
+        from bus389 import metrics
+
+        metrics.push_counts(self.settings, "bus389_publish", {"agency": self.agency.value})
         if self._broken:
             producer.close(timeout=0)
             return
@@ -331,6 +342,7 @@ class Publisher:
                 retriable=exc.retriable,
                 uncommitted_event_ids=report.event_ids,
             ) from exc
+        _count_published(self.agency, events)
         return report
 
     def _send_all(self, producer: Any, events: Sequence[OutgoingEvent]) -> None:
