@@ -93,6 +93,24 @@ class Topics:
     def all(self) -> list[str]:
         return [*self.all_outboxes(), *self.all_inboxes(), self.dlq, self.audit]
 
+    def identity_prefix(self, agency: Agency | str) -> str:
+        """``<prefix>.<agency>.``: every consumer group and transactional id the agency may use (ACLs)."""
+        return f"{self.prefix}.{Agency(agency).value}."
+
+    def agency_id(self, agency: Agency | str, name: str) -> str:
+        """``name`` as a group or transactional id under the agency's identity prefix.
+
+        A name already under the prefix is kept; one under another prefix's ``.<agency>.`` (such as a
+        default ``bus389.ict.blocklist`` when the topic prefix is ``t_1234``) keeps only its own part.
+        """
+        own = self.identity_prefix(agency)
+        if name.startswith(own):
+            return name
+        marker = f".{Agency(agency).value}."
+        if marker in name:
+            name = name.split(marker, 1)[1]
+        return own + name
+
     def sender_of(self, topic: str) -> Agency | None:
         """The agency whose outbox ``topic`` is, or None: the ACL makes this the proven sender."""
         head = f"{self.prefix}.outbox."

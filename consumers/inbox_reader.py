@@ -59,8 +59,7 @@ def topic_for(settings: Settings, agency: Agency, kind: TopicKind) -> str:
 
 def agency_group_id(settings: Settings, agency: Agency, group: str) -> str:
     """A consumer group under the agency's identity prefix ``<prefix>.<agency>.`` (least privilege)."""
-    prefix = f"{settings.topic_prefix}.{agency.value}."
-    return group if group.startswith(prefix) else prefix + group
+    return settings.topics.agency_id(agency, group)
 
 
 def jsonable(value: Any) -> Any:

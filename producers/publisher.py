@@ -130,7 +130,7 @@ def publish_transactional_id(settings: Settings, agency: Agency) -> str:
 
     Fresh per run, so two clerks publishing at once never fence each other.
     """
-    return f"{settings.topic_prefix}.{agency.value}.publish.{uuid.uuid4()}"
+    return settings.topics.identity_prefix(agency) + f"publish.{uuid.uuid4()}"
 
 
 def prepare_events(

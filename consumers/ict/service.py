@@ -66,21 +66,13 @@ def _wall_clock_ms() -> int:
 
 
 def group_id(settings: Settings) -> str:
-    """The consumer group, under the agency's identity prefix ``<topic_prefix>.ict.``.
-
-    ``settings.ict.group_id`` is used as is when it already has that prefix; otherwise its last part is
-    put under the prefix (the default ``bus389.ict.blocklist`` becomes ``t_1234.ict.blocklist``).
-    """
-    own = f"{settings.topic_prefix}.{Agency.ICT.value}."
-    configured = settings.ict.group_id
-    if configured.startswith(own):
-        return configured
-    return own + configured.rsplit(".", 1)[-1]
+    """The consumer group ``settings.ict.group_id`` under the agency's identity prefix ``<prefix>.ict.``."""
+    return settings.topics.agency_id(Agency.ICT, settings.ict.group_id)
 
 
 def transactional_id(settings: Settings) -> str:
     """The results producer's transactional id: ``<topic_prefix>.ict.results`` (one writer at a time)."""
-    return f"{settings.topic_prefix}.{Agency.ICT.value}.results"
+    return settings.topics.agency_id(Agency.ICT, "results")
 
 
 def scan_published(

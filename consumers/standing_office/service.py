@@ -32,17 +32,8 @@ SERVICE_NAME = "standing-office"
 
 
 def group_id(settings: Settings) -> str:
-    """The consumer group, under the agency's identity prefix ``<topic_prefix>.market_surveillance.``.
-
-    ``settings.report.group_id`` is used as is when it already has that prefix; otherwise its last part
-    is put under the prefix (the default ``bus389.market_surveillance.store`` becomes
-    ``t_1234.market_surveillance.store`` under the topic prefix ``t_1234``).
-    """
-    own = f"{settings.topic_prefix}.{STANDING_OFFICE.value}."
-    configured = settings.report.group_id
-    if configured.startswith(own):
-        return configured
-    return own + configured.rsplit(".", 1)[-1]
+    """The group ``settings.report.group_id`` under the identity prefix ``<prefix>.market_surveillance.``."""
+    return settings.topics.agency_id(STANDING_OFFICE, settings.report.group_id)
 
 
 class StandingOfficeService:
