@@ -17,6 +17,7 @@ from bus389.agencies import Agency, Topics
 
 __all__ = [
     "REPO_ROOT",
+    "ChaosSettings",
     "IctSettings",
     "KafkaClientSettings",
     "LocalKafkaSettings",
@@ -25,6 +26,7 @@ __all__ = [
     "RouterSettings",
     "Settings",
     "StoreSettings",
+    "TaxSettings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,8 @@ class LocalKafkaSettings(_Group):
     host: str = "127.0.0.1"
     base_port: int = Field(9092, ge=1024, le=65000)
     start_timeout_s: float = Field(90.0, gt=0)
+    stop_timeout_s: float = Field(30.0, gt=0)
+    """How long ``bus389 kafka down`` waits after SIGTERM before it sends SIGKILL."""
     heap: str = "512m"
 
 
@@ -76,6 +80,10 @@ class RouterSettings(_Group):
     policy_path: Path = REPO_ROOT / "deploy" / "routing-policy.yaml"
     transactions: bool = True
     """Off only for the benchmark of what exactly-once costs (at-least-once)."""
+    session_timeout_ms: int = Field(10_000, ge=6_000)
+    """How soon the group notices a router that died (its partitions move after this)."""
+    transaction_timeout_s: float = Field(30.0, gt=0)
+    """Upper bound on one commit, abort or offsets call; past it the producer is rebuilt (no KIP-890)."""
 
 
 class MetricsSettings(_Group):
@@ -112,11 +120,47 @@ class IctSettings(_Group):
     output_dir: Path = Path.home() / ".local" / "state" / "bus389" / "blocklist"
     rpz_zone: str = "rpz.bus389.local"
     group_id: str = "bus389.ict.blocklist"
+    """Under ``<topic_prefix>.ict.`` as is; otherwise its last part is put under that prefix."""
+    providers: tuple[str, ...] = ()
+    """Telecom and IT providers that load the exports: named in each result's ``providers_notified``.
+
+    A result is built by the process that decides (the service, or ``bus389 ict approve``): give both
+    the same value."""
+    outbox_scan_timeout_s: float = Field(60.0, gt=0)
+    """Upper bound on reading the ict outbox at start-up for results already published."""
 
 
 class ReportSettings(_Group):
     group_id: str = "bus389.market_surveillance.store"
     answer_deadline_days: dict[str, int] = {"domain_block_request": 3, "case_referral": 15, "complaint": 15}
+
+
+class TaxSettings(_Group):
+    """The tax office's undeclared-seller alerts (``bus389 tax publish-alerts``)."""
+
+    vat_rate_bp: int = Field(100, ge=0, le=10_000)
+    """VAT on undeclared revenue in basis points: 1 % for goods (Circular 40/2021/TT-BTC, App. I)."""
+    pit_rate_bp: int = Field(50, ge=0, le=10_000)
+    """Personal income tax in basis points: 0.5 % for goods (Circular 40/2021/TT-BTC, App. I)."""
+    dedup_timeout_s: float = Field(60.0, gt=0)
+    """Upper bound on reading the tax outbox for the alerts already published."""
+
+
+class ChaosSettings(_Group):
+    """The fault-injection run (``bus389 chaos run``): its own local cluster, never the shared one."""
+
+    base_port: int = Field(29092, ge=1024, le=65000)
+    """Broker i of the chaos cluster listens on BASE+i-1 (and its controller on BASE+100+i-1)."""
+    data_dir: Path = Path.home() / ".local" / "state" / "bus389" / "chaos-kafka"
+    heap: str = "384m"
+    work_dir: Path = Path.home() / ".local" / "state" / "bus389" / "chaos"
+    """Where a run keeps its history, the services' logs, stores and blocklist."""
+    settle_timeout_s: float = Field(180.0, gt=0)
+    """After the last fault: how long the checker waits for every acknowledged event to arrive."""
+    pause_s: float = Field(12.0, gt=0)
+    """How long a paused broker stays stopped: past the brokers' (9 s) and the router's session timeout."""
+    delivery_timeout_ms: int = Field(20_000, ge=1_000)
+    """The workload's producers: how long an event is retried before it counts as failed."""
 
 
 class Settings(BaseSettings):
@@ -135,6 +179,8 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     ict: IctSettings = IctSettings()
     report: ReportSettings = ReportSettings()
+    tax: TaxSettings = TaxSettings()
+    chaos: ChaosSettings = ChaosSettings()
 
     @property
     def topics(self) -> Topics:

@@ -10,6 +10,20 @@ __all__ = ["commands"]
 
 _COMMANDS: list[tuple[str, str]] = [
     # (module, attribute) — each module defines one click command or group.
+    ("bus389.cli.kafka_cmd", "kafka"),
+    ("bus389.cli.schemas_cmd", "schemas"),
+    ("bus389.cli.topics_cmd", "topics"),
+    ("bus389.cli.publish_cmd", "publish"),
+    ("bus389.cli.consume_cmd", "consume"),
+    ("bus389.cli.report_cmd", "report"),
+    ("bus389.cli.serve_cmd", "serve"),
+    ("bus389.cli.ict_cmd", "ict"),
+    ("bus389.cli.tax_cmd", "tax"),
+    ("bus389.cli.route_cmd", "route"),
+    ("bus389.cli.routes_cmd", "routes"),
+    ("bus389.cli.dlq_cmd", "dlq"),
+    ("bus389.cli.chaos_cmd", "chaos"),
+    ("bus389.cli.security_cmd", "security"),
 ]
 
 

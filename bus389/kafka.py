@@ -1,0 +1,166 @@
+"""Kafka client factories, and the one boundary where kafka-python's errors become bus389's.
+
+Every producer, consumer and admin client in bus389 is made here, so that the delivery guarantees
+(idempotent ``acks=all`` producers, ``read_committed`` consumers that never auto-commit) and the
+security settings are set in one place. Each client is a context manager that flushes and closes.
+Wrap calls on them in :func:`kafka_errors` so that a :class:`~bus389.errors.BrokerError` (with
+kafka-python's ``retriable`` flag kept) is what the rest of the code sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import kafka.errors as kafka_errors_module
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+from bus389.errors import BrokerError, NoBrokerError
+
+if TYPE_CHECKING:
+    from bus389.settings import Settings
+    from bus389.topics import TopicReport
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "apply_topics",
+    "broker_count",
+    "client_config",
+    "describe_cluster",
+    "kafka_errors",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "translate_error",
+]
+
+DEFAULT_CLIENT_ID = "bus389"
+
+_LINGER_MS = 5
+"""Small: a publish command waits for every acknowledgement anyway, batching a few ms costs nothing."""
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """The settings every client shares: where the brokers are and how to authenticate to them."""
+    k = settings.kafka
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap.split(","),
+        "client_id": DEFAULT_CLIENT_ID,
+        "security_protocol": k.security_protocol,
+        "request_timeout_ms": k.request_timeout_ms,
+        "bootstrap_timeout_ms": k.request_timeout_ms,
+    }
+    if k.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        config["sasl_mechanism"] = k.sasl_mechanism or "SCRAM-SHA-512"
+        config["sasl_plain_username"] = k.username
+        config["sasl_plain_password"] = k.password.get_secret_value() if k.password else None
+    if k.security_protocol in ("SSL", "SASL_SSL") and k.ssl_cafile is not None:
+        config["ssl_cafile"] = str(k.ssl_cafile)
+    return config
+
+
+def make_producer(settings: Settings, *, transactional_id: str | None = None, **overrides: Any) -> Any:
+    """An idempotent producer with ``acks=all``: an acknowledged event is on every in-sync replica.
+
+    With ``transactional_id`` the producer is transactional (call ``init_transactions()`` once, then
+    ``begin_transaction()`` / ``commit_transaction()``); a second producer with the same id fences
+    the first. Keys and values are bytes (no serializers): the codec frames them. Never creates topics.
+    """
+    config = client_config(settings)
+    config.update(
+        acks="all",
+        enable_idempotence=True,
+        delivery_timeout_ms=settings.kafka.delivery_timeout_ms,
+        linger_ms=_LINGER_MS,
+        max_request_size=settings.kafka.max_message_bytes,
+        allow_auto_create_topics=False,
+    )
+    if transactional_id is not None:
+        config["transactional_id"] = transactional_id
+    config.update(overrides)
+    with kafka_errors(bootstrap=settings.bootstrap):
+        return KafkaProducer(**config)
+
+
+def make_consumer(
+    settings: Settings,
+    *,
+    group_id: str | None,
+    topics: list[str] | None = None,
+    **overrides: Any,
+) -> Any:
+    """A consumer that sees only committed events and commits offsets only when told to.
+
+    ``isolation_level=read_committed`` hides aborted and open transactions; ``enable_auto_commit``
+    is off so the caller commits after its side effect is durable (at-least-once); a new group starts
+    from the earliest offset so nothing published before it joined is missed. With ``topics`` the
+    consumer subscribes to them (group management); without, assign partitions yourself.
+    """
+    config = client_config(settings)
+    config.update(
+        group_id=group_id,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        allow_auto_create_topics=False,
+    )
+    config.update(overrides)
+    with kafka_errors(bootstrap=settings.bootstrap):
+        return KafkaConsumer(*(topics or ()), **config)
+
+
+def make_admin(settings: Settings, **overrides: Any) -> Any:
+    """An admin client (topics, cluster metadata); close it, or use it as a context manager."""
+    config = client_config(settings)
+    config.update(overrides)
+    with kafka_errors(bootstrap=settings.bootstrap):
+        return KafkaAdminClient(**config)
+
+
+def _is_bootstrap_failure(exc: BaseException) -> bool:
+    no_brokers = getattr(kafka_errors_module, "NoBrokersAvailable", None)
+    if no_brokers is not None and isinstance(exc, no_brokers):
+        return True
+    # kafka-python 3.0 reports "nobody answered" as a timeout with this message.
+    return isinstance(exc, kafka_errors_module.KafkaTimeoutError) and "Unable to bootstrap" in str(exc)
+
+
+def translate_error(exc: BaseException, *, bootstrap: str | None = None) -> BrokerError:
+    """The :class:`BrokerError` for a kafka-python exception (``retriable`` kept from its class)."""
+    if _is_bootstrap_failure(exc):
+        where = bootstrap or "the bootstrap address"
+        return NoBrokerError(
+            f"no broker at {where} (is Kafka running? try `bus389 kafka up`)", retriable=True
+        )
+    retriable = bool(getattr(exc, "retriable", False))
+    return BrokerError(f"Kafka: {exc}", retriable=retriable)
+
+
+@contextmanager
+def kafka_errors(*, bootstrap: str | None = None) -> Iterator[None]:
+    """Turn any kafka-python ``KafkaError`` raised inside into a :class:`BrokerError` ``from`` it."""
+    try:
+        yield
+    except kafka_errors_module.KafkaError as exc:
+        raise translate_error(exc, bootstrap=bootstrap) from exc
+
+
+def describe_cluster(admin: Any) -> dict[str, Any]:
+    """The cluster id, controller and brokers (each with ``is_fenced``), as kafka-python returns it."""
+    with kafka_errors():
+        result: dict[str, Any] = admin.describe_cluster()
+    return result
+
+
+def broker_count(admin: Any) -> int:
+    """How many brokers are live (registered and not fenced): the ceiling for a replication factor."""
+    brokers = describe_cluster(admin).get("brokers", [])
+    return sum(1 for b in brokers if not b.get("is_fenced", False))
+
+
+def apply_topics(settings: Settings) -> TopicReport:
+    """Create every bus389 topic that is missing (see :func:`bus389.topics.apply_topics`)."""
+    from bus389.topics import apply_topics as _apply
+
+    return _apply(settings)

@@ -1,0 +1,204 @@
+"""`bus389 kafka up|down|status|kill|start` for real: JVMs on loopback, on ports 19092+ (never 9092).
+
+Each test has its own data dir and its own ports (19092/19192, 19252, 19272/19372, 19412-14/19512-14),
+so none touches the shared development broker or another test's cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus389.kafka import broker_count, kafka_errors, make_admin, make_consumer, make_producer
+from bus389.settings import KafkaClientSettings, Settings
+from bus389.topics import apply_topics
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+HEAP = {"BUS389_LOCAL__HEAP": "384m"}
+
+
+@pytest.fixture
+def data_dir(bus389_cli: Cli) -> Iterator[Path]:
+    """A cluster's data dir outside pytest's basetemp (concurrent pytest sessions prune old basetemps,
+    which would delete a running broker's files); whatever the test left running is stopped after."""
+    path = Path(tempfile.mkdtemp(prefix="bus389-kafka-test-"))
+    yield path
+    if (path / "state.json").exists():
+        bus389_cli("kafka", "down", "--data-dir", str(path), timeout=200)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pid_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def state_of(data_dir: Path) -> Any:
+    return json.loads((data_dir / "state.json").read_text())
+
+
+def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli, data_dir: Path) -> None:
+    where = ["--data-dir", str(data_dir)]
+    port = ["--base-port", "19092"]
+
+    before = bus389_cli("kafka", "status", *where)
+    assert before.returncode == 1
+    assert "down" in before.stdout
+
+    up = bus389_cli("kafka", "up", *where, *port, env=HEAP)
+    assert up.returncode == 0, up.stderr
+    assert "BUS389_BOOTSTRAP=127.0.0.1:19092" in up.stdout
+    state = state_of(data_dir)
+    [broker] = state["brokers"]
+    pid = broker["pid"]
+    assert pid_running(pid)
+    assert (data_dir / "broker-1" / "logs" / "server.log").stat().st_size > 0
+
+    # The cluster answers a real client, with exactly the one broker we started.
+    client = Settings(bootstrap="127.0.0.1:19092")
+    with make_admin(client) as admin, kafka_errors():
+        assert broker_count(admin) == 1
+        assert admin.describe_cluster()["cluster_id"] == state["cluster_id"]
+
+    again = bus389_cli("kafka", "up", *where, *port, env=HEAP)
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert state_of(data_dir)["brokers"][0]["pid"] == pid
+
+    other_size = bus389_cli("kafka", "up", "--brokers", "2", *where, *port, env=HEAP)
+    assert other_size.returncode == 4
+    assert "1-broker cluster is running" in other_size.stderr
+
+    status = bus389_cli("kafka", "status", *where)
+    assert status.returncode == 0, status.stdout
+    assert f"broker 1: pid {pid}, port 19092, alive, unfenced" in status.stdout
+    assert "cluster answers: yes" in status.stdout
+
+    down = bus389_cli("kafka", "down", *where)
+    assert down.returncode == 0, down.stderr
+    assert f"broker 1 (pid {pid})" in down.stdout
+    assert not pid_running(pid)
+    assert port_free(19092) and port_free(19192)
+
+    after = bus389_cli("kafka", "status", *where)
+    assert after.returncode == 1
+    assert "dead" in after.stdout
+
+    nothing = bus389_cli("kafka", "down", *where)
+    assert nothing.returncode == 0
+    assert "nothing to stop" in nothing.stdout
+
+
+def test_up_refuses_a_port_someone_else_holds(bus389_cli: Cli, data_dir: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 19252))
+        squatter.listen()
+        result = bus389_cli("kafka", "up", "--data-dir", str(data_dir), "--base-port", "19252", env=HEAP)
+    assert result.returncode == 4
+    assert "port 127.0.0.1:19252" in result.stderr
+    assert "already taken" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (data_dir / "broker-1" / "server.properties").exists()  # refused before formatting
+
+
+def test_up_that_times_out_shows_the_broker_log_and_stops_it(bus389_cli: Cli, data_dir: Path) -> None:
+    env = {**HEAP, "BUS389_LOCAL__START_TIMEOUT_S": "3"}
+    result = bus389_cli("kafka", "up", "--data-dir", str(data_dir), "--base-port", "19272", env=env)
+    assert result.returncode == 4, result.stdout
+    assert "did not come up within 3s" in result.stderr
+    log = data_dir / "broker-1" / "logs" / "server.log"
+    header = f"lines of {log} ---\n"
+    assert header in result.stderr
+    shown = result.stderr.split(header, 1)[1].split("\n--- ", 1)[0].splitlines()
+    assert shown
+    assert set(shown) <= set(log.read_text().splitlines())  # real lines of the broker's own log
+    broker = state_of(data_dir)["brokers"][0]
+    assert broker["pid"] is None
+    deadline = time.monotonic() + 15
+    while not (port_free(19272) and port_free(19372)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert port_free(19272) and port_free(19372), "the broker that did not come up in time was left running"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli, data_dir: Path) -> None:
+    where = ["--data-dir", str(data_dir)]
+    env = {**HEAP, "BUS389_LOCAL__START_TIMEOUT_S": "240"}
+    up = bus389_cli("kafka", "up", "--brokers", "3", "--base-port", "19412", *where, env=env, timeout=400)
+    assert up.returncode == 0, up.stderr
+    try:
+        bootstrap = "127.0.0.1:19412,127.0.0.1:19413,127.0.0.1:19414"
+        assert f"BUS389_BOOTSTRAP={bootstrap}" in up.stdout
+        status = bus389_cli("kafka", "status", *where)
+        assert status.returncode == 0, status.stdout
+        assert status.stdout.count("alive, unfenced") == 3
+
+        settings = Settings(
+            bootstrap=bootstrap,
+            topic_prefix=f"t_{uuid.uuid4().hex[:8]}",
+            kafka=KafkaClientSettings(partitions=1, replication_factor=3, min_insync_replicas=2),
+        )
+        report = apply_topics(settings)
+        assert report.replication_factor == 3 and not report.clamped
+        topic = settings.topics.outbox("police")
+        with make_producer(settings) as producer, kafka_errors():
+            producer.send(topic, key=b"k", value=b"before").get(timeout=60)
+
+        killed = bus389_cli("kafka", "kill", "2", *where)
+        assert killed.returncode == 0, killed.stderr
+        degraded = bus389_cli("kafka", "status", *where)
+        assert degraded.returncode == 1
+        assert "broker 2: pid" in degraded.stdout and "dead" in degraded.stdout
+
+        # acks=all with min.insync.replicas=2: two of three replicas are enough.
+        with make_producer(settings) as producer, kafka_errors():
+            producer.send(topic, key=b"k", value=b"during").get(timeout=90)
+
+        started = bus389_cli("kafka", "start", "2", *where, env=env, timeout=300)
+        assert started.returncode == 0, started.stderr
+        healthy = bus389_cli("kafka", "status", *where)
+        assert healthy.returncode == 0, healthy.stdout
+
+        with make_consumer(settings, group_id=None) as consumer, kafka_errors():
+            from kafka import TopicPartition
+
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            values: list[bytes] = []
+            deadline = time.monotonic() + 60
+            while len(values) < 2 and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=1000).values():
+                    values.extend(r.value for r in records)
+        assert values == [b"before", b"during"]
+    finally:
+        down = bus389_cli("kafka", "down", *where, timeout=200)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.count("broker ") == 3
+    for port in (19412, 19413, 19414, 19512, 19513, 19514):
+        assert port_free(port), port
