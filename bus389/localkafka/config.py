@@ -1,9 +1,10 @@
 """The layout of a local KRaft cluster (nodes, ports, directories) and each node's server.properties.
 
 Pure functions, no I/O: the same layout always gives the same properties, which a unit test pins.
-Listeners are data (:class:`Listener`), so a secured listener (SASL_SSL with SCRAM and the
-StandardAuthorizer) is one more entry in ``NodeLayout.extra_listeners`` plus its properties in
-``extra_properties``, not a rewrite.
+Listeners are data (:class:`Listener`): another listener is one more entry in
+``NodeLayout.extra_listeners`` plus its properties in ``extra_properties``. Secure mode
+(``NodeLayout.secure``, ``kafka up --secure``) replaces the plaintext client listener with a SASL_SSL
+one and puts the quorum on SASL; its shared properties come from :mod:`bus389.security.localbroker`.
 """
 
 from __future__ import annotations
