@@ -159,7 +159,7 @@ class ChaosSettings(_Group):
     """After the last fault: how long the checker waits for every acknowledged event to arrive."""
     pause_s: float = Field(12.0, gt=0)
     """How long a paused broker stays stopped: past the brokers' (9 s) and the router's session timeout."""
-    delivery_timeout_ms: int = Field(20_000, ge=1_000)
+    delivery_timeout_ms: int = Field(15_000, ge=1_000)
     """The workload's producers: how long an event is retried before it counts as failed."""
 
 

@@ -22,6 +22,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.route_cmd", "route"),
     ("bus389.cli.routes_cmd", "routes"),
     ("bus389.cli.dlq_cmd", "dlq"),
+    ("bus389.cli.bench_cmd", "bench"),
     ("bus389.cli.chaos_cmd", "chaos"),
     ("bus389.cli.security_cmd", "security"),
 ]

@@ -1,0 +1,602 @@
+"""The router service: every outbox in, one transaction per batch out (inbox copies, audit, DLQ, offsets).
+
+Delivery guarantee: exactly-once from outbox to inboxes. Per batch the router begins a transaction,
+writes for each event one copy per recipient and one audit record (or one DLQ record), then adds the
+batch's consumer offsets to the same transaction with the consumer's group metadata (KIP-447, so a
+stale instance is fenced) and commits. Readers are ``read_committed``: a crash before the commit
+leaves nothing visible and the batch is read again from the committed offsets; after it, the offsets
+moved with the copies. Keys are kept (``meta.case_ref`` or the event id), so a case stays in order in
+every inbox.
+
+:class:`~consumers.router.records.RecordRouter` turns one outbox record into the records to write,
+without Kafka; :class:`RouterService` is the loop around it. kafka-python does not
+implement KIP-890, and its commit and abort wait without a bound: every transaction call is bounded
+by ``settings.router.transaction_timeout_s``; after a timeout or a fencing error the producer is
+closed and a new one built (``init_transactions`` fences the old epoch and aborts what it left open),
+and the consumer is put back to its committed offsets so that the batch is read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kafka import ConsumerRebalanceListener
+
+from bus389.agencies import Agency, Topics
+from bus389.errors import BusError
+from bus389.service import StopFlag
+from consumers.router.audit import Origin
+from consumers.router.decision import SPOOFED_SOURCE
+from consumers.router.policy import Policy, load_policy
+from consumers.router.records import RecordRouter, Routed, dlq_record
+from consumers.router.replies import ReplyIndex, rebuild_from_audit
+
+__all__ = ["ROUTER_ERROR", "RecordRouter", "RouterService", "RouterStats"]
+
+log = logging.getLogger(__name__)
+
+ROUTER_ERROR = "router_error"
+_STRIKES = 3
+"""A batch that fails for a non-retriable reason is retried one event at a time; an event that fails
+alone this many times goes to the DLQ as ``router_error``, so one event never stalls the router."""
+
+_IDLE_POLL_MS = 2_000
+"""The longest a poll waits for the first record of a batch (SIGTERM is seen within this)."""
+_STUCK_S = 20.0
+"""A router left without partitions this long after a rebalance rejoins with a new consumer."""
+_METADATA_MAX_AGE_MS = 30_000
+"""How often the router refreshes metadata: a new outbox partition is noticed within this."""
+_T = TypeVar("_T")
+
+
+@dataclass
+class RouterStats:
+    """What a router run did (for logs and tests)."""
+
+    batches: int = 0
+    events: int = 0
+    routed: int = 0
+    copies: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    aborted: int = 0
+    producers_built: int = 0
+    rejoins: int = 0
+
+
+class _TransactionTimeout(BusError):
+    retriable = True
+
+
+class _Rebalanced(BusError):
+    retriable = True
+
+
+def _bounded(call: Callable[[], _T], timeout_s: float, what: str) -> _T:
+    """Run ``call`` in a helper thread and wait at most ``timeout_s`` (kafka-python's waits are unbounded)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"bus389-router-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise _TransactionTimeout(f"{what} did not finish within {timeout_s:.0f}s")
+    if "error" in box:
+        raise box["error"]
+    result: _T = box.get("result")  # type: ignore[assignment]
+    return result
+
+
+def _poisonous(exc: BaseException) -> bool:
+    """May the batch itself cause ``exc`` (not the broker, a rebalance or a fencing)?"""
+    if _fencing(exc) or isinstance(exc, _Rebalanced):
+        return False
+    return not bool(getattr(exc, "retriable", False))
+
+
+def _fencing(exc: BaseException) -> bool:
+    import kafka.errors as errors
+
+    fenced = (
+        errors.ProducerFencedError,
+        errors.InvalidProducerEpochError,
+        errors.FencedInstanceIdError,
+        errors.TransactionalIdAuthorizationFailedError,
+    )
+    return isinstance(exc, fenced) or isinstance(exc, _TransactionTimeout)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: notes that the assignment changed, so that the batch in hand is dropped.
+
+    kafka-python runs listeners on its IO loop, where a blocking producer call must not run: the loop
+    itself aborts the open transaction (if any) when it sees the flag, before sending offsets.
+    """
+
+    def __init__(self, service: RouterService) -> None:
+        self._service = service
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._service.note_rebalance("revoked", revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._service.note_rebalance("assigned", assigned)
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self._service.note_rebalance("lost", lost)
+
+
+class RouterService:
+    """The router's loop: poll a bounded batch, route it in one transaction, commit with its offsets."""
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        policy: Policy | None = None,
+        stop: StopFlag | None = None,
+        count_metrics: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.router
+        self.topics: Topics = settings.topics
+        self.policy = policy if policy is not None else load_policy(self.config.policy_path)
+        self.stop = stop or StopFlag()
+        self.replies = ReplyIndex()
+        self.router = RecordRouter(self.topics, self.policy, self.replies)
+        self.stats = RouterStats()
+        self._metrics = count_metrics
+        self._producer: Any = None
+        self._consumer: Any = None
+        self._rebalanced = threading.Event()
+        self._in_transaction = False
+        self._strikes: dict[tuple[str, int, int], int] = {}
+        self._unassigned_since: float | None = None
+        self._single_left = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def run(self, *, max_idle_polls: int | None = None) -> RouterStats:
+        """Route until SIGTERM/SIGINT (``stop``) or ``max_idle_polls`` empty polls in a row."""
+        self._producer = self._build_producer()
+        rebuild_from_audit(self.settings, self.replies)
+        self._subscribe()
+        log.info(
+            "router: routing %d outboxes under %s as group %s (transactional id %s, policy %s, %d rules)",
+            len(self.topics.all_outboxes()),
+            self.topics.prefix,
+            self.config.group_id,
+            self.config.transactional_id if self.config.transactions else "-",
+            self.policy.source,
+            len(self.policy.rules),
+        )
+        idle = 0
+        try:
+            while not self.stop.is_set:
+                batch = self._poll_batch()
+                if self._rebalanced.is_set():
+                    self._rebalanced.clear()
+                    if batch:
+                        log.info(
+                            "router: assignment changed while polling: %d event(s) read again", len(batch)
+                        )
+                        self._give_back(batch)
+                    continue
+                if not batch:
+                    idle += 1
+                    if max_idle_polls is not None and idle >= max_idle_polls:
+                        break
+                    self._unstick()
+                    continue
+                idle = 0
+                self._process(batch)
+        finally:
+            self._close()
+        return self.stats
+
+    def _await_outboxes(self, timeout_s: float = 30.0) -> None:
+        """Wait until the metadata shows every outbox, so the first assignment covers them all.
+
+        A group member that joins before a topic shows in its metadata is assigned nothing for it
+        until its next metadata refresh; topics just created take a moment to show.
+        """
+        from bus389.kafka import kafka_errors
+
+        missing = self.topics.all_outboxes()
+        deadline = time.monotonic() + timeout_s
+        while missing and not self.stop.is_set:
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                missing = [t for t in missing if not self._consumer.partitions_for_topic(t)]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if missing:
+            log.warning(
+                "router: no metadata for %s yet (run `bus389 topics apply`); they are picked up within %ds",
+                ", ".join(missing),
+                _METADATA_MAX_AGE_MS // 1000,
+            )
+
+    def note_rebalance(self, what: str, partitions: Any) -> None:
+        """Called by the rebalance listener (kafka-python's IO loop): the batch in hand must be dropped."""
+        names = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
+        log.info("router: %d partition(s) %s", len(names), what)
+        log.debug("router: partitions %s: %s", what, names)
+        if what == "assigned" and names:
+            self._unassigned_since = None
+        elif what in ("revoked", "lost") and names and self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()
+        self._rebalanced.set()
+
+    def _close(self) -> None:
+        if self._in_transaction and self._producer is not None:
+            self._abort_quietly("shutting down")
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            except Exception as exc:  # noqa: BLE001 - closing must not hide why the loop ended
+                log.warning("router: consumer close failed: %s", exc)
+        if self._producer is not None:
+            self._close_producer(timeout=5.0)
+        log.info(
+            "router: stopped after %d batch(es), %d event(s), %d routed, %d dead letter(s)",
+            self.stats.batches,
+            self.stats.events,
+            self.stats.routed,
+            sum(self.stats.dead_letters.values()),
+        )
+
+    # -- the producer --------------------------------------------------------------------------------
+
+    def _build_producer(self) -> Any:
+        """A new producer; transactional ones call ``init_transactions`` (fencing any older epoch)."""
+        from bus389.kafka import kafka_errors, make_producer
+
+        backoff = 0.5
+        while True:
+            producer: Any = None
+            try:
+                with kafka_errors(bootstrap=self.settings.bootstrap):
+                    if not self.config.transactions:
+                        producer = make_producer(self.settings)
+                    else:
+                        producer = make_producer(self.settings, transactional_id=self.config.transactional_id)
+                        _bounded(producer.init_transactions, self.config.transaction_timeout_s * 2, "init")
+                self.stats.producers_built += 1
+                return producer
+            except BusError as exc:
+                if producer is not None:
+                    producer.close(timeout=0)
+                if self.stop.is_set or not exc.retriable:
+                    raise
+                log.warning("router: producer not ready (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _close_producer(self, timeout: float = 0.0) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - a broken producer is being thrown away
+            log.warning("router: producer close failed: %s", exc)
+
+    def _abort_quietly(self, why: str) -> bool:
+        """Abort the open transaction; False when the producer cannot (then it must be rebuilt)."""
+        self._in_transaction = False
+        if not self.config.transactions:
+            return True
+        try:
+            _bounded(self._producer.abort_transaction, self.config.transaction_timeout_s, "abort")
+        except Exception as exc:  # noqa: BLE001 - any failure means: rebuild the producer
+            log.warning("router: abort after %s failed (%s): rebuilding the producer", why, exc)
+            return False
+        self.stats.aborted += 1
+        return True
+
+    # -- the consumer --------------------------------------------------------------------------------
+
+    def _poll_batch(self) -> list[Any]:
+        """At most ``batch_max_events`` records, gathered for at most ``batch_max_ms`` after the first.
+
+        The first poll may wait up to ``_IDLE_POLL_MS`` (it returns as soon as records arrive): a
+        long poll lets a rebalance complete inside one call, which kafka-python 3.0 needs (below).
+        """
+        from bus389.kafka import kafka_errors
+
+        limit = 1 if self._single_left else self.config.batch_max_events
+        deadline: float | None = None
+        records: list[Any] = []
+        while len(records) < limit and not self.stop.is_set:
+            if deadline is None:
+                timeout_ms = _IDLE_POLL_MS
+            else:
+                timeout_ms = int((deadline - time.monotonic()) * 1000)
+                if timeout_ms <= 0:
+                    break
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                got = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
+            for tp_records in got.values():
+                records.extend(tp_records)
+            if not records:
+                break
+            if deadline is None:
+                deadline = time.monotonic() + self.config.batch_max_ms / 1000
+        return records
+
+    def _subscribe(self) -> None:
+        from bus389.kafka import kafka_errors, make_consumer
+
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            self._consumer = make_consumer(
+                self.settings,
+                group_id=self.config.group_id,
+                max_poll_records=self.config.batch_max_events,
+                session_timeout_ms=self.config.session_timeout_ms,
+                heartbeat_interval_ms=max(1000, self.config.session_timeout_ms // 4),
+                metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+            )
+        self._await_outboxes()
+        self._unassigned_since = time.monotonic()
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            self._consumer.subscribe(topics=self.topics.all_outboxes(), listener=_Listener(self))
+
+    def _unstick(self) -> None:
+        """Rejoin with a new consumer when a rebalance never delivered an assignment.
+
+        kafka-python 3.0 can lose a rebalance that metadata started: when the join completes between
+        two polls, the member never applies its new assignment and polls nothing, forever. Between
+        batches no transaction is open, so a new consumer (a new member) is safe.
+        """
+        since = self._unassigned_since
+        if since is None or time.monotonic() - since < _STUCK_S:
+            return
+        log.warning(
+            "router: no partitions assigned for %.0fs: rejoining the group with a new consumer", _STUCK_S
+        )
+        try:
+            self._consumer.close(autocommit=False)
+        except Exception as exc:  # noqa: BLE001 - the old member is being thrown away
+            log.warning("router: consumer close failed: %s", exc)
+        self.stats.rejoins += 1
+        self._subscribe()
+
+    def _give_back(self, batch: list[Any]) -> None:
+        """Drop a batch polled across a rebalance: each partition still ours goes back to its first event.
+
+        Partitions newly assigned already start at their committed offset; a partition we kept was
+        committed by us alone, up to the batch's first event of it. No broker call is needed (and none
+        is made while the group may still be settling).
+        """
+        from kafka import TopicPartition
+
+        from bus389.kafka import kafka_errors
+
+        first: dict[Any, int] = {}
+        for raw in batch:
+            tp = TopicPartition(raw.topic, raw.partition)
+            first[tp] = min(first.get(tp, raw.offset), raw.offset)
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            assigned = self._consumer.assignment()
+            for tp, offset in first.items():
+                if tp in assigned:
+                    self._consumer.seek(tp, offset)
+
+    def _rewind(self) -> None:
+        """Put every assigned partition back to its committed offset (or the beginning).
+
+        After a failed transaction the committed offset is the truth: a commit that timed out may
+        still have gone through, and then the batch must not be read again.
+        """
+        from kafka import TopicPartition
+
+        from bus389.kafka import kafka_errors
+
+        timeout_ms = int(self.config.transaction_timeout_s * 1000)
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            for tp in sorted(self._consumer.assignment(), key=lambda t: (t.topic, t.partition)):
+                committed = self._consumer.committed(
+                    TopicPartition(tp.topic, tp.partition), timeout_ms=timeout_ms
+                )
+                if committed is None:
+                    self._consumer.seek_to_beginning(tp)
+                else:
+                    self._consumer.seek(tp, committed)
+
+    # -- one batch -------------------------------------------------------------------------------------
+
+    def _process(self, batch: list[Any]) -> None:
+        started = time.monotonic()
+        try:
+            results, commit_started = self._transact(batch)
+        except Exception as exc:  # noqa: BLE001 - every failure ends in abort + re-read, never a lost batch
+            self._recover(exc, len(batch))
+            if _poisonous(exc):
+                self._strike(batch, exc)
+            return
+        self._single_left = max(0, self._single_left - 1)
+        self._committed(results, started, commit_started)
+
+    def _strike(self, batch: list[Any], exc: BaseException) -> None:
+        """A non-retriable failure: retry one event at a time, and dead-letter an event that keeps failing."""
+        if len(batch) > 1:
+            log.warning("router: batch failed (%s): retrying one event at a time", exc)
+            self._single_left = self.config.batch_max_events
+            return
+        (raw,) = batch
+        key = (raw.topic, raw.partition, raw.offset)
+        self._strikes[key] = self._strikes.get(key, 0) + 1
+        if self._strikes[key] < _STRIKES:
+            return
+        del self._strikes[key]
+        detail = f"the router failed on this event {_STRIKES} times: {type(exc).__name__}: {exc}"
+        log.error("router: %s/%d/%d to the DLQ: %s", raw.topic, raw.partition, raw.offset, detail)
+        origin = Origin(raw.topic, raw.partition, raw.offset)
+        dead = Routed(
+            origin=origin,
+            outgoing=(dlq_record(self.topics.dlq, raw, ROUTER_ERROR, detail),),
+            dlq_reason=ROUTER_ERROR,
+            dlq_detail=detail,
+        )
+        started = time.monotonic()
+        try:
+            results, commit_started = self._transact([raw], routed=[dead])
+        except Exception as again:  # noqa: BLE001 - re-read as any failed batch; the next strike retries
+            self._recover(again, 1)
+            return
+        from kafka import TopicPartition
+
+        # The failed attempts rewound the consumer to this event: step past it, now committed.
+        self._consumer.seek(TopicPartition(raw.topic, raw.partition), raw.offset + 1)
+        self._single_left = max(0, self._single_left - 1)
+        self._committed(results, started, commit_started)
+
+    def _transact(self, batch: list[Any], routed: list[Routed] | None = None) -> tuple[list[Routed], float]:
+        """Route ``batch`` (or write ``routed`` for it) in one transaction with its offsets.
+
+        Raises on anything that was not committed.
+        """
+        from kafka import OffsetAndMetadata, TopicPartition
+
+        received_at = datetime.now(UTC)
+        offsets: dict[Any, Any] = {}
+        for raw in batch:
+            tp = TopicPartition(raw.topic, raw.partition)
+            offsets[tp] = OffsetAndMetadata(raw.offset + 1, "", getattr(raw, "leader_epoch", -1) or -1)
+        if self.config.transactions:
+            self._producer.begin_transaction()
+            self._in_transaction = True
+        results = (
+            routed
+            if routed is not None
+            else [self.router.route(raw, received_at=received_at) for raw in batch]
+        )
+        futures = [
+            self._producer.send(out.topic, key=out.key, value=out.value, headers=out.headers)
+            for routed in results
+            for out in routed.outgoing
+        ]
+        _bounded(lambda: self._producer.flush(), self.config.transaction_timeout_s, "flush")
+        for future in futures:
+            if future.failed():
+                raise future.exception
+        if self._rebalanced.is_set():
+            raise _Rebalanced("the group rebalanced during the batch")
+        commit_started = time.monotonic()
+        if self.config.transactions:
+            group = self._consumer.group_metadata()
+            _bounded(
+                lambda: self._producer.send_offsets_to_transaction(offsets, group),
+                self.config.transaction_timeout_s,
+                "send_offsets",
+            )
+            _bounded(self._producer.commit_transaction, self.config.transaction_timeout_s, "commit")
+            self._in_transaction = False
+        else:
+            self._consumer.commit(offsets)
+        return results, commit_started
+
+    def _recover(self, exc: BaseException, size: int) -> None:
+        log.warning(
+            "router: batch of %d event(s) not committed (%s: %s); reading it again",
+            size,
+            type(exc).__name__,
+            exc,
+        )
+        self._rebalanced.clear()
+        aborted = False if _fencing(exc) else self._abort_quietly(type(exc).__name__)
+        self._in_transaction = False
+        if self._metrics:
+            from bus389 import metrics
+
+            metrics.ROUTER_TRANSACTIONS.labels("aborted").inc()
+        if not aborted:
+            self._close_producer()
+            self._producer = self._build_producer()
+        backoff = 0.5
+        while True:
+            try:
+                self._rewind()
+                return
+            except BusError as rewind_exc:
+                if self.stop.is_set or not rewind_exc.retriable:
+                    # The consumer is not usable either: let the caller see it (a supervisor restarts us).
+                    raise rewind_exc from exc
+                log.warning("router: cannot read the committed offsets (%s); retrying", rewind_exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _committed(self, results: list[Routed], started: float, commit_started: float) -> None:
+        self.stats.batches += 1
+        self.stats.events += len(results)
+        for routed in results:
+            if routed.routed:
+                self.stats.routed += 1
+                self.stats.copies += len(routed.outgoing) - 1
+            else:
+                reason = routed.dlq_reason or "unknown"
+                self.stats.dead_letters[reason] = self.stats.dead_letters.get(reason, 0) + 1
+                log.warning(
+                    "router: %s/%d/%d to the DLQ: %s: %s",
+                    routed.origin.topic,
+                    routed.origin.partition,
+                    routed.origin.offset,
+                    reason,
+                    routed.dlq_detail,
+                )
+        if self._metrics:
+            self._count(results, started, commit_started)
+
+    def _count(self, results: list[Routed], started: float, commit_started: float) -> None:
+        from bus389 import metrics
+
+        now = time.monotonic()
+        wall = datetime.now(UTC)
+        metrics.ROUTER_TRANSACTIONS.labels("committed").inc()
+        metrics.ROUTER_BATCH_EVENTS.observe(len(results))
+        metrics.ROUTER_BATCH_SECONDS.observe(now - started)
+        metrics.ROUTER_COMMIT_SECONDS.observe(now - commit_started)
+        for routed in results:
+            decision = routed.decision
+            if not routed.routed:
+                metrics.EVENTS_REJECTED.labels(routed.dlq_reason or "unknown").inc()
+                if routed.dlq_reason == SPOOFED_SOURCE:
+                    sender = self.topics.sender_of(routed.origin.topic)
+                    metrics.SPOOF_ATTEMPTS.labels(
+                        _label(routed.claimed_source), sender.value if sender else "unknown"
+                    ).inc()
+                continue
+            if decision is None:
+                continue
+            for delivery in decision.deliveries:
+                metrics.EVENTS_ROUTED.labels(
+                    decision.sender.value, delivery.recipient.value, decision.event_type
+                ).inc()
+            for withheld in decision.withheld:
+                code = withheld.reason.split(":", 1)[0].strip().replace(" ", "_").lower()
+                if code != "sender":
+                    metrics.EVENTS_WITHHELD.labels(withheld.agency.value, code).inc()
+            if routed.published_at is not None:
+                metrics.PUBLISH_TO_ROUTED.labels(decision.event_type).observe(
+                    max(0.0, (wall - routed.published_at).total_seconds())
+                )
+
+
+def _label(value: str) -> str:
+    """A metric label from an untrusted field: agency codes only, anything else ``other``."""
+    try:
+        return Agency(value).value
+    except ValueError:
+        return "other"

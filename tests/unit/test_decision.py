@@ -1,0 +1,591 @@
+"""The routing decision with the default policy: every DOMAIN.md route, need-to-know, redaction, replies."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from bus389.agencies import Agency
+from bus389.settings import RouterSettings
+from consumers.router.decision import NO_ROUTE, SPOOFED_SOURCE, UNKNOWN_ORIGINAL, Decision, decide
+from consumers.router.policy import Policy, load_policy
+from consumers.router.redaction import redact
+from consumers.router.replies import ReplyIndex
+
+A = Agency
+MS = Agency.MARKET_SURVEILLANCE
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy(RouterSettings().policy_path)
+
+
+def _meta(event_type: str, source: Agency, **overrides: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "source": source.value,
+        "case_ref": None,
+        "in_reply_to": None,
+        "sensitivity": "AMBER",
+        "urgency": "ROUTINE",
+    }
+    meta.update(overrides)
+    return meta
+
+
+def _seller(**overrides: Any) -> dict[str, Any]:
+    seller = {
+        "name": "Shop Hàng Xách Tay Quảng Ngãi",
+        "tax_code": "4300123456",
+        "national_id": "051090001234",
+        "phone": "0905123456",
+        "address": "12 Lê Lợi, TP Quảng Ngãi",
+        "province": "Quảng Ngãi",
+    }
+    seller.update(overrides)
+    return seller
+
+
+def suspect_seller(
+    source: Agency = A.POLICE, *, meta: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
+    record = {
+        "meta": _meta("suspect_seller", source, **(meta or {})),
+        "seller": _seller(),
+        "accounts": [{"platform": "SHOPEE", "account": "hangxachtay.qn", "url": None}],
+        "goods": "mỹ phẩm",
+        "violation_kinds": ["COUNTERFEIT"],
+        "evidence_urls": [],
+        "domains": [],
+        "goods_imported": False,
+        "border_area": False,
+        "estimated_value_vnd": None,
+        "summary": "Bán mỹ phẩm giả",
+    }
+    record.update(fields)
+    return record
+
+
+def event(
+    event_type: str, source: Agency, *, meta: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
+    record = {"meta": _meta(event_type, source, **(meta or {}))}
+    record.update(fields)
+    return record
+
+
+def tax_discrepancy(owed: int, **meta: Any) -> dict[str, Any]:
+    return event(
+        "tax_discrepancy",
+        A.TAX,
+        meta=meta,
+        seller=_seller(),
+        accounts=[],
+        period="2021-H1",
+        estimated_revenue_vnd=5_000_000_000,
+        declared_revenue_vnd=100_000_000,
+        undeclared_revenue_vnd=4_900_000_000,
+        estimated_tax_owed_vnd=owed,
+        notes=None,
+    )
+
+
+def complaint(signs_of_crime: bool, **meta: Any) -> dict[str, Any]:
+    return event(
+        "complaint",
+        A.INDUSTRY_TRADE,
+        meta=meta,
+        kind="DENUNCIATION",
+        channel="HOTLINE",
+        complainant={
+            "full_name": "Nguyễn Thị Hoa",
+            "national_id": "051190004321",
+            "phone": "0914000111",
+            "address": "Tư Nghĩa",
+        },
+        seller=_seller(),
+        accounts=[],
+        summary="Mua phải hàng giả",
+        signs_of_crime=signs_of_crime,
+    )
+
+
+def no_replies(_event_id: str) -> Agency | None:
+    return None
+
+
+def route(
+    policy: Policy, record: dict[str, Any], sender: Agency | None = None, replies: Any = no_replies
+) -> Decision:
+    return decide(sender or Agency(record["meta"]["source"]), record, policy, replies)
+
+
+def recipients(decision: Decision) -> set[Agency]:
+    assert decision.routed, decision.dlq_detail
+    return set(decision.recipients)
+
+
+# -- the three named flows, and every route of DOMAIN.md ---------------------------------------------
+
+
+def test_suspect_seller_on_a_marketplace_reaches_police_ms_tax_only(policy: Policy) -> None:
+    decision = route(policy, suspect_seller(A.POLICE))
+    assert recipients(decision) == {MS, A.TAX}  # police sent it
+    decision = route(policy, suspect_seller(A.TAX))
+    assert recipients(decision) == {A.POLICE, MS}
+    by = {
+        d.recipient: (d.rule_id, d.plan_section) for d in route(policy, suspect_seller(A.CUSTOMS)).deliveries
+    }
+    assert by == {
+        A.POLICE: ("suspect_seller.police", "II.1"),
+        MS: ("suspect_seller.market_surveillance", "II.9"),
+        A.TAX: ("suspect_seller.tax", "II.4"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "reaches_ict"),
+    [
+        ({"domains": ["hangxachtay.vn"]}, True),
+        ({"accounts": [{"platform": "WEBSITE", "account": "hangxachtay.vn", "url": None}]}, True),
+        ({"accounts": [{"platform": "FACEBOOK", "account": "hxt.qn", "url": None}]}, True),
+        (
+            {
+                "accounts": [
+                    {"platform": "SHOPEE", "account": "a", "url": None},
+                    {"platform": "ZALO", "account": "b", "url": None},
+                ]
+            },
+            True,
+        ),
+        ({"accounts": [{"platform": "SHOPEE", "account": "a", "url": None}]}, False),
+        ({"accounts": [], "domains": []}, False),
+    ],
+)
+def test_suspect_seller_reaches_ict_with_a_domain_site_or_social_account(
+    policy: Policy, fields: dict[str, Any], reaches_ict: bool
+) -> None:
+    decision = route(policy, suspect_seller(A.POLICE, **fields))
+    assert (A.ICT in recipients(decision)) is reaches_ict
+    if reaches_ict:
+        delivery = decision.delivery_to(A.ICT)
+        assert delivery is not None and (delivery.rule_id, delivery.plan_section) == (
+            "suspect_seller.ict",
+            "II.6",
+        )
+
+
+@pytest.mark.parametrize(("imported", "expected"), [(True, True), (False, False)])
+def test_suspect_seller_reaches_customs_when_goods_are_imported(
+    policy: Policy, imported: bool, expected: bool
+) -> None:
+    decision = route(policy, suspect_seller(A.POLICE, goods_imported=imported))
+    assert (A.CUSTOMS in recipients(decision)) is expected
+    if expected:
+        assert decision.delivery_to(A.CUSTOMS).plan_section == "II.3"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("border", "expected"), [(True, True), (False, False)])
+def test_suspect_seller_reaches_border_guard_in_the_border_area(
+    policy: Policy, border: bool, expected: bool
+) -> None:
+    decision = route(policy, suspect_seller(A.POLICE, border_area=border))
+    assert (A.BORDER_GUARD in recipients(decision)) is expected
+    if expected:
+        assert decision.delivery_to(A.BORDER_GUARD).plan_section == "II.2"  # type: ignore[union-attr]
+
+
+def test_suspect_seller_with_every_flag(policy: Policy) -> None:
+    record = suspect_seller(A.MARKET_SURVEILLANCE, domains=["x.vn"], goods_imported=True, border_area=True)
+    assert recipients(route(policy, record)) == {A.POLICE, A.TAX, A.ICT, A.CUSTOMS, A.BORDER_GUARD, MS}
+
+
+def test_domain_block_request_reaches_ict_and_ms_only(policy: Policy) -> None:
+    record = event(
+        "domain_block_request",
+        A.POLICE,
+        domains=["hangxachtay.vn"],
+        urls=[],
+        ip_addresses=[],
+        action="BLOCK",
+        reason="bán hàng giả",
+        legal_basis="123/QĐ-CAT",
+        violation_kinds=["COUNTERFEIT"],
+        expires_at=None,
+    )
+    decision = route(policy, record)
+    assert recipients(decision) == {A.ICT, MS}
+    assert decision.delivery_to(A.ICT).plan_section == "II.6"  # type: ignore[union-attr]
+    assert decision.delivery_to(MS).rule_id == "domain_block_request.market_surveillance"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("owed", "reaches_police"),
+    [(100_000_000, True), (250_000_000, True), (99_999_999, False), (0, False)],
+)
+def test_tax_discrepancy_reaches_police_from_the_tax_evasion_threshold(
+    policy: Policy, owed: int, reaches_police: bool
+) -> None:
+    expected = {MS, A.INDUSTRY_TRADE} | ({A.POLICE} if reaches_police else set())
+    assert recipients(route(policy, tax_discrepancy(owed))) == expected
+
+
+def test_domain_block_result_goes_to_the_requester_from_the_audit_trail(policy: Policy) -> None:
+    index = ReplyIndex()
+    request_id = str(uuid.uuid4())
+    index.record(request_id, A.CUSTOMS)
+    record = event(
+        "domain_block_result",
+        A.ICT,
+        meta={"in_reply_to": request_id},
+        requester="police",  # the trail wins over the field
+        outcome="BLOCKED",
+        blocked=["hangxachtay.vn"],
+        not_blocked=[],
+        providers_notified=["VNPT"],
+        note=None,
+    )
+    decision = route(policy, record, replies=index)
+    assert recipients(decision) == {A.CUSTOMS, MS}
+    delivery = decision.delivery_to(A.CUSTOMS)
+    assert delivery is not None and (delivery.rule_id, delivery.plan_section) == (
+        "domain_block_result.requester",
+        "II.6",
+    )
+
+
+def test_domain_block_result_falls_back_to_the_typed_requester(policy: Policy) -> None:
+    record = event(
+        "domain_block_result",
+        A.ICT,
+        meta={"in_reply_to": str(uuid.uuid4())},
+        requester="police",
+        outcome="REJECTED",
+        blocked=[],
+        not_blocked=["x.vn"],
+        providers_notified=[],
+        note=None,
+    )
+    assert recipients(route(policy, record)) == {A.POLICE, MS}
+
+
+def test_a_reply_to_an_unknown_original_without_fallback_is_a_dead_letter(policy: Policy) -> None:
+    record = event(
+        "case_outcome",
+        A.POLICE,
+        meta={"in_reply_to": str(uuid.uuid4())},
+        seller=None,
+        outcome="WARNING",
+        violation_kinds=[],
+        public=False,
+        summary="",
+    )
+    decision = route(policy, record)
+    assert decision.dlq_reason == UNKNOWN_ORIGINAL
+    assert record["meta"]["in_reply_to"] in decision.dlq_detail
+
+
+def test_any_reply_goes_back_to_the_original_sender(policy: Policy) -> None:
+    index = ReplyIndex()
+    referral = str(uuid.uuid4())
+    index.record(referral, A.CUSTOMS)
+    record = event(
+        "case_outcome",
+        A.POLICE,
+        meta={"in_reply_to": referral},
+        seller=None,
+        outcome="CRIMINAL_PROSECUTION",
+        violation_kinds=["SMUGGLING"],
+        public=False,
+        summary="Khởi tố",
+    )
+    decision = route(policy, record, replies=index)
+    assert recipients(decision) == {A.CUSTOMS, MS}
+    assert decision.delivery_to(A.CUSTOMS).rule_id == "reply.original_sender"  # type: ignore[union-attr]
+
+
+def test_a_reply_to_ones_own_event_is_not_echoed(policy: Policy) -> None:
+    index = ReplyIndex()
+    original = str(uuid.uuid4())
+    index.record(original, A.POLICE)
+    record = event(
+        "case_outcome",
+        A.POLICE,
+        meta={"in_reply_to": original},
+        seller=None,
+        outcome="WARNING",
+        violation_kinds=[],
+        public=False,
+        summary="",
+    )
+    decision = route(policy, record, replies=index)
+    assert recipients(decision) == {MS}
+    assert [(w.agency, w.reason.split(":")[0]) for w in decision.withheld] == [(A.POLICE, "sender")]
+
+
+@pytest.mark.parametrize(("signs", "reaches_police"), [(True, True), (False, False)])
+def test_complaint_reaches_police_with_signs_of_crime(
+    policy: Policy, signs: bool, reaches_police: bool
+) -> None:
+    expected = {MS} | ({A.POLICE} if reaches_police else set())
+    assert recipients(route(policy, complaint(signs))) == expected
+
+
+def test_case_referral_reaches_police_and_ms(policy: Policy) -> None:
+    record = event(
+        "case_referral",
+        A.MARKET_SURVEILLANCE,
+        seller=_seller(),
+        accounts=[],
+        violation_kinds=["SMUGGLING"],
+        suspected_offences=["Điều 188 BLHS 2015"],
+        evidence_urls=[],
+        estimated_value_vnd=None,
+        summary="",
+    )
+    decision = route(policy, record)
+    assert recipients(decision) == {A.POLICE, MS}
+    # the standing office sent it: its copy comes from the catch-all, which includes the sender
+    assert decision.delivery_to(MS).rule_id == "standing_office.all"  # type: ignore[union-attr]
+    record["meta"]["source"] = "customs"
+    assert recipients(route(policy, record)) == {A.POLICE, MS}
+
+
+def _outcome(public: bool, sensitivity: str = "CLEAR") -> dict[str, Any]:
+    return event(
+        "case_outcome",
+        A.CUSTOMS,
+        meta={"sensitivity": sensitivity},
+        seller=_seller(),
+        outcome="ADMINISTRATIVE_SANCTION",
+        violation_kinds=["SMUGGLING"],
+        fine_vnd=50_000_000,
+        public=public,
+        summary="Xử phạt",
+    )
+
+
+@pytest.mark.parametrize(("public", "reaches_media"), [(True, True), (False, False)])
+def test_case_outcome_reaches_media_only_when_public(
+    policy: Policy, public: bool, reaches_media: bool
+) -> None:
+    decision = route(policy, _outcome(public))
+    assert recipients(decision) == {MS} | ({A.MEDIA} if reaches_media else set())
+    if reaches_media:
+        assert decision.delivery_to(A.MEDIA).plan_section == "II.7"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "fields"),
+    [
+        ("periodic_report", {"report_kind": "SIX_MONTHLY", "period": "2021-H1", "title": "t", "body": "b"}),
+        ("law_gap_proposal", {"regulation": "NĐ 52/2013", "article": None, "problem": "p", "proposal": "q"}),
+    ],
+)
+def test_reports_and_proposals_reach_the_standing_office_only(
+    policy: Policy, event_type: str, fields: dict[str, Any]
+) -> None:
+    decision = route(policy, event(event_type, A.CUSTOMS, **fields))
+    assert recipients(decision) == {MS}
+    assert decision.deliveries[0].rule_id == f"{event_type}.market_surveillance"
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "suspect_seller",
+        "domain_block_request",
+        "tax_discrepancy",
+        "domain_block_result",
+        "complaint",
+        "case_referral",
+        "case_outcome",
+        "periodic_report",
+        "law_gap_proposal",
+        "some_future_type",
+    ],
+)
+def test_the_standing_office_receives_every_event(policy: Policy, event_type: str) -> None:
+    record = event(event_type, A.OTHER_MEMBERS, requester="police")
+    assert MS in recipients(route(policy, record))
+
+
+def test_the_standing_office_keeps_its_own_events(policy: Policy) -> None:
+    decision = route(policy, event("periodic_report", MS, title="t"))
+    assert recipients(decision) == {MS}
+    assert decision.deliveries[0].rule_id == "standing_office.all"
+
+
+def test_the_sender_never_gets_its_own_event_back(policy: Policy) -> None:
+    decision = route(policy, tax_discrepancy(10))
+    assert A.TAX not in decision.recipients
+    decision = route(policy, suspect_seller(A.TAX))
+    assert A.TAX not in decision.recipients
+    assert any(w.agency == A.TAX and w.reason.startswith("sender") for w in decision.withheld)
+
+
+# -- sender verification ---------------------------------------------------------------------------------
+
+
+def test_a_spoofed_source_is_a_dead_letter(policy: Policy) -> None:
+    record = suspect_seller(A.POLICE)
+    decision = route(policy, record, sender=A.MEDIA)
+    assert decision.dlq_reason == SPOOFED_SOURCE
+    assert not decision.deliveries
+    assert "'police'" in decision.dlq_detail and "media" in decision.dlq_detail
+
+
+def test_the_matching_sender_is_not_a_spoof(policy: Policy) -> None:
+    assert route(policy, suspect_seller(A.MEDIA), sender=A.MEDIA).routed
+
+
+# -- sensitivity (TLP 2.0) ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "media"),
+    [("CLEAR", True), ("GREEN", False), ("AMBER", False), ("AMBER_STRICT", False), ("RED", False)],
+)
+def test_media_receive_clear_events_only(policy: Policy, level: str, media: bool) -> None:
+    decision = route(policy, _outcome(True, level))
+    assert (A.MEDIA in decision.recipients) is media
+    if not media:
+        (withheld,) = [w for w in decision.withheld if w.agency == A.MEDIA]
+        assert withheld.reason.startswith(f"sensitivity {level}")
+
+
+def test_red_reaches_only_recipients_of_rules_allowing_red(policy: Policy) -> None:
+    record = suspect_seller(A.CUSTOMS, meta={"sensitivity": "RED"}, domains=["x.vn"], border_area=True)
+    decision = route(policy, record)
+    assert recipients(decision) == {A.POLICE}
+    assert {w.agency for w in decision.withheld} == {MS, A.TAX, A.ICT, A.BORDER_GUARD}
+    assert all("RED" in w.reason for w in decision.withheld)
+
+
+def test_red_tax_discrepancy_above_the_threshold_reaches_police_only(policy: Policy) -> None:
+    assert recipients(route(policy, tax_discrepancy(500_000_000, sensitivity="RED"))) == {A.POLICE}
+
+
+def test_red_with_no_rule_allowing_it_is_a_dead_letter(policy: Policy) -> None:
+    decision = route(policy, tax_discrepancy(1_000, sensitivity="RED"))
+    assert decision.dlq_reason == NO_ROUTE
+    assert "RED" in decision.dlq_detail
+
+
+def test_an_unknown_sensitivity_counts_as_red(policy: Policy) -> None:
+    decision = route(policy, suspect_seller(A.CUSTOMS, meta={"sensitivity": "PURPLE"}))
+    assert decision.sensitivity == "RED"
+    assert recipients(decision) == {A.POLICE}
+
+
+def test_amber_strict_stays_with_the_named_recipients(policy: Policy) -> None:
+    request = event(
+        "domain_block_request",
+        A.POLICE,
+        meta={"sensitivity": "AMBER_STRICT"},
+        domains=["x.vn"],
+        urls=[],
+        ip_addresses=[],
+        action="BLOCK",
+        reason="r",
+        legal_basis="1/QĐ",
+        violation_kinds=[],
+    )
+    decision = route(policy, request)
+    assert recipients(decision) == {A.ICT}  # the standing office's copy is a cc
+    assert [w.agency for w in decision.withheld] == [MS]
+    assert "AMBER_STRICT" in decision.withheld[0].reason
+    # where the standing office is a named recipient, it receives AMBER_STRICT
+    assert recipients(route(policy, suspect_seller(A.CUSTOMS, meta={"sensitivity": "AMBER_STRICT"}))) == {
+        A.POLICE,
+        MS,
+        A.TAX,
+    }
+
+
+@pytest.mark.parametrize("level", ["CLEAR", "GREEN", "AMBER"])
+def test_clear_green_amber_follow_the_routes(policy: Policy, level: str) -> None:
+    decision = route(policy, suspect_seller(A.CUSTOMS, meta={"sensitivity": level}, domains=["x.vn"]))
+    assert recipients(decision) == {A.POLICE, MS, A.TAX, A.ICT}
+    assert decision.withheld == () or all(w.agency == A.CUSTOMS for w in decision.withheld)
+
+
+# -- redaction of personal data ---------------------------------------------------------------------------
+
+
+def test_redaction_per_recipient(policy: Policy) -> None:
+    record = suspect_seller(A.CUSTOMS, domains=["x.vn"], border_area=True)
+    decision = route(policy, record)
+    redacted = {d.recipient: d.redacted for d in decision.deliveries}
+    assert redacted[A.POLICE] == ()
+    assert redacted[MS] == ()
+    assert redacted[A.BORDER_GUARD] == ()
+    assert redacted[A.TAX] == ("seller.phone",)
+    assert redacted[A.ICT] == ("seller.national_id", "seller.phone", "seller.address")
+
+
+def test_only_fields_holding_a_value_are_listed(policy: Policy) -> None:
+    record = suspect_seller(A.CUSTOMS, domains=["x.vn"], seller=_seller(national_id=None, phone=None))
+    assert route(policy, record).delivery_to(A.ICT).redacted == ("seller.address",)  # type: ignore[union-attr]
+
+
+def test_media_never_see_personal_data(policy: Policy) -> None:
+    delivery = route(policy, _outcome(True)).delivery_to(A.MEDIA)
+    assert delivery is not None
+    assert delivery.redacted == ("seller.national_id", "seller.phone", "seller.address")
+
+
+def test_complainant_data_reaches_police_and_ms_only(policy: Policy) -> None:
+    decision = route(policy, complaint(True))
+    assert decision.delivery_to(A.POLICE).redacted == ()  # type: ignore[union-attr]
+    assert decision.delivery_to(MS).redacted == ()  # type: ignore[union-attr]
+    decision = route(policy, event("complaint", A.CUSTOMS, complainant=complaint(False)["complainant"]))
+    assert decision.delivery_to(MS).redacted == ()  # type: ignore[union-attr]
+
+
+def test_tax_discrepancy_redacted_for_industry_trade(policy: Policy) -> None:
+    decision = route(policy, tax_discrepancy(1))
+    assert decision.delivery_to(A.INDUSTRY_TRADE).redacted == (  # type: ignore[union-attr]
+        "seller.national_id",
+        "seller.phone",
+        "seller.address",
+    )
+
+
+def test_redact_nulls_the_fields_and_keeps_the_original() -> None:
+    record = suspect_seller(A.POLICE)
+    copy = redact(record, ["seller.national_id", "seller.phone", "complainant.phone"])
+    assert copy["seller"]["national_id"] is None and copy["seller"]["phone"] is None
+    assert copy["seller"]["address"] == record["seller"]["address"]
+    assert record["seller"]["national_id"] == "051090001234"  # the input is untouched
+    assert "complainant" not in copy
+    assert redact({"seller": None}, ["seller.phone"]) == {"seller": None}
+
+
+def test_red_reaches_the_addressee_of_reports_and_complaints(policy: Policy) -> None:
+    report = event("periodic_report", A.CUSTOMS, meta={"sensitivity": "RED"}, title="Báo cáo nhanh")
+    assert recipients(route(policy, report)) == {MS}
+    decision = route(policy, complaint(False, sensitivity="RED"))
+    assert recipients(decision) == {MS}
+    assert decision.delivery_to(MS).rule_id == "complaint.market_surveillance"  # type: ignore[union-attr]
+    assert recipients(route(policy, complaint(True, sensitivity="RED"))) == {MS, A.POLICE}
+
+
+def test_redact_steps_into_arrays_and_shares_nothing_it_changes() -> None:
+    record = suspect_seller(
+        A.POLICE,
+        accounts=[
+            {"platform": "WEBSITE", "account": "a", "url": "https://a.vn"},
+            {"platform": "ZALO", "account": "b", "url": None},
+        ],
+    )
+    copy = redact(record, ["accounts[].url", "seller.phone"])
+    assert [a["url"] for a in copy["accounts"]] == [None, None]
+    assert record["accounts"][0]["url"] == "https://a.vn"
+    assert copy["accounts"][0]["account"] == "a"
+    assert copy["seller"]["phone"] is None and record["seller"]["phone"] == "0905123456"
+    assert copy["goods"] is record["goods"]
