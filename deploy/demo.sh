@@ -90,9 +90,9 @@ for name in "${services[@]}"; do start_service "$name"; done
 say "Tax office (Cục Thuế tỉnh): publish the undeclared-seller spreadsheet"
 bus389 tax publish-alerts examples/tax_undeclared_sellers.xlsx
 
-say "Police (Công an tỉnh): publish suspect online sellers — who receives them, and why"
-bus389 routes explain examples/suspect_seller.jsonl --as police | head -n 40
-bus389 publish suspect_seller --as police --file examples/suspect_seller.jsonl
+say "Market surveillance (Cục QLTT): report suspect online sellers — who receives them, and why"
+bus389 routes explain examples/suspect_seller.jsonl --as market_surveillance
+bus389 publish suspect_seller --as market_surveillance --file examples/suspect_seller.jsonl
 
 say "Market surveillance (Cục QLTT): ask the ICT department to block a domain"
 request_file="$state_dir/domain_block_request.jsonl"
