@@ -56,9 +56,12 @@ def kafka_bootstrap() -> Iterator[str]:
     bootstrap = next(
         line.split("=", 1)[1].strip() for line in result.stdout.splitlines() if "BUS389_BOOTSTRAP=" in line
     )
+    # Subprocesses the tests start (`bus389 route`, `bus389 publish`) find the same broker.
+    os.environ["BUS389_BOOTSTRAP"] = bootstrap
     try:
         yield bootstrap
     finally:
+        del os.environ["BUS389_BOOTSTRAP"]
         if started:
             run_bus389("kafka", "down")
 
