@@ -36,7 +36,7 @@ test: setup lint
 	$(BIN)/pytest
 
 unit: venv
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit tests/fuzz
 
 integration: setup
 	$(BIN)/pytest tests/integration
