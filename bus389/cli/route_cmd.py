@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.cli._service import running_service, service_options
 from bus389.settings import Settings
 
 __all__ = ["route"]
@@ -20,18 +21,7 @@ __all__ = ["route"]
     default=None,
     help="The routing policy YAML [default: BUS389_ROUTER__POLICY_PATH, else deploy/routing-policy.yaml].",
 )
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve /metrics here (0: any free port) [default: BUS389_METRICS__PORT, else 9464].",
-)
-@click.option(
-    "--max-idle-polls",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Stop after this many empty batches in a row (tests, catch-up) [default: run until SIGTERM].",
-)
+@service_options("router", idle_help="empty batches")
 @pass_settings
 def route(
     settings: Settings, policy_path: Path | None, metrics_port: int | None, max_idle_polls: int | None
@@ -51,22 +41,13 @@ def route(
       BUS389_ROUTER__BATCH_MAX_EVENTS=200 bus389 route --metrics-port 9464
       bus389 routes explain examples/suspect_seller.jsonl --as police
     """
-    from bus389 import metrics
-    from bus389.logs import configure_logging
-    from bus389.service import StopFlag
     from consumers.router.policy import load_policy
     from consumers.router.service import RouterService
 
-    configure_logging(settings)
     policy = load_policy(policy_path or settings.router.policy_path)
-    port = metrics.serve_metrics(settings, metrics.DEFAULT_PORTS["router"], "router", port=metrics_port)
-    click.echo(f"router: metrics on http://{settings.metrics.host}:{port}/metrics", err=True)
-    try:
-        stats = RouterService(settings, policy=policy, stop=StopFlag().install()).run(
-            max_idle_polls=max_idle_polls
-        )
-    finally:
-        metrics.stop_metrics(port)
+    lag_groups = {settings.router.group_id: settings.topics.all_outboxes()}
+    with running_service(settings, "router", metrics_port=metrics_port, lag_groups=lag_groups) as stop:
+        stats = RouterService(settings, policy=policy, stop=stop).run(max_idle_polls=max_idle_polls)
     dead = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.dead_letters.items())) or "none"
     click.echo(
         f"router: {stats.events} event(s) in {stats.batches} batch(es): {stats.routed} routed "
