@@ -5,7 +5,9 @@ effectively once. The loop commits a batch's offsets only after every ``handle``
 returned, so a crash between a side effect and the commit replays the event, and the handler's
 idempotency absorbs the replay. A poison record (one that does not decode) never stops the loop: it is
 given to ``on_poison`` and skipped. Agency services cannot write the DLQ (least privilege), so the
-service records the poison itself.
+service records the poison itself. A broker failure of a poll or a commit (a leader change, a broker
+killed or paused) is waited out with backoff, never an exit: only an authorization or configuration
+error ends the loop (see :mod:`bus389.recovery`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from types import FrameType
 from typing import Any
 
 from bus389.agencies import Agency
-from bus389.errors import BusError, CodecError
+from bus389.errors import BrokerError, BusError, CodecError
+from bus389.recovery import Backoff, FailureKind, classify, fatal_error, kafka_cause
 
 __all__ = ["InboxMessage", "StopFlag", "run_inbox_service"]
 
@@ -102,31 +105,41 @@ def run_inbox_service(
     max_idle_polls: int | None = None,
     poll_timeout_ms: int = 500,
     service: str | None = None,
+    consumer_factory: Callable[[], Any] | None = None,
 ) -> None:
     """Consume the inbox of ``agency`` as ``group_id`` until ``stop`` is set or enough idle polls pass.
 
     Commit point: after every ``handle`` of a polled batch returned. ``handle`` must have made its side
     effect durable and idempotent by event id. A ``BusError`` marked retriable from ``handle`` is retried
     with backoff without committing; any other ``BusError`` is treated as poison for that one record.
+
+    A broker failure of ``poll`` or ``commit`` that is not an authorization or configuration error
+    (see :mod:`bus389.recovery`: a leader change, a broker killed or paused, a rebalance) never ends the
+    loop: it backs off and tries again, and re-creates the consumer when it was closed or keeps failing.
+    A batch whose commit failed is committed with the next one, or read again by whoever owns its
+    partitions next (the handlers are idempotent): never skipped. An authorization or configuration
+    error raises a non-retriable :class:`~bus389.errors.BrokerError` saying what to fix.
+    ``consumer_factory`` (tests) replaces :func:`bus389.kafka.make_consumer`.
     """
     from bus389 import metrics
     from bus389.codec import decode_value
-    from bus389.kafka import kafka_errors, make_consumer
     from bus389.lag import register_lag_collector
 
     stop = stop or StopFlag()
     service_name = service or agency.value
     topic = settings.topics.inbox(agency)
-    idle_polls = 0
-    with kafka_errors():
-        consumer = make_consumer(settings, group_id=group_id, topics=[topic])
+    inbox = _InboxConsumer(settings, group_id, topic, service_name, stop, consumer_factory)
+    inbox.open()
     register_lag_collector(settings, {group_id: [topic]})
     log.info("%s: reading %s as group %s", service_name, topic, group_id)
+    idle_polls = 0
     try:
         while not stop.is_set:
-            with kafka_errors():
-                batch = consumer.poll(timeout_ms=poll_timeout_ms)
+            batch = inbox.poll(poll_timeout_ms)
+            if batch is None:  # the poll failed: backed off (and maybe re-created the consumer)
+                continue
             if not batch:
+                inbox.commit_pending()
                 idle_polls += 1
                 if on_idle is not None:
                     on_idle()
@@ -137,13 +150,175 @@ def run_inbox_service(
             for records in batch.values():
                 for raw in records:
                     _deliver(raw, decode_value, handle, on_poison, service_name, agency, metrics, stop)
-            with kafka_errors():
-                consumer.commit()
+            inbox.handled()
+            inbox.commit_pending()
             if on_idle is not None:
                 on_idle()
+        inbox.commit_pending(final=True)
     finally:
-        consumer.close(autocommit=False)
+        inbox.close()
         log.info("%s: stopped", service_name)
+
+
+_REBUILD_AFTER = 3
+"""A consumer whose poll failed this many times in a row is replaced by a new one."""
+_FINAL_COMMIT_ATTEMPTS = 4
+"""Commit attempts when stopping; after them the batch is left to be read again (idempotent handlers)."""
+
+
+class _InboxConsumer:
+    """The loop's consumer: poll and commit that back off on broker failures and rebuild the consumer."""
+
+    def __init__(
+        self,
+        settings: Any,
+        group_id: str,
+        topic: str,
+        service_name: str,
+        stop: StopFlag,
+        factory: Callable[[], Any] | None,
+    ) -> None:
+        self.settings = settings
+        self.group_id = group_id
+        self.topic = topic
+        self.service_name = service_name
+        self.stop = stop
+        self._factory = factory
+        self.consumer: Any = None
+        self.pending = False
+        """Records were handled whose offsets are not committed yet."""
+        self.poll_backoff = Backoff()
+        self.commit_backoff = Backoff()
+        self.rebuilds = 0
+
+    def _make(self) -> Any:
+        if self._factory is not None:
+            return self._factory()
+        from bus389.kafka import kafka_errors, make_consumer
+
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            return make_consumer(self.settings, group_id=self.group_id, topics=[self.topic])
+
+    def open(self) -> None:
+        """The first consumer: a failure here ends the service (the settings are likely wrong)."""
+        self.consumer = self._make()
+
+    def _stopped(self) -> bool:
+        return self.stop.is_set
+
+    def _survive(self, exc: BrokerError, what: str, backoff: Backoff) -> None:
+        """Raise a fatal failure; log a transient one and back off."""
+        if classify(exc) is FailureKind.FATAL:
+            raise fatal_error(self.service_name, what, exc) from exc
+        log.warning(
+            "%s: %s failed (%s); retrying in %.1fs",
+            self.service_name,
+            what,
+            exc,
+            backoff.upcoming,
+            extra={"service": self.service_name},
+        )
+        backoff.wait(self._stopped)
+
+    def poll(self, timeout_ms: int) -> dict[Any, list[Any]] | None:
+        """The next batch ({} when idle), or None after a failed poll (backed off, maybe rebuilt)."""
+        from bus389.kafka import kafka_errors
+
+        try:
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                batch: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
+        except BrokerError as exc:
+            self._survive(exc, "poll", self.poll_backoff)
+            if _closed(exc) or self.poll_backoff.failures >= _REBUILD_AFTER:
+                self.rebuild(f"poll failed {self.poll_backoff.failures} time(s) in a row")
+            return None
+        self.poll_backoff.reset()
+        return batch
+
+    def handled(self) -> None:
+        self.pending = True
+
+    def commit_pending(self, *, final: bool = False) -> None:
+        """Commit what was handled; on a transient failure leave it pending (next turn) and back off.
+
+        ``final`` (stopping): a few attempts, then the batch is left to be read again on the next start.
+        """
+        from bus389.kafka import kafka_errors
+
+        attempts = _FINAL_COMMIT_ATTEMPTS if final else 1
+        backoff = Backoff(0.5, 2.0) if final else self.commit_backoff
+        for attempt in range(attempts):
+            if not self.pending:
+                return
+            try:
+                with kafka_errors(bootstrap=self.settings.bootstrap):
+                    self.consumer.commit()
+            except BrokerError as exc:
+                if classify(exc) is FailureKind.FATAL:
+                    raise fatal_error(self.service_name, "the offset commit", exc) from exc
+                last = attempt == attempts - 1
+                log.warning(
+                    "%s: commit failed (%s); %s",
+                    self.service_name,
+                    exc,
+                    "the batch will be read again on the next start (the handlers are idempotent)"
+                    if final and last
+                    else "retrying (the batch stays uncommitted meanwhile)",
+                    extra={"service": self.service_name},
+                )
+                if _closed(exc):
+                    self.rebuild("the consumer was closed")
+                    return
+                if not (final and last):
+                    # While running, a stop cuts the wait short (the final commit follows); when
+                    # stopping, the waits are short already.
+                    backoff.wait(lambda: self.stop.is_set and not final)
+                continue
+            self.pending = False
+            self.commit_backoff.reset()
+
+    def rebuild(self, why: str) -> None:
+        """Replace the consumer; it resumes from the committed offsets (uncommitted batches come again)."""
+        log.warning(
+            "%s: re-creating the consumer (%s); uncommitted events will be read again",
+            self.service_name,
+            why,
+            extra={"service": self.service_name},
+        )
+        self._close_quietly()
+        self.pending = False
+        backoff = Backoff()
+        while not self.stop.is_set:
+            try:
+                self.consumer = self._make()
+            except BrokerError as exc:
+                self._survive(exc, "re-creating the consumer", backoff)
+                continue
+            self.rebuilds += 1
+            self.poll_backoff.reset()
+            return
+
+    def _close_quietly(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is None:
+            return
+        try:
+            consumer.close(autocommit=False)
+        except Exception as exc:  # noqa: BLE001 - a broken consumer is being thrown away
+            log.warning("%s: closing the old consumer failed: %s", self.service_name, exc)
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close(autocommit=False)
+            self.consumer = None
+
+
+def _closed(exc: BaseException) -> bool:
+    """Did the call fail because the consumer itself is closed (it must be re-created)?"""
+    import kafka.errors as kerrors
+
+    cause = kafka_cause(exc)
+    return isinstance(cause, kerrors.IllegalStateError) and "closed" in str(cause).lower()
 
 
 def _deliver(

@@ -1,4 +1,4 @@
-"""``bus389 ict``: the ICT operator's commands on domain-block requests, and ``bus389 serve ict``.
+"""``bus389 ict``: the ICT operator's commands on domain-block requests and leads, and ``bus389 serve ict``.
 
 The operator's commands only read and write the ICT store (``BUS389_STORE__ICT_URL``): they need no
 broker. A decision is durable when the command returns; the running ``bus389 serve ict`` then rewrites
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["ict", "serve_ict"]
 
 _SERVICE_HINT = "the running `bus389 serve ict` writes the blocklist and publishes the result"
+_NEVER_BLOCKED = (
+    "a lead is never blocked automatically: blocking needs a domain_block_request with a legal basis"
+)
 
 
 def _operator_name() -> str:
@@ -55,15 +58,18 @@ def _decider(settings: Settings) -> Iterator[Decider]:
 
 @click.group("ict")
 def ict() -> None:
-    """The ICT department's domain-block requests: review, decide, and print the blocklist.
+    """The ICT department's domain-block requests and leads: review, decide, and print the blocklist.
 
-    Requests arrive through `bus389 serve ict`; decisions are written to the ICT store
-    (BUS389_STORE__ICT_URL) and applied by that service.
+    Requests (domain_block_request), leads (suspect_seller with a domain, website or social account,
+    plan II.6) and replies to ICT's own events arrive through `bus389 serve ict`; decisions are written
+    to the ICT store (BUS389_STORE__ICT_URL) and applied by that service. A lead is never blocked
+    automatically.
 
     \b
     Example:
       bus389 ict pending
       bus389 ict approve 3f2a9c1e --note "Công văn 123/STTTT-BCVT"
+      bus389 ict leads
       bus389 ict blocklist --format rpz
     """
 
@@ -80,11 +86,19 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
       bus389 ict pending
       bus389 ict pending --all --json
     """
-    from consumers.ict.store import RequestState, open_store
+    from consumers.ict.store import LeadState, RequestState, open_store
 
     with open_store(settings.store.ict_url) as store:
         rows = store.requests(None if show_all else RequestState.PENDING)
+        new_leads = store.count_leads(LeadState.NEW)
+        leads_line = (
+            f"{new_leads} new lead(s) to inspect (suspect_seller, plan II.6): see `bus389 ict leads`"
+            if new_leads
+            else ""
+        )
         if as_json:
+            if leads_line:  # stdout stays one request per line
+                click.echo(leads_line, err=True)
             for row in rows:
                 targets = store.targets(row.event_id)
                 click.echo(
@@ -114,6 +128,8 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
             return
         if not rows:
             click.echo("no pending request" if not show_all else "no request")
+            if leads_line:
+                click.echo(leads_line)
             return
         for row in rows:
             targets = store.targets(row.event_id)
@@ -133,6 +149,8 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
             for item, reason in store.refusals(row.event_id):
                 click.echo(f"    refused {item}: {reason}")
         click.echo(f"{len(rows)} request(s)")
+        if leads_line:
+            click.echo(leads_line)
 
 
 @ict.command("approve")
@@ -180,6 +198,174 @@ def reject(settings: Settings, request_id: str, reason: str, operator: str | Non
         row = decider.reject(request_id, actor=operator or _operator_name(), reason=reason)
     click.echo(f"request {row.event_id} from {row.requester}: REJECTED")
     click.echo(f"decision stored; {_SERVICE_HINT}", err=True)
+
+
+@ict.command("leads")
+@click.option("--all", "show_all", is_flag=True, help="List every lead, not only the new ones.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@pass_settings
+def leads(settings: Settings, show_all: bool, as_json: bool) -> None:
+    """List the leads to inspect: sellers other agencies suspect, with their domains and accounts.
+
+    A lead is a suspect_seller the routing policy sent ICT because the seller has a domain, a website
+    or a social-network account (rule suspect_seller.ict, plan II.6: ICT inspects websites, social
+    networks and .VN domains), kept once by event id with its sender and when it was received.
+    A lead is never blocked automatically, whatever BUS389_ICT__AUTO_APPROVE_SENDERS says: blocking
+    needs a domain_block_request with a legal basis. Mark a lead done with `bus389 ict inspected`.
+
+    \b
+    Example:
+      bus389 ict leads
+      bus389 ict leads --all --json
+    """
+    from consumers.ict.store import LeadState, open_store
+
+    with open_store(settings.store.ict_url) as store:
+        rows = store.leads(None if show_all else LeadState.NEW)
+    if as_json:
+        for row in rows:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": row.event_id,
+                        "state": row.state,
+                        "sender": row.sender,
+                        "received_at": _iso(row.received_at),
+                        "published_at": _iso(row.published_at),
+                        "seller": {"name": row.seller_name, "tax_code": row.seller_tax_code},
+                        "domains": list(row.domains),
+                        "accounts": list(row.accounts),
+                        "evidence_urls": list(row.evidence_urls),
+                        "goods": row.goods,
+                        "violation_kinds": list(row.violation_kinds),
+                        "summary": row.summary,
+                        "case_ref": row.case_ref,
+                        "urgency": row.urgency,
+                        "rule": row.rule,
+                        "inspected_at": _iso(row.inspected_at) if row.inspected_at else None,
+                        "inspected_by": row.inspected_by,
+                        "note": row.note,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    if not rows:
+        click.echo("no new lead" if not show_all else "no lead")
+        return
+    for row in rows:
+        state = "" if row.state == LeadState.NEW else f"  [{row.state} by {row.inspected_by}]"
+        click.echo(
+            f"{row.event_id}  from {row.sender}  {row.urgency}  received {_iso(row.received_at)}{state}"
+        )
+        tax = f" (tax code {row.seller_tax_code})" if row.seller_tax_code else ""
+        click.echo(f"    seller: {row.seller_name}{tax}")
+        click.echo(f"    goods: {row.goods}; {', '.join(row.violation_kinds) or 'no violation kind'}")
+        if row.case_ref:
+            click.echo(f"    case: {row.case_ref}")
+        for domain in row.domains:
+            click.echo(f"    domain   {domain}")
+        for account in row.accounts:
+            url = f"  {account['url']}" if account.get("url") else ""
+            click.echo(f"    account  {account['platform']} {account['account']}{url}")
+        for url in row.evidence_urls:
+            click.echo(f"    evidence {url}")
+        if row.summary:
+            click.echo(f"    summary: {row.summary}")
+        if row.note:
+            click.echo(f"    note: {row.note}")
+    click.echo(f"{len(rows)} lead(s); {_NEVER_BLOCKED}")
+
+
+@ict.command("inspected")
+@click.argument("lead_id")
+@click.option("--note", default=None, help="What the inspection found (kept with the lead).")
+@click.option("--operator", default=None, help="Who inspected [default: your login name].")
+@pass_settings
+def inspected(settings: Settings, lead_id: str, note: str | None, operator: str | None) -> None:
+    """Mark a lead inspected, so that it no longer counts as new. Blocks nothing.
+
+    LEAD_ID is the lead's event id or its first characters (see `bus389 ict leads`). To block what the
+    inspection found, a domain_block_request with a legal basis must be published (it then shows in
+    `bus389 ict pending`).
+
+    \b
+    Example:
+      bus389 ict inspected 9b1e4c2a --note "Website không có giấy phép, đề nghị QLTT xử lý"
+    """
+    import time
+
+    from bus389.errors import InputError
+    from consumers.ict.store import LeadState, open_store
+
+    with open_store(settings.store.ict_url) as store:
+        found = store.find_leads(lead_id)
+        if not found:
+            raise InputError(f"no lead {lead_id!r} (see `bus389 ict leads --all`)")
+        if len(found) > 1 and not any(row.event_id == lead_id.lower() for row in found):
+            ids = ", ".join(row.event_id for row in found)
+            raise InputError(f"{lead_id!r} names several leads ({ids}): type more of the id")
+        row = next((r for r in found if r.event_id == lead_id.lower()), found[0])
+        if row.state == LeadState.INSPECTED:
+            click.echo(f"lead {row.event_id} was inspected already by {row.inspected_by}")
+            return
+        with store.transaction():
+            store.set_lead_inspected(
+                row.event_id,
+                inspected_at=time.time_ns() // 1_000_000,
+                inspected_by=operator or _operator_name(),
+                note=note,
+            )
+    click.echo(f"lead {row.event_id} ({row.seller_name}, from {row.sender}): inspected")
+
+
+@ict.command("replies")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (the whole event).")
+@pass_settings
+def replies(settings: Settings, as_json: bool) -> None:
+    """List the events other agencies sent in answer to ICT's own (meta.in_reply_to).
+
+    The routing policy returns any answer to the agency that sent the original event (rule
+    reply.original_sender, plan I.2): e.g. a case_outcome answering a suspect_seller ICT published.
+    The ICT service keeps them as they came, once by event id.
+
+    \b
+    Example:
+      bus389 ict replies
+      bus389 ict replies --json | jq .record.summary
+    """
+    from consumers.ict.store import open_store
+
+    with open_store(settings.store.ict_url) as store:
+        rows = store.replies()
+    if as_json:
+        for row in rows:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": row.event_id,
+                        "event_type": row.event_type,
+                        "sender": row.sender,
+                        "in_reply_to": row.in_reply_to,
+                        "case_ref": row.case_ref,
+                        "received_at": _iso(row.received_at),
+                        "rule": row.rule,
+                        "record": row.record,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    if not rows:
+        click.echo("no reply")
+        return
+    for row in rows:
+        case = f"  case {row.case_ref}" if row.case_ref else ""
+        click.echo(
+            f"{row.event_id}  {row.event_type}  from {row.sender}  answering {row.in_reply_to}  "
+            f"received {_iso(row.received_at)}{case}"
+        )
+    click.echo(f"{len(rows)} reply(ies)")
 
 
 @ict.command("blocklist")
@@ -243,7 +429,8 @@ def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int 
     """Handle the ict inbox's domain-block requests and keep the blocklist files (plan II.6).
 
     Reads <prefix>.inbox.ict (read_committed) into the store at BUS389_STORE__ICT_URL, idempotent by
-    event id, committing offsets only after the request is stored. Screens each request
+    event id, committing offsets only after the event is stored: requests, leads (suspect_seller, never
+    blocked automatically: see `bus389 ict leads`) and replies to ICT's own events. Screens each request
     (BUS389_ICT__NEVER_BLOCK, public IP addresses only), approves those of
     BUS389_ICT__AUTO_APPROVE_SENDERS at once, and leaves the rest to `bus389 ict approve|reject`.
     Between polls it lifts expired blocks, rewrites the RPZ zone, blocklist.txt and blocklist.csv

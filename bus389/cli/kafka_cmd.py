@@ -98,6 +98,10 @@ def up(
 ) -> None:
     """Start the local cluster and return once every broker is up and unfenced.
 
+    Then Kafka's internal topics (__consumer_offsets, __transaction_state) are made while every
+    broker is up (a second or two, once): the first transaction or group commit does not wait for
+    them, and they are not born under-replicated when a broker happens to be down at first use.
+
     Idempotent: a cluster already running in the data dir is left alone; brokers of it that
     died are started again. Exits 4 when Java 17+ or Maven is missing, a port is taken or the
     brokers do not come up within settings.local.start_timeout_s (and shows the broker's log).

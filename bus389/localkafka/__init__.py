@@ -10,8 +10,10 @@ from bus389.localkafka.cluster import (
 )
 from bus389.localkafka.config import ClusterLayout, Listener, NodeLayout, plan_cluster, server_properties
 from bus389.localkafka.fetch import ensure_jars, find_java, parse_java_major
+from bus389.localkafka.warmup import INTERNAL_TOPICS, create_internal_topics
 
 __all__ = [
+    "INTERNAL_TOPICS",
     "BrokerStatus",
     "ClusterLayout",
     "ClusterState",
@@ -21,6 +23,7 @@ __all__ = [
     "NodeLayout",
     "StopReport",
     "UpResult",
+    "create_internal_topics",
     "ensure_jars",
     "find_java",
     "parse_java_major",

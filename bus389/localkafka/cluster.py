@@ -235,7 +235,8 @@ class LocalCluster:
     # -- commands ----------------------------------------------------------------------------
 
     def up(self, brokers: int = 1, *, fresh: bool = False, secure: bool = False) -> UpResult:
-        """Start the cluster (formatting it the first time) and return once all brokers are unfenced.
+        """Start the cluster (formatting it the first time) and return once all brokers are unfenced
+        and Kafka's internal topics exist (see :mod:`bus389.localkafka.warmup`).
 
         An already running cluster is left as it is; brokers of it that died are started again.
         ``secure`` formats a cluster with SASL_SSL and ACLs (see :mod:`bus389.security.localbroker`);
@@ -271,6 +272,7 @@ class LocalCluster:
                     state = None
                 elif len(alive) == state.size:
                     self._await(state, {b.node_id for b in state.brokers}, watch=[])
+                    self._warm_up(state)
                     return UpResult(state, self._bootstrap(state), already_running=True)
             java = find_java()
             jars = ensure_jars(
@@ -285,6 +287,7 @@ class LocalCluster:
                 state = replace(state, java=java, libs=str(jars.libs), heap=self.heap)
             to_start = [b.node_id for b in state.brokers if not self._alive(state, b)]
             self._start_nodes(state, to_start)
+            self._warm_up(state)
             return UpResult(state, self._bootstrap(state), already_running=False, started=to_start)
 
     def down(self, *, purge: bool = False) -> list[StopReport]:
@@ -580,14 +583,28 @@ class LocalCluster:
                 )
             time.sleep(_POLL_S)
 
-    def _probe(self, state: ClusterState) -> dict[str, Any]:
-        """Ask the cluster for its brokers (as the admin when secure) within about two seconds."""
+    def _client_settings(self, state: ClusterState) -> Settings:
+        """Settings for a client of this cluster: plaintext, or the admin's SASL_SSL when secure."""
         if state.secure:
             files = SecureFiles(self.data_dir / SECURITY_DIR)
-            settings = admin_settings(self.settings, files, self._bootstrap(state))
-        else:
-            plain = self.settings.kafka.model_copy(update={"security_protocol": "PLAINTEXT"})
-            settings = self.settings.model_copy(update={"bootstrap": self._bootstrap(state), "kafka": plain})
+            return admin_settings(self.settings, files, self._bootstrap(state))
+        plain = self.settings.kafka.model_copy(update={"security_protocol": "PLAINTEXT"})
+        return self.settings.model_copy(update={"bootstrap": self._bootstrap(state), "kafka": plain})
+
+    def _warm_up(self, state: ClusterState) -> None:
+        """Create ``__consumer_offsets`` and ``__transaction_state`` now, while every broker is up."""
+        from bus389.localkafka.warmup import create_internal_topics
+
+        try:
+            create_internal_topics(self._client_settings(state), echo=self.echo)
+        except BrokerError as exc:
+            raise LocalKafkaError(
+                f"the cluster is up, but its internal topics could not be made: {exc}"
+            ) from exc
+
+    def _probe(self, state: ClusterState) -> dict[str, Any]:
+        """Ask the cluster for its brokers (as the admin when secure) within about two seconds."""
+        settings = self._client_settings(state)
         with _quiet_kafka_logs():
             admin = make_admin(
                 settings,

@@ -3,17 +3,21 @@
 Delivery guarantees:
 
 - **In**: the shared loop (:func:`bus389.service.run_inbox_service`) commits the inbox offsets after
-  :meth:`IctService.handle` returned, and ``handle`` has stored the request (and any decision taken at
-  once) in one SQLite transaction, idempotent by event id: at-least-once into an idempotent store.
-  A record that is not a ``domain_block_request`` (the routing policy never sends one) or does not
-  decode is recorded in the store's ``rejected_events`` table, counted, and skipped.
+  :meth:`IctService.handle` returned, and ``handle`` has stored the event in one SQLite transaction,
+  idempotent by event id: at-least-once into an idempotent store. What the routing policy sends ICT:
+  a ``domain_block_request`` (stored with any decision taken at once), a ``suspect_seller`` (a lead for
+  inspection, never blocked automatically: :mod:`consumers.ict.leads`), and any event answering one of
+  ICT's own (``meta.in_reply_to``: a reply, kept as it came). A record that does not decode, whose meta
+  disagrees with its schema, or of another type (the policy never sends one) is recorded in the
+  store's ``rejected_events`` table, counted, and skipped.
 - **Files**: between polls, :meth:`IctService.on_idle` lifts expired blocks and rewrites the blocklist
   files when the store says they changed (``bus389 ict approve`` in another process only writes the
   store). A result is published only once the files show its decision.
 - **Out**: every decision left one encoded ``domain_block_result`` in the store's outbox table (a
   transactional outbox). The service publishes them in Kafka transactions (transactional id
   ``<prefix>.ict.results``: a second instance fences the first) and marks them sent after the commit.
-  A crash between the Kafka commit and the store update is repaired at start-up: before draining, the
+  A crash between the Kafka commit and the store update is repaired at start-up, and so is a publish
+  whose outcome is unknown (a commit that timed out may have gone through): before draining again, the
   service reads the ict outbox topic (``read_committed``, from the first record that can be a pending
   result, up to the end offsets) and marks every result already there as sent. Result event ids are
   UUIDv5 of (request, decision), so even a re-send would be the same event. The key is the request's
@@ -32,8 +36,10 @@ from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.errors import BrokerError, BusError, SchemaMismatchError, StoreError
 from bus389.kafka import kafka_errors, make_consumer, make_producer
+from bus389.recovery import FailureKind, classify, fatal_error, kafka_cause
 from consumers.ict.blocklist import Refreshed, refresh_blocklist
 from consumers.ict.decisions import BlockRequest, Decider, DecisionKind
+from consumers.ict.leads import LEAD_TYPE, lead_row, reply_row
 from consumers.ict.store import IctStore, OutboxRow, RejectedEventRow, RequestState, open_store
 
 if TYPE_CHECKING:
@@ -41,6 +47,7 @@ if TYPE_CHECKING:
     from bus389.settings import Settings
 
 __all__ = [
+    "LEAD_TYPE",
     "REQUEST_TYPE",
     "SERVICE_NAME",
     "IctService",
@@ -165,6 +172,8 @@ class IctService:
             lambda: make_producer(settings, transactional_id=transactional_id(settings))
         )
         self._producer: Any = None
+        self._unsure = True
+        """A publish may have committed without the store knowing: reconcile before the next one."""
         self._postponed: tuple[str, float] | None = None
         self.last_refresh: Refreshed | None = None
 
@@ -182,11 +191,24 @@ class IctService:
             self.close()
 
     def start(self) -> None:
-        with kafka_errors(bootstrap=self.settings.bootstrap):
-            self._producer = self._producer_factory()
-            self._producer.init_transactions()
-        self.reconcile()
+        self._ready_to_publish()
         self.on_idle()
+
+    def _ready_to_publish(self) -> None:
+        """Build the producer if there is none (fencing an older epoch, aborting what it left open),
+        then reconcile the outbox if a publish may have gone through unnoticed."""
+        if self._producer is None:
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                producer = self._producer_factory()
+                try:
+                    producer.init_transactions()
+                except BaseException:
+                    _close_quietly(producer)
+                    raise
+            self._producer = producer
+        if self._unsure:
+            self.reconcile()
+            self._unsure = False
 
     def close(self) -> None:
         if self._producer is not None:
@@ -197,16 +219,75 @@ class IctService:
     # --- in ---------------------------------------------------------------------------------------------
 
     def handle(self, message: InboxMessage) -> None:
-        """Store one inbox event (and any decision due at once); durable and idempotent when it returns.
+        """Store one inbox event; durable and idempotent (by event id) when it returns.
 
-        Raises :class:`SchemaMismatchError` (not retriable: the loop hands the record to
-        :meth:`on_poison`) for any other event type, and a retriable :class:`StoreError` when the
-        database fails (the loop retries without committing).
+        A ``domain_block_request`` is stored with any decision due at once; a ``suspect_seller`` is
+        kept as a lead (never blocked automatically); another event answering one of ICT's own
+        (``meta.in_reply_to``) is kept as a reply. Raises :class:`SchemaMismatchError` (not retriable:
+        the loop hands the record to :meth:`on_poison`) when the meta names another event type than
+        the schema, or for an event of another type that answers nothing, and a retriable
+        :class:`StoreError` when the database fails (the loop retries without committing).
         """
-        if message.event_type != REQUEST_TYPE:
+        schema_type = getattr(message.schema, "event_type", None)
+        if schema_type and message.event_type != schema_type:
             raise SchemaMismatchError(
-                f"the ict inbox carries only {REQUEST_TYPE} events, not {message.event_type}"
+                f"meta.event_type {message.event_type!r} disagrees with the record's schema {schema_type!r}"
             )
+        if message.event_type == REQUEST_TYPE:
+            self._handle_request(message)
+        elif message.event_type == LEAD_TYPE:
+            self._handle_lead(message)
+        elif message.meta.get("in_reply_to"):
+            self._handle_reply(message)
+        else:
+            raise SchemaMismatchError(
+                f"the ict inbox carries {REQUEST_TYPE} and {LEAD_TYPE} events and replies to ICT's own "
+                f"events, not a {message.event_type} that answers none"
+            )
+
+    def _handle_lead(self, message: InboxMessage) -> None:
+        row = lead_row(
+            message.record,
+            rule=message.header("bus389_rule"),
+            origin=f"{message.topic}/{message.partition}/{message.offset}",
+            received_at=self.clock(),
+        )
+        with self.store.transaction():
+            added = self.store.insert_lead(row)
+        extra = {"event_id": row.event_id, "agency": row.sender, "service": SERVICE_NAME}
+        if added:
+            log.info(
+                "lead %s from %s: %s (%d domain(s), %d account(s)) kept for inspection",
+                row.event_id,
+                row.sender,
+                row.seller_name,
+                len(row.domains),
+                len(row.accounts),
+                extra=extra,
+            )
+        else:
+            log.info("lead %s again: already kept", row.event_id, extra=extra)
+
+    def _handle_reply(self, message: InboxMessage) -> None:
+        row = reply_row(
+            message.record,
+            rule=message.header("bus389_rule"),
+            origin=f"{message.topic}/{message.partition}/{message.offset}",
+            received_at=self.clock(),
+        )
+        with self.store.transaction():
+            added = self.store.insert_reply(row)
+        log.info(
+            "%s %s from %s answering %s%s",
+            row.event_type,
+            row.event_id,
+            row.sender,
+            row.in_reply_to,
+            "" if added else ": already kept",
+            extra={"event_id": row.event_id, "agency": row.sender, "service": SERVICE_NAME},
+        )
+
+    def _handle_request(self, message: InboxMessage) -> None:
         request = BlockRequest.from_record(message.record)
         origin = f"{message.topic}/{message.partition}/{message.offset}"
         ingested = self.decider.ingest(request, origin=origin)
@@ -269,15 +350,27 @@ class IctService:
     def on_idle(self) -> None:
         """Expire, rewrite the files if they changed, publish due results, update the gauges.
 
-        A retriable failure (the store busy, the broker away) is logged and retried on the next pass;
-        a fatal one (this instance fenced by another) is raised and stops the service.
+        A transient failure (the store busy, a broker away, a leader change: see
+        :func:`bus389.recovery.classify`) is logged and retried on the next pass, with a rebuilt
+        producer if it broke; a fatal one (this instance fenced by another, an ACL or a setting) is
+        raised and stops the service.
         """
         try:
             self.expire()
             self.last_refresh = self.refresh()
+            self._ready_to_publish()
             self.drain()
         except BusError as exc:
-            if not exc.retriable:
+            if _fenced(exc):
+                raise BrokerError(
+                    f"ict: another ICT service took over the results (transactional id "
+                    f"{transactional_id(self.settings)}): run one at a time",
+                    retriable=False,
+                ) from exc
+            kind = classify(exc)
+            if kind is FailureKind.FATAL:
+                raise fatal_error(SERVICE_NAME, "the results producer", exc) from exc
+            if kind is not FailureKind.TRANSIENT:
                 raise
             self._warn_postponed(exc)
         else:
@@ -349,18 +442,24 @@ class IctService:
                 ]
                 producer.commit_transaction()
                 metadata = [future.get(timeout=30) for future in futures]
-        except BrokerError:
-            self._abort()
+        except BrokerError as exc:
+            # A commit that timed out may have gone through: look before publishing these again.
+            self._unsure = True
+            if not _fenced(exc) and not self._abort():
+                producer, self._producer = self._producer, None
+                _close_quietly(producer)
             raise
         return [f"{m.topic}/{m.partition}/{m.offset}" for m in metadata]
 
-    def _abort(self) -> None:
+    def _abort(self) -> bool:
+        """Abort the open transaction; False when the producer cannot (it must be rebuilt)."""
         try:
             with kafka_errors():
                 self._producer.abort_transaction()
         except BrokerError as exc:
-            # A fatal error (fenced): the next begin_transaction raises it again, and it stops us.
-            log.warning("could not abort the results transaction: %s", exc)
+            log.warning("could not abort the results transaction (%s): rebuilding the producer", exc)
+            return False
+        return True
 
     def reconcile(self) -> int:
         """Mark sent every unsent result already committed to the ict outbox; returns how many."""
@@ -397,6 +496,20 @@ class IctService:
             metrics.ICT_REQUESTS.labels(state).set(counts.get(state, 0))
         age = 0.0 if oldest is None else max(0.0, (self.clock() - oldest) / 1000)
         metrics.ICT_OLDEST_PENDING.set(age)
+
+
+def _fenced(exc: BaseException) -> bool:
+    """Has another instance with the same transactional id taken over (it must not be fought)?"""
+    import kafka.errors as kerrors
+
+    return isinstance(kafka_cause(exc), kerrors.ProducerFencedError | kerrors.InvalidProducerEpochError)
+
+
+def _close_quietly(producer: Any) -> None:
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:  # noqa: BLE001 - a broken producer is being thrown away
+        log.warning("closing the results producer failed: %s", exc)
 
 
 def run_ict_service(

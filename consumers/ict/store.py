@@ -1,4 +1,5 @@
-"""The ICT service's store: requests, their targets, decisions, the result outbox and the blocklist state.
+"""The ICT service's store: requests, their targets, decisions, the result outbox, the blocklist state,
+and the leads and replies ICT keeps for its operator (see :mod:`consumers.ict.leads`).
 
 SQLite by default (``settings.store.ict_url`` = ``sqlite:///relative/path`` or ``sqlite:////abs/path``),
 in WAL mode with ``synchronous=FULL``: a committed transaction survives a crash, which is what lets the
@@ -24,8 +25,11 @@ from bus389.errors import ConfigError, StoreError
 
 __all__ = [
     "MIGRATIONS",
+    "LeadRow",
+    "LeadState",
     "OutboxRow",
     "RejectedEventRow",
+    "ReplyRow",
     "RequestRow",
     "RequestState",
     "TargetRow",
@@ -151,6 +155,46 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO kv (name, value) VALUES
         ('blocklist_seq', '0'), ('written_seq', '0'), ('serial', '0'), ('written_hash', '');
     """,
+    # 2: suspect_seller leads for inspection (plan II.6) and replies to ICT's own events.
+    """
+    CREATE TABLE leads (
+        event_id        TEXT PRIMARY KEY,
+        sender          TEXT NOT NULL,
+        seller_name     TEXT NOT NULL,
+        seller_tax_code TEXT,
+        domains         TEXT NOT NULL,
+        accounts        TEXT NOT NULL,
+        evidence_urls   TEXT NOT NULL,
+        goods           TEXT NOT NULL,
+        violation_kinds TEXT NOT NULL,
+        summary         TEXT NOT NULL,
+        case_ref        TEXT,
+        sensitivity     TEXT NOT NULL,
+        urgency         TEXT NOT NULL,
+        rule            TEXT NOT NULL,
+        published_at    INTEGER NOT NULL,
+        received_at     INTEGER NOT NULL,
+        origin          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        inspected_at    INTEGER,
+        inspected_by    TEXT,
+        note            TEXT
+    );
+    CREATE INDEX leads_state ON leads (state, received_at);
+    CREATE TABLE replies (
+        event_id     TEXT PRIMARY KEY,
+        event_type   TEXT NOT NULL,
+        sender       TEXT NOT NULL,
+        in_reply_to  TEXT,
+        case_ref     TEXT,
+        rule         TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        origin       TEXT NOT NULL,
+        record       TEXT NOT NULL
+    );
+    CREATE INDEX replies_received ON replies (received_at);
+    """,
 )
 """Schema migrations, applied in order; never edit one that has shipped, append a new one."""
 
@@ -169,6 +213,61 @@ def sqlite_path(url: str) -> str:
     if not path:
         raise ConfigError(f"the ICT store URL names no file: {url!r}")
     return path
+
+
+class LeadState:
+    """The states of a lead (stored as text)."""
+
+    NEW = "new"
+    """Not yet inspected: what `bus389 ict pending` counts."""
+    INSPECTED = "inspected"
+    ALL = (NEW, INSPECTED)
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    """One ``suspect_seller`` kept for ICT's inspection."""
+
+    event_id: str
+    sender: str
+    seller_name: str
+    seller_tax_code: str | None
+    domains: tuple[str, ...]
+    accounts: tuple[dict[str, str | None], ...]
+    """Every account of the seller as sent: ``{"platform", "account", "url"}``."""
+    evidence_urls: tuple[str, ...]
+    goods: str
+    violation_kinds: tuple[str, ...]
+    summary: str
+    case_ref: str | None
+    sensitivity: str
+    urgency: str
+    rule: str
+    """The routing rule that sent it here (the router's ``bus389_rule`` header), "" if none."""
+    published_at: int
+    received_at: int
+    origin: str
+    state: str
+    inspected_at: int | None = None
+    inspected_by: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    """One event that answers an ICT event (``in_reply_to``), kept as it came."""
+
+    event_id: str
+    event_type: str
+    sender: str
+    in_reply_to: str | None
+    case_ref: str | None
+    rule: str
+    published_at: int
+    received_at: int
+    origin: str
+    record: dict[str, Any]
+    """The event as JSON (instants and dates in ISO 8601, ids as text)."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +381,47 @@ def _target(row: sqlite3.Row) -> TargetRow:
         state=row["state"],
         changed_at=row["changed_at"],
         lifted_by=row["lifted_by"],
+    )
+
+
+def _lead(row: sqlite3.Row) -> LeadRow:
+    return LeadRow(
+        event_id=row["event_id"],
+        sender=row["sender"],
+        seller_name=row["seller_name"],
+        seller_tax_code=row["seller_tax_code"],
+        domains=tuple(json.loads(row["domains"])),
+        accounts=tuple(json.loads(row["accounts"])),
+        evidence_urls=tuple(json.loads(row["evidence_urls"])),
+        goods=row["goods"],
+        violation_kinds=tuple(json.loads(row["violation_kinds"])),
+        summary=row["summary"],
+        case_ref=row["case_ref"],
+        sensitivity=row["sensitivity"],
+        urgency=row["urgency"],
+        rule=row["rule"],
+        published_at=row["published_at"],
+        received_at=row["received_at"],
+        origin=row["origin"],
+        state=row["state"],
+        inspected_at=row["inspected_at"],
+        inspected_by=row["inspected_by"],
+        note=row["note"],
+    )
+
+
+def _reply(row: sqlite3.Row) -> ReplyRow:
+    return ReplyRow(
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        sender=row["sender"],
+        in_reply_to=row["in_reply_to"],
+        case_ref=row["case_ref"],
+        rule=row["rule"],
+        published_at=row["published_at"],
+        received_at=row["received_at"],
+        origin=row["origin"],
+        record=json.loads(row["record"]),
     )
 
 
@@ -638,6 +778,98 @@ class IctStore:
             "UPDATE outbox SET sent_at = ?, sent_position = ? WHERE event_id = ? AND sent_at IS NULL",
             (sent_at, position, event_id),
         )
+
+    # --- leads and replies ------------------------------------------------------------------------------
+
+    def insert_lead(self, row: LeadRow) -> bool:
+        """Keep a new lead; False (and nothing written) when its event id is already stored."""
+        cursor = self._write(
+            "INSERT OR IGNORE INTO leads (event_id, sender, seller_name, seller_tax_code, domains, accounts, "
+            "evidence_urls, goods, violation_kinds, summary, case_ref, sensitivity, urgency, rule, "
+            "published_at, received_at, origin, state, inspected_at, inspected_by, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.event_id,
+                row.sender,
+                row.seller_name,
+                row.seller_tax_code,
+                json.dumps(list(row.domains), ensure_ascii=False),
+                json.dumps(list(row.accounts), ensure_ascii=False),
+                json.dumps(list(row.evidence_urls), ensure_ascii=False),
+                row.goods,
+                json.dumps(list(row.violation_kinds)),
+                row.summary,
+                row.case_ref,
+                row.sensitivity,
+                row.urgency,
+                row.rule,
+                row.published_at,
+                row.received_at,
+                row.origin,
+                row.state,
+                row.inspected_at,
+                row.inspected_by,
+                row.note,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def leads(self, state: str | None = None) -> list[LeadRow]:
+        """Leads in the order they arrived; only those in ``state`` when given."""
+        if state is None:
+            rows = self._read("SELECT * FROM leads ORDER BY received_at, event_id")
+        else:
+            rows = self._read("SELECT * FROM leads WHERE state = ? ORDER BY received_at, event_id", (state,))
+        return [_lead(r) for r in rows]
+
+    def lead(self, event_id: str) -> LeadRow | None:
+        rows = self._read("SELECT * FROM leads WHERE event_id = ?", (event_id,))
+        return _lead(rows[0]) if rows else None
+
+    def find_leads(self, id_prefix: str) -> list[LeadRow]:
+        """Leads whose event id starts with ``id_prefix`` (operators type the first characters)."""
+        escaped = id_prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read(
+            "SELECT * FROM leads WHERE event_id LIKE ? ESCAPE '\\' ORDER BY received_at LIMIT 10",
+            (escaped + "%",),
+        )
+        return [_lead(r) for r in rows]
+
+    def count_leads(self, state: str) -> int:
+        rows = self._read("SELECT COUNT(*) AS n FROM leads WHERE state = ?", (state,))
+        return int(rows[0]["n"]) if rows else 0
+
+    def set_lead_inspected(
+        self, event_id: str, *, inspected_at: int, inspected_by: str, note: str | None
+    ) -> None:
+        self._write(
+            "UPDATE leads SET state = ?, inspected_at = ?, inspected_by = ?, note = ? WHERE event_id = ?",
+            (LeadState.INSPECTED, inspected_at, inspected_by, note, event_id),
+        )
+
+    def insert_reply(self, row: ReplyRow) -> bool:
+        """Keep a reply; False (and nothing written) when its event id is already stored."""
+        cursor = self._write(
+            "INSERT OR IGNORE INTO replies (event_id, event_type, sender, in_reply_to, case_ref, rule, "
+            "published_at, received_at, origin, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.event_id,
+                row.event_type,
+                row.sender,
+                row.in_reply_to,
+                row.case_ref,
+                row.rule,
+                row.published_at,
+                row.received_at,
+                row.origin,
+                json.dumps(row.record, ensure_ascii=False, sort_keys=True),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def replies(self) -> list[ReplyRow]:
+        rows = self._read("SELECT * FROM replies ORDER BY received_at, event_id")
+        return [_reply(r) for r in rows]
 
     # --- poison events ----------------------------------------------------------------------------------
 

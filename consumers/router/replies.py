@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from bus389.agencies import Agency
-from bus389.errors import BusError
+from bus389.errors import BrokerError, BusError
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -84,7 +84,10 @@ def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: floa
         remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
         while remaining:
             if time.monotonic() > deadline:
-                raise BusError(f"reading the audit trail {topic} took longer than {timeout_s:.0f}s")
+                # A broker away, or a transaction still open on the trail: the caller may retry.
+                raise BrokerError(
+                    f"reading the audit trail {topic} took longer than {timeout_s:.0f}s", retriable=True
+                )
             with kafka_errors(bootstrap=settings.bootstrap):
                 batch = consumer.poll(timeout_ms=500, max_records=5000)
             for tp, records in batch.items():

@@ -14,6 +14,13 @@ implement KIP-890, and its commit and abort wait without a bound: every transact
 by ``settings.router.transaction_timeout_s``; after a timeout or a fencing error the producer is
 closed and a new one built (``init_transactions`` fences the old epoch and aborts what it left open),
 and the consumer is put back to its committed offsets so that the batch is read again.
+
+A broker failure anywhere (poll, send, flush, the offsets, the commit, the committed offsets, the
+metadata, building a client) is waited out, never an exit: abort or rebuild the producer, put the
+consumer back to its committed offsets (or rejoin with a new one), back off, go on. kafka-python's own
+``retriable`` flag is not the test: a leader change also raises errors it calls final, such as
+``UnknownBrokerIdError``; :func:`bus389.recovery.classify` decides. Only an authorization,
+authentication or configuration error stops the router, with a message saying what to fix.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from typing import Any, TypeVar
 from kafka import ConsumerRebalanceListener
 
 from bus389.agencies import Agency, Topics
-from bus389.errors import BusError
+from bus389.errors import BrokerError, BusError
+from bus389.recovery import Backoff, FailureKind, classify, fatal_error
 from bus389.service import StopFlag
 from consumers.router.audit import Origin
 from consumers.router.decision import SPOOFED_SOURCE
@@ -52,6 +60,8 @@ _STUCK_S = 20.0
 """A router left without partitions this long after a rebalance rejoins with a new consumer."""
 _METADATA_MAX_AGE_MS = 30_000
 """How often the router refreshes metadata: a new outbox partition is noticed within this."""
+_REJOIN_AFTER = 3
+"""A consumer whose poll, or whose committed offsets, failed this many times in a row is replaced."""
 _T = TypeVar("_T")
 
 
@@ -99,20 +109,18 @@ def _bounded(call: Callable[[], _T], timeout_s: float, what: str) -> _T:
 
 
 def _poisonous(exc: BaseException) -> bool:
-    """May the batch itself cause ``exc`` (not the broker, a rebalance or a fencing)?"""
-    if _fencing(exc) or isinstance(exc, _Rebalanced):
-        return False
-    return not bool(getattr(exc, "retriable", False))
+    """May the batch itself cause ``exc`` (not the broker, a leader change, a rebalance or a fencing)?"""
+    return classify(exc) is FailureKind.REQUEST
 
 
 def _fencing(exc: BaseException) -> bool:
+    """Is the producer unusable (fenced, or stuck in a call): abort is pointless, rebuild it."""
     import kafka.errors as errors
 
     fenced = (
         errors.ProducerFencedError,
         errors.InvalidProducerEpochError,
         errors.FencedInstanceIdError,
-        errors.TransactionalIdAuthorizationFailedError,
     )
     return isinstance(exc, fenced) or isinstance(exc, _TransactionTimeout)
 
@@ -164,14 +172,63 @@ class RouterService:
         self._strikes: dict[tuple[str, int, int], int] = {}
         self._unassigned_since: float | None = None
         self._single_left = 0
+        self._failures = Backoff()
+        """Between batches that failed for a transient reason, reset by a committed batch."""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def run(self, *, max_idle_polls: int | None = None) -> RouterStats:
-        """Route until SIGTERM/SIGINT (``stop``) or ``max_idle_polls`` empty polls in a row."""
-        self._producer = self._build_producer()
+        """Route until SIGTERM/SIGINT (``stop``) or ``max_idle_polls`` empty polls in a row.
+
+        Raises a non-retriable :class:`~bus389.errors.BrokerError` only for an authorization,
+        authentication or configuration error; every other broker failure is waited out.
+        """
+        try:
+            self._producer = self._build_producer()
+            if self._producer is None:
+                return self.stats
+            if not self._until_done("read the audit trail", self._read_audit):
+                return self.stats
+            if not self._until_done("join the group", self._subscribe):
+                return self.stats
+            self._loop(max_idle_polls)
+        finally:
+            self._close()
+        return self.stats
+
+    def _read_audit(self) -> None:
+        self.replies = ReplyIndex()
+        self.router = RecordRouter(self.topics, self.policy, self.replies)
         rebuild_from_audit(self.settings, self.replies)
-        self._subscribe()
+
+    def _until_done(self, what: str, call: Callable[[], object]) -> bool:
+        """Run ``call`` until it succeeds, backing off on transient failures; False when stopped first."""
+        backoff = Backoff()
+        while not self.stop.is_set:
+            try:
+                call()
+            except Exception as exc:  # noqa: BLE001 - sorted by classify: fatal ones are raised
+                kind = classify(exc)
+                if kind is FailureKind.FATAL:
+                    raise fatal_error("router", what, exc) from exc
+                if kind is FailureKind.REQUEST:
+                    raise
+                log.warning(
+                    "router: cannot %s yet (%s: %s); retrying in %.1fs",
+                    what,
+                    type(exc).__name__,
+                    exc,
+                    backoff.upcoming,
+                )
+                backoff.wait(self._stopped)
+                continue
+            return True
+        return False
+
+    def _stopped(self) -> bool:
+        return self.stop.is_set
+
+    def _loop(self, max_idle_polls: int | None) -> None:
         log.info(
             "router: routing %d outboxes under %s as group %s (transactional id %s, policy %s, %d rules)",
             len(self.topics.all_outboxes()),
@@ -182,28 +239,43 @@ class RouterService:
             len(self.policy.rules),
         )
         idle = 0
-        try:
-            while not self.stop.is_set:
+        poll_failures = Backoff()
+        while not self.stop.is_set:
+            try:
                 batch = self._poll_batch()
-                if self._rebalanced.is_set():
-                    self._rebalanced.clear()
-                    if batch:
-                        log.info(
-                            "router: assignment changed while polling: %d event(s) read again", len(batch)
-                        )
-                        self._give_back(batch)
-                    continue
-                if not batch:
-                    idle += 1
-                    if max_idle_polls is not None and idle >= max_idle_polls:
-                        break
-                    self._unstick()
-                    continue
-                idle = 0
-                self._process(batch)
-        finally:
-            self._close()
-        return self.stats
+            except Exception as exc:  # noqa: BLE001 - sorted by classify: fatal ones are raised
+                self._poll_failed(exc, poll_failures)
+                continue
+            poll_failures.reset()
+            if self._rebalanced.is_set():
+                self._rebalanced.clear()
+                if batch:
+                    log.info("router: assignment changed while polling: %d event(s) read again", len(batch))
+                    self._give_back(batch)
+                continue
+            if not batch:
+                idle += 1
+                if max_idle_polls is not None and idle >= max_idle_polls:
+                    break
+                self._unstick()
+                continue
+            idle = 0
+            self._process(batch)
+
+    def _poll_failed(self, exc: BaseException, backoff: Backoff) -> None:
+        """A poll failed (the part of the batch in hand was given back): back off, maybe rejoin."""
+        kind = classify(exc)
+        if kind is FailureKind.FATAL:
+            raise fatal_error("router", "the poll", exc) from exc
+        if kind is FailureKind.REQUEST and not isinstance(exc, BusError):
+            raise exc  # a bug, not the broker: let the supervisor restart us
+        log.warning(
+            "router: poll failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff.upcoming
+        )
+        backoff.wait(self._stopped)
+        if backoff.failures >= _REJOIN_AFTER and not self.stop.is_set:
+            self._rejoin(f"the poll failed {backoff.failures} times in a row")
+            backoff.reset()
 
     def _await_outboxes(self, timeout_s: float = 30.0) -> None:
         """Wait until the metadata shows every outbox, so the first assignment covers them all.
@@ -260,10 +332,14 @@ class RouterService:
     # -- the producer --------------------------------------------------------------------------------
 
     def _build_producer(self) -> Any:
-        """A new producer; transactional ones call ``init_transactions`` (fencing any older epoch)."""
+        """A new producer; transactional ones call ``init_transactions`` (fencing any older epoch).
+
+        Retries every transient failure (a coordinator away, ``UnknownBrokerIdError``, a timeout) with
+        backoff until it succeeds; returns None when stopped first; raises a fatal one.
+        """
         from bus389.kafka import kafka_errors, make_producer
 
-        backoff = 0.5
+        backoff = Backoff()
         while True:
             producer: Any = None
             try:
@@ -277,12 +353,16 @@ class RouterService:
                 return producer
             except BusError as exc:
                 if producer is not None:
-                    producer.close(timeout=0)
-                if self.stop.is_set or not exc.retriable:
+                    _close_quietly(producer)
+                kind = classify(exc)
+                if kind is FailureKind.FATAL:
+                    raise fatal_error("router", "the transactional producer", exc) from exc
+                if kind is FailureKind.REQUEST or self.stop.is_set:
+                    if self.stop.is_set:
+                        return None
                     raise
-                log.warning("router: producer not ready (%s); retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                log.warning("router: producer not ready (%s); retrying in %.1fs", exc, backoff.upcoming)
+                backoff.wait(self._stopped)
 
     def _close_producer(self, timeout: float = 0.0) -> None:
         producer, self._producer = self._producer, None
@@ -326,8 +406,13 @@ class RouterService:
                 timeout_ms = int((deadline - time.monotonic()) * 1000)
                 if timeout_ms <= 0:
                     break
-            with kafka_errors(bootstrap=self.settings.bootstrap):
-                got = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
+            try:
+                with kafka_errors(bootstrap=self.settings.bootstrap):
+                    got = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
+            except BrokerError:
+                if records:  # the part of the batch in hand goes back, to be read again
+                    self._give_back(records)
+                raise
             for tp_records in got.values():
                 records.extend(tp_records)
             if not records:
@@ -337,6 +422,7 @@ class RouterService:
         return records
 
     def _subscribe(self) -> None:
+        """A new consumer subscribed to every outbox; on failure none is left behind (retry-safe)."""
         from bus389.kafka import kafka_errors, make_consumer
 
         with kafka_errors(bootstrap=self.settings.bootstrap):
@@ -348,10 +434,18 @@ class RouterService:
                 heartbeat_interval_ms=max(1000, self.config.session_timeout_ms // 4),
                 metadata_max_age_ms=_METADATA_MAX_AGE_MS,
             )
-        self._await_outboxes()
-        self._unassigned_since = time.monotonic()
-        with kafka_errors(bootstrap=self.settings.bootstrap):
-            self._consumer.subscribe(topics=self.topics.all_outboxes(), listener=_Listener(self))
+        try:
+            self._await_outboxes()
+            self._unassigned_since = time.monotonic()
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                self._consumer.subscribe(topics=self.topics.all_outboxes(), listener=_Listener(self))
+        except BaseException:
+            consumer, self._consumer = self._consumer, None
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:  # noqa: BLE001 - the failure being raised matters more
+                log.warning("router: consumer close failed: %s", exc)
+            raise
 
     def _unstick(self) -> None:
         """Rejoin with a new consumer when a rebalance never delivered an assignment.
@@ -363,15 +457,23 @@ class RouterService:
         since = self._unassigned_since
         if since is None or time.monotonic() - since < _STUCK_S:
             return
-        log.warning(
-            "router: no partitions assigned for %.0fs: rejoining the group with a new consumer", _STUCK_S
-        )
-        try:
-            self._consumer.close(autocommit=False)
-        except Exception as exc:  # noqa: BLE001 - the old member is being thrown away
-            log.warning("router: consumer close failed: %s", exc)
+        self._rejoin(f"no partitions assigned for {_STUCK_S:.0f}s")
+
+    def _rejoin(self, why: str) -> None:
+        """Replace the consumer by a new group member, which starts from the committed offsets.
+
+        Only between batches (no transaction open). Retries until it succeeds or the router stops.
+        """
+        log.warning("router: %s: rejoining the group with a new consumer", why)
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:  # noqa: BLE001 - the old member is being thrown away
+                log.warning("router: consumer close failed: %s", exc)
         self.stats.rejoins += 1
-        self._subscribe()
+        self._rebalanced.clear()
+        self._until_done("rejoin the group", self._subscribe)
 
     def _give_back(self, batch: list[Any]) -> None:
         """Drop a batch polled across a rebalance: each partition still ours goes back to its first event.
@@ -388,11 +490,16 @@ class RouterService:
         for raw in batch:
             tp = TopicPartition(raw.topic, raw.partition)
             first[tp] = min(first.get(tp, raw.offset), raw.offset)
-        with kafka_errors(bootstrap=self.settings.bootstrap):
-            assigned = self._consumer.assignment()
-            for tp, offset in first.items():
-                if tp in assigned:
-                    self._consumer.seek(tp, offset)
+        try:
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                assigned = self._consumer.assignment()
+                for tp, offset in first.items():
+                    if tp in assigned:
+                        self._consumer.seek(tp, offset)
+        except BrokerError as exc:
+            # The assignment moved under us: the committed offsets are the truth.
+            log.warning("router: cannot give the batch back (%s): reading from the committed offsets", exc)
+            self._resync()
 
     def _rewind(self) -> None:
         """Put every assigned partition back to its committed offset (or the beginning).
@@ -415,6 +522,24 @@ class RouterService:
                 else:
                     self._consumer.seek(tp, committed)
 
+    def _resync(self) -> None:
+        """Put the consumer back to its committed offsets, retrying; rejoin when that keeps failing."""
+        backoff = Backoff()
+        while not self.stop.is_set:
+            try:
+                self._rewind()
+                return
+            except BrokerError as exc:
+                if classify(exc) is FailureKind.FATAL:
+                    raise fatal_error("router", "reading the committed offsets", exc) from exc
+                if backoff.failures + 1 >= _REJOIN_AFTER:
+                    self._rejoin(f"cannot read the committed offsets ({exc})")
+                    return
+                log.warning(
+                    "router: cannot read the committed offsets (%s); retrying in %.1fs", exc, backoff.upcoming
+                )
+                backoff.wait(self._stopped)
+
     # -- one batch -------------------------------------------------------------------------------------
 
     def _process(self, batch: list[Any]) -> None:
@@ -425,7 +550,10 @@ class RouterService:
             self._recover(exc, len(batch))
             if _poisonous(exc):
                 self._strike(batch, exc)
+            else:
+                self._failures.wait(self._stopped)  # the cluster is unwell: do not hammer it
             return
+        self._failures.reset()
         self._single_left = max(0, self._single_left - 1)
         self._committed(results, started, commit_started)
 
@@ -439,6 +567,8 @@ class RouterService:
         key = (raw.topic, raw.partition, raw.offset)
         self._strikes[key] = self._strikes.get(key, 0) + 1
         if self._strikes[key] < _STRIKES:
+            return
+        if self._producer is None or self._consumer is None:  # stopped while rebuilding a client
             return
         del self._strikes[key]
         detail = f"the router failed on this event {_STRIKES} times: {type(exc).__name__}: {exc}"
@@ -458,8 +588,14 @@ class RouterService:
             return
         from kafka import TopicPartition
 
+        from bus389.kafka import kafka_errors
+
         # The failed attempts rewound the consumer to this event: step past it, now committed.
-        self._consumer.seek(TopicPartition(raw.topic, raw.partition), raw.offset + 1)
+        try:
+            with kafka_errors(bootstrap=self.settings.bootstrap):
+                self._consumer.seek(TopicPartition(raw.topic, raw.partition), raw.offset + 1)
+        except BrokerError as exc:  # no longer ours: its next owner starts past it (committed)
+            log.info("router: %s/%d no longer assigned (%s)", raw.topic, raw.partition, exc)
         self._single_left = max(0, self._single_left - 1)
         self._committed(results, started, commit_started)
 
@@ -509,6 +645,13 @@ class RouterService:
         return results, commit_started
 
     def _recover(self, exc: BaseException, size: int) -> None:
+        """After a failed batch: abort (or rebuild the producer), back to the committed offsets.
+
+        Raises only for an authorization, authentication or configuration error.
+        """
+        if classify(exc) is FailureKind.FATAL:
+            self._abort_quietly(type(exc).__name__)
+            raise fatal_error("router", "the batch's transaction", exc) from exc
         log.warning(
             "router: batch of %d event(s) not committed (%s: %s); reading it again",
             size,
@@ -525,18 +668,9 @@ class RouterService:
         if not aborted:
             self._close_producer()
             self._producer = self._build_producer()
-        backoff = 0.5
-        while True:
-            try:
-                self._rewind()
+            if self._producer is None:  # stopped meanwhile: nothing is committed, nothing to undo
                 return
-            except BusError as rewind_exc:
-                if self.stop.is_set or not rewind_exc.retriable:
-                    # The consumer is not usable either: let the caller see it (a supervisor restarts us).
-                    raise rewind_exc from exc
-                log.warning("router: cannot read the committed offsets (%s); retrying", rewind_exc)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        self._resync()
 
     def _committed(self, results: list[Routed], started: float, commit_started: float) -> None:
         self.stats.batches += 1
@@ -592,6 +726,13 @@ class RouterService:
                 metrics.PUBLISH_TO_ROUTED.labels(decision.event_type).observe(
                     max(0.0, (wall - routed.published_at).total_seconds())
                 )
+
+
+def _close_quietly(producer: Any) -> None:
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:  # noqa: BLE001 - a producer that failed to start is being thrown away
+        log.warning("router: producer close failed: %s", exc)
 
 
 def _label(value: str) -> str:

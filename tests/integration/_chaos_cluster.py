@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bus389.chaos.faults import BrokerFaults
-from bus389.localkafka import LocalCluster
+from bus389.errors import BusError
+from bus389.localkafka import LocalCluster, create_internal_topics
 from bus389.settings import ChaosSettings, Settings
 
 BASE_PORT = 29092
@@ -49,32 +52,13 @@ class ChaosCluster:
 
 
 def warm_up(settings: Settings) -> None:
-    """Create Kafka's internal topics while every broker is up.
+    """Make sure Kafka's internal topics exist while every broker is up.
 
-    ``__transaction_state`` and ``__consumer_offsets`` are created on first use with replication factor
-    3: on a fresh cluster, a first transactional producer (or group commit) while one broker is down
-    waits for a topic that cannot be created, and ``init_transactions`` times out after 60 s.
+    ``bus389 kafka up`` (``LocalCluster.up``) creates them already; this covers a cluster reused from a
+    run of an older bus389. See :mod:`bus389.localkafka.warmup` for why a broker fault on a fresh
+    cluster needs them made beforehand.
     """
-    from kafka import TopicPartition
-    from kafka.structs import OffsetAndMetadata
-
-    from bus389.kafka import make_consumer, make_producer
-    from bus389.topics import apply_topics
-
-    warm = settings.model_copy(update={"topic_prefix": "warmup"})
-    apply_topics(warm)
-    producer = make_producer(warm, transactional_id="warmup.tx")
-    try:
-        producer.init_transactions()
-    finally:
-        producer.close()
-    consumer = make_consumer(warm, group_id="warmup.group")
-    try:
-        tp = TopicPartition(warm.topics.dlq, 0)
-        consumer.assign([tp])
-        consumer.commit({tp: OffsetAndMetadata(0, "", -1)})
-    finally:
-        consumer.close()
+    create_internal_topics(settings)
 
 
 def _stop(cluster: LocalCluster) -> None:
@@ -96,9 +80,45 @@ def shared_cluster() -> ChaosCluster:
         return _cluster
 
 
-def heal(cluster: ChaosCluster) -> None:
-    """Bring every broker back (after a test that killed some) and wait until replicas are in sync."""
+def _accepting(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def heal(cluster: ChaosCluster, *, timeout_s: float = 180.0) -> None:
+    """Bring every broker back (after a test that killed some) and wait until each one takes connections.
+
+    ``LocalCluster.up`` waits until the brokers are registered and unfenced, but with two of the three
+    controllers just killed the surviving broker's metadata is frozen and still shows them unfenced, and
+    a restarted broker refuses connections until its listeners open: so ``up`` is retried, and the
+    listeners are waited for, rather than letting the next test's first admin call meet a refusal.
+    Then the transaction log is waited for until every replica is back in sync.
+    """
     local = LocalCluster(
         cluster.settings(), data_dir=cluster.data_dir, base_port=cluster.base_port, heap=HEAP
     )
-    local.up(3)
+    hosts = [address.rsplit(":", 1) for address in cluster.bootstrap.split(",")]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            local.up(3)
+        except BusError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+            continue
+        if all(_accepting(host, int(port)) for host, port in hosts):
+            # The transaction log back at full strength: the next test may kill any one broker.
+            lagging = cluster.faults().wait_in_sync(
+                ["__transaction_state"], timeout_s=max(1.0, deadline - time.monotonic())
+            )
+            assert not lagging, f"still under-replicated after {timeout_s:.0f} s: {lagging}"
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"brokers of {cluster.bootstrap} still refuse connections after {timeout_s:.0f} s"
+            )
+        time.sleep(1.0)

@@ -1,7 +1,7 @@
 """The ICT flow on the real broker: a domain_block_request in the ict inbox → the store → the operator's
 decision (CLI) → the RPZ file → one domain_block_result in the ict outbox, exactly once across restarts
 and a crash between the Kafka commit and the store update; duplicates, poison records, the allowlist,
-expiry, and the real ``bus389 serve ict`` under SIGTERM."""
+expiry, a suspect_seller kept as a lead (never blocked), and the real ``bus389 serve ict`` under SIGTERM."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from kafka.structs import TopicPartition
 
 from bus389 import metrics
+from bus389.agencies import Agency
 from bus389.cli.main import cli
 from bus389.codec import decode_value, encode_event
 from bus389.kafka import make_consumer, make_producer
@@ -328,6 +329,65 @@ def test_poison_and_unexpected_events_are_recorded_and_skipped(ict_settings: Set
     assert request_state(settings, good["meta"]["event_id"]) == RequestState.PENDING
 
 
+def test_a_suspect_seller_in_the_inbox_becomes_a_lead_not_a_rejected_event(ict_settings: Settings) -> None:
+    settings = ict_settings.model_copy(
+        update={"ict": ict_settings.ict.model_copy(update={"auto_approve_senders": (Agency.POLICE,)})}
+    )
+    now = _now_ms()
+    lead = {
+        "meta": {
+            **request_record()["meta"],
+            "event_type": "suspect_seller",
+            "source": "police",
+            "published_at": _at(now),
+        },
+        "seller": {
+            "name": "Shop Mỹ phẩm Ngọc Trâm",
+            "tax_code": None,
+            "national_id": None,
+            "phone": None,
+            "address": None,
+            "province": "Quảng Ngãi",
+        },
+        "accounts": [
+            {"platform": "WEBSITE", "account": "myphamngoctram.vn", "url": "https://myphamngoctram.vn"}
+        ],
+        "goods": "Mỹ phẩm giả",
+        "violation_kinds": ["COUNTERFEIT"],
+        "evidence_urls": ["https://myphamngoctram.vn/kem"],
+        "domains": ["myphamngoctram.vn"],
+        "goods_imported": False,
+        "border_area": False,
+        "estimated_value_vnd": None,
+        "summary": "Website bán mỹ phẩm giả",
+    }
+    lead_id = lead["meta"]["event_id"]
+    after = request_record(source="police", domains=["sau-lead.example.vn"])
+    put_in_inbox(settings, lead, lead, after)  # the lead twice (a replay), then an auto-approved request
+
+    def leads() -> list[Any]:
+        with open_store(settings.store.ict_url) as store:
+            return store.leads()
+
+    with ServiceThread(settings):
+        wait_for(
+            "the request after the lead", lambda: unsent(settings) == 0 and "sau-lead" in rpz_text(settings)
+        )
+        wait_for("the lead", lambda: len(leads()) == 1)
+    [kept] = leads()
+    assert (kept.event_id, kept.sender, kept.state) == (lead_id, "police", "new")
+    assert kept.domains == ("myphamngoctram.vn",)
+    assert kept.evidence_urls == ("https://myphamngoctram.vn/kem",)
+    assert kept.accounts[0]["url"] == "https://myphamngoctram.vn"
+    with open_store(settings.store.ict_url) as store:
+        assert store.rejected_events() == []
+        assert [r.event_id for r in store.requests()] == [after["meta"]["event_id"]]
+    assert "myphamngoctram" not in rpz_text(settings)  # never blocked automatically
+    assert [r["meta"]["in_reply_to"] for r in read_results(settings)] == [after["meta"]["event_id"]]
+    assert "1 new lead(s) to inspect" in operator(settings, "pending")
+    assert lead_id in operator(settings, "leads")
+
+
 def test_expiry_lifts_the_block_and_answers_expired(ict_settings: Settings) -> None:
     settings = ict_settings
     record = request_record(domains=["tam-thoi.example.vn"], expires_at=_now_ms() + 20_000)
@@ -342,7 +402,9 @@ def test_expiry_lifts_the_block_and_answers_expired(ict_settings: Settings) -> N
         wait_for("the line to go", lambda: "tam-thoi.example.vn" not in rpz_text(settings))
         wait_for("both results sent", lambda: unsent(settings) == 0)
     assert serial_blocked != rpz_text(settings)
-    results = read_results(settings)
+    # Each result is keyed by its own event id, so the two may sit in different partitions: order them
+    # by when they were published, not by where they were read.
+    results = sorted(read_results(settings), key=lambda r: r["meta"]["published_at"])
     assert [(r["outcome"], r["meta"]["in_reply_to"]) for r in results] == [
         ("BLOCKED", request_id),
         ("EXPIRED", request_id),

@@ -78,11 +78,14 @@ def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli,
     assert pid_running(pid)
     assert (data_dir / "broker-1" / "logs" / "server.log").stat().st_size > 0
 
-    # The cluster answers a real client, with exactly the one broker we started.
+    # The cluster answers a real client, with exactly the one broker we started, and `up` already made
+    # Kafka's internal topics (no client has used a group or a transaction yet).
     client = Settings(bootstrap="127.0.0.1:19092")
     with make_admin(client) as admin, kafka_errors():
         assert broker_count(admin) == 1
         assert admin.describe_cluster()["cluster_id"] == state["cluster_id"]
+        assert {"__consumer_offsets", "__transaction_state"} <= set(admin.list_topics())
+    assert "creating Kafka's internal topics __consumer_offsets, __transaction_state" in up.stderr
 
     again = bus389_cli("kafka", "up", *where, *port, env=HEAP)
     assert again.returncode == 0, again.stderr
@@ -175,6 +178,24 @@ def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli,
         assert degraded.returncode == 1
         assert "broker 2: pid" in degraded.stdout and "dead" in degraded.stdout
 
+        # The first transaction and the first group commit of this cluster, with a broker down: they use
+        # the internal topics `up` made while all three were up (each call may still wait for its
+        # coordinator to move off the killed broker).
+        with make_producer(settings, transactional_id=f"{settings.topic_prefix}.police.first") as txn:
+            with kafka_errors():
+                txn.init_transactions()
+                txn.begin_transaction()
+                txn.send(topic, key=b"k", value=b"txn").get(timeout=90)
+                txn.commit_transaction()
+        with make_consumer(settings, group_id=f"{settings.topic_prefix}.police.first") as member:
+            from kafka import TopicPartition
+            from kafka.structs import OffsetAndMetadata
+
+            with kafka_errors():
+                member.assign([TopicPartition(topic, 0)])
+                member.commit({TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})
+                assert member.committed(TopicPartition(topic, 0)) == 1
+
         # acks=all with min.insync.replicas=2: two of three replicas are enough.
         with make_producer(settings) as producer, kafka_errors():
             producer.send(topic, key=b"k", value=b"during").get(timeout=90)
@@ -195,7 +216,7 @@ def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli,
             while len(values) < 2 and time.monotonic() < deadline:
                 for records in consumer.poll(timeout_ms=1000).values():
                     values.extend(r.value for r in records)
-        assert values == [b"before", b"during"]
+        assert values == [b"before", b"txn", b"during"]
     finally:
         down = bus389_cli("kafka", "down", *where, timeout=200)
     assert down.returncode == 0, down.stderr

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from _ict_records import request_record
+from _ict_records import law_gap_proposal_record, request_record, suspect_seller_record
 from click.testing import CliRunner
 
 from bus389.cli.main import cli
 from bus389.settings import Settings, StoreSettings
 from consumers.ict.decisions import BlockRequest, Decider
+from consumers.ict.leads import lead_row, reply_row
 from consumers.ict.store import RequestState, open_store
 
 
@@ -45,6 +46,9 @@ def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
         ["ict", "approve"],
         ["ict", "reject"],
         ["ict", "blocklist"],
+        ["ict", "leads"],
+        ["ict", "inspected"],
+        ["ict", "replies"],
         ["serve", "ict"],
     ],
 )
@@ -135,3 +139,92 @@ def test_a_postgres_url_is_a_config_error_not_a_traceback(env: dict[str, str]) -
     code, _, err = run({**env, "BUS389_STORE__ICT_URL": "postgresql://x@db/ict"}, "ict", "pending")
     assert code == 2
     assert "needs a sqlite:/// URL" in err
+
+
+def add_lead(env: dict[str, str], **fields: object) -> str:
+    record = suspect_seller_record(**fields)  # type: ignore[arg-type]
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store, store.transaction():
+        store.insert_lead(
+            lead_row(
+                record, rule="suspect_seller.ict", origin="t.inbox.ict/0/1", received_at=1_614_585_600_000
+            )
+        )
+    return str(record["meta"]["event_id"])
+
+
+def test_the_leads_help_says_a_lead_is_never_blocked_automatically() -> None:
+    result = CliRunner().invoke(cli, ["ict", "leads", "--help"])
+    text = " ".join(result.output.split())
+    assert "A lead is never blocked automatically" in text
+    assert "blocking needs a domain_block_request with a legal basis" in text
+
+
+def test_pending_says_how_many_leads_are_new(env: dict[str, str]) -> None:
+    add_request(env)
+    first = add_lead(env)
+    add_lead(env)
+    code, out, _ = run(env, "ict", "pending")
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        "1 request(s)",
+        "2 new lead(s) to inspect (suspect_seller, plan II.6): see `bus389 ict leads`",
+    ]
+    assert run(env, "ict", "inspected", first[:8], "--note", "đã kiểm tra", "--operator", "lan")[0] == 0
+    code, out, err = run(env, "ict", "pending", "--json")
+    assert [json.loads(line)["state"] for line in out.splitlines()] == ["pending"]  # stdout: requests only
+    assert "1 new lead(s) to inspect" in err
+
+
+def test_an_empty_queue_still_mentions_new_leads(env: dict[str, str]) -> None:
+    add_lead(env)
+    code, out, _ = run(env, "ict", "pending")
+    assert out.splitlines() == [
+        "no pending request",
+        "1 new lead(s) to inspect (suspect_seller, plan II.6): see `bus389 ict leads`",
+    ]
+
+
+def test_leads_lists_the_domains_accounts_and_evidence(env: dict[str, str]) -> None:
+    lead_id = add_lead(env)
+    code, out, _ = run(env, "ict", "leads")
+    assert code == 0
+    assert f"{lead_id}  from police  ROUTINE  received 2021-03-01T08:00:00Z" in out
+    assert "    seller: Shop Mỹ phẩm Hàn Quốc Ngọc Trâm (tax code 4300581296)" in out
+    assert "    domain   myphamngoctram.vn" in out
+    assert "    account  FACEBOOK myphamngoctram  https://facebook.com/myphamngoctram" in out
+    assert "    account  SHOPEE ngoctram.shop\n" in out
+    assert "    evidence https://myphamngoctram.vn/san-pham/kem-trang-da" in out
+    assert out.rstrip().endswith(
+        "1 lead(s); a lead is never blocked automatically: "
+        "blocking needs a domain_block_request with a legal basis"
+    )
+    [line] = [json.loads(x) for x in run(env, "ict", "leads", "--json")[1].splitlines()]
+    assert line["id"] == lead_id and line["state"] == "new" and line["sender"] == "police"
+    assert line["domains"] == ["myphamngoctram.vn"]
+    assert line["received_at"] == "2021-03-01T08:00:00Z"
+    assert line["seller"] == {"name": "Shop Mỹ phẩm Hàn Quốc Ngọc Trâm", "tax_code": "4300581296"}
+
+
+def test_an_inspected_lead_is_no_longer_new(env: dict[str, str]) -> None:
+    lead_id = add_lead(env)
+    code, out, _ = run(
+        env, "ict", "inspected", lead_id[:8], "--operator", "lan", "--note", "không có giấy phép"
+    )
+    assert (code, out) == (0, f"lead {lead_id} (Shop Mỹ phẩm Hàn Quốc Ngọc Trâm, from police): inspected\n")
+    assert run(env, "ict", "leads")[1] == "no new lead\n"
+    [line] = [json.loads(x) for x in run(env, "ict", "leads", "--all", "--json")[1].splitlines()]
+    assert (line["state"], line["inspected_by"], line["note"]) == ("inspected", "lan", "không có giấy phép")
+    code, _, err = run(env, "ict", "inspected", "ffffffff")
+    assert code == 1 and "no lead 'ffffffff'" in err
+
+
+def test_replies_lists_the_answers_to_ict_events(env: dict[str, str]) -> None:
+    ours = "6f1c2d3e-0000-4000-8000-000000000389"
+    record = law_gap_proposal_record(source="market_surveillance", in_reply_to=ours)
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store, store.transaction():
+        store.insert_reply(reply_row(record, rule="reply.original_sender", origin="o", received_at=0))
+    code, out, _ = run(env, "ict", "replies")
+    assert code == 0
+    assert f"law_gap_proposal  from market_surveillance  answering {ours}" in out
+    [line] = [json.loads(x) for x in run(env, "ict", "replies", "--json")[1].splitlines()]
+    assert line["record"]["proposal"] == "Bổ sung nghĩa vụ xác minh danh tính người bán"

@@ -6,11 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from _ict_records import T0, Clock, request_record
+from _ict_records import T0, Clock, request_record, suspect_seller_record
 
 from bus389.errors import ConfigError, InputError, StoreError
 from bus389.settings import Settings
 from consumers.ict.decisions import BlockRequest, Decider
+from consumers.ict.leads import lead_row
 from consumers.ict.store import MIGRATIONS, RejectedEventRow, open_store, sqlite_path
 
 
@@ -41,6 +42,30 @@ def test_a_new_store_is_migrated_and_reopening_it_migrates_nothing(tmp_path: Pat
         assert store.schema_version == len(MIGRATIONS)
     journal = sqlite3.connect(tmp_path / "sub" / "ict.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
+
+
+def test_a_store_of_the_first_schema_gains_leads_and_replies_and_keeps_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "ict.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO requests VALUES ('r1', 'police', 'BLOCK', 'x', 'CV 1', NULL, 'AMBER', 'ROUTINE', '[]', "
+        "'{}', 0, 0, NULL, 0, 'o', 'pending', NULL, NULL, NULL)"
+    )
+    db.close()
+    with open_store(f"sqlite:///{path}") as store:
+        assert store.schema_version == len(MIGRATIONS) == 2
+        assert [r.event_id for r in store.requests()] == ["r1"]
+        record = suspect_seller_record()
+        row = lead_row(record, rule="suspect_seller.ict", origin="t/0/1", received_at=T0)
+        with store.transaction():
+            assert store.insert_lead(row)
+            assert not store.insert_lead(row)  # idempotent by event id
+        assert store.leads() == [row]
+        assert [lead.event_id for lead in store.find_leads(row.event_id[:6])] == [row.event_id]
 
 
 def test_a_store_from_a_newer_bus389_is_refused(tmp_path: Path) -> None:
