@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.cli._service import running_service, service_options
 from bus389.settings import Settings
 
 if TYPE_CHECKING:
@@ -412,18 +413,7 @@ def blocklist(settings: Settings, fmt: str) -> None:
 
 
 @click.command("ict")
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve /metrics here (0: any free port) [default: BUS389_METRICS__PORT, else 9465].",
-)
-@click.option(
-    "--max-idle-polls",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Stop after this many empty polls in a row (tests, one-shot catch-up) [default: run until SIGTERM].",
-)
+@service_options("ict")
 @pass_settings
 def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int | None) -> None:
     """Handle the ict inbox's domain-block requests and keep the blocklist files (plan II.6).
@@ -442,18 +432,8 @@ def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int 
       bus389 serve ict
       BUS389_ICT__AUTO_APPROVE_SENDERS='["police"]' bus389 serve ict --metrics-port 9465
     """
-    from bus389 import metrics
-    from bus389.logs import configure_logging
-    from bus389.service import StopFlag
     from consumers.ict.service import SERVICE_NAME, run_ict_service
 
-    configure_logging(settings)
-    port = metrics.serve_metrics(
-        settings, metrics.DEFAULT_PORTS[SERVICE_NAME], SERVICE_NAME, port=metrics_port
-    )
-    click.echo(f"ict: metrics on http://{settings.metrics.host}:{port}/metrics", err=True)
-    click.echo(f"ict: blocklist files in {settings.ict.output_dir}", err=True)
-    try:
-        run_ict_service(settings, stop=StopFlag().install(), max_idle_polls=max_idle_polls)
-    finally:
-        metrics.stop_metrics(port)
+    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
+        click.echo(f"ict: blocklist files in {settings.ict.output_dir}", err=True)
+        run_ict_service(settings, stop=stop, max_idle_polls=max_idle_polls)

@@ -5,24 +5,14 @@ from __future__ import annotations
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.cli._service import running_service, service_options
 from bus389.settings import Settings
 
 __all__ = ["standing_office"]
 
 
 @click.command("standing-office")
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve /metrics here (0: any free port) [default: BUS389_METRICS__PORT, else 9466].",
-)
-@click.option(
-    "--max-idle-polls",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Stop after this many empty polls in a row (tests, one-shot catch-up) [default: run until SIGTERM].",
-)
+@service_options("standing-office")
 @pass_settings
 def standing_office(settings: Settings, metrics_port: int | None, max_idle_polls: int | None) -> None:
     """Store every event of the market_surveillance inbox for the six-monthly report (plan III.3).
@@ -39,17 +29,7 @@ def standing_office(settings: Settings, metrics_port: int | None, max_idle_polls
       BUS389_STORE__STANDING_OFFICE_URL=postgresql://bus389@127.0.0.1/bus389 bus389 serve standing-office
       bus389 report --period 2021-H1
     """
-    from bus389 import metrics
-    from bus389.logs import configure_logging
-    from bus389.service import StopFlag
     from consumers.standing_office.service import SERVICE_NAME, run_standing_office
 
-    configure_logging(settings)
-    port = metrics.serve_metrics(
-        settings, metrics.DEFAULT_PORTS[SERVICE_NAME], SERVICE_NAME, port=metrics_port
-    )
-    click.echo(f"standing office: metrics on http://{settings.metrics.host}:{port}/metrics", err=True)
-    try:
-        run_standing_office(settings, stop=StopFlag().install(), max_idle_polls=max_idle_polls)
-    finally:
-        metrics.stop_metrics(port)
+    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
+        run_standing_office(settings, stop=stop, max_idle_polls=max_idle_polls)
