@@ -7,6 +7,10 @@ case stay in one partition, in order. Headers follow the CloudEvents Kafka bindi
 Schemas come from :func:`schemas.catalog.load_catalog`, parsed once; nothing here parses per call.
 Decoding never lets a third-party exception out: every failure is one of the typed
 :class:`~bus389.errors.CodecError` subclasses, whose ``reason`` is the DLQ reason code.
+
+A body must be the canonical encoding of its record, byte for byte what :func:`encode_value` writes
+for it (checked by :mod:`bus389._avro_check`): fastavro alone would read a union branch index of -1
+as the last branch, bytes that Apache Avro's reader refuses.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
+from bus389._avro_check import Checker, NonCanonicalError, canonical_checker
 from bus389.errors import (
     BadMagicByteError,
     CorruptBodyError,
@@ -70,6 +75,17 @@ _DECODE_FAILURES = (
     struct.error,
 )
 _ENCODE_FAILURES = (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error)
+
+_CHECKERS: dict[int, tuple[dict[str, Any], Checker]] = {}
+"""The canonical-encoding check of each writer schema, compiled on first use (keyed by identity)."""
+
+
+def _canonical_checker(schema: SchemaEntry) -> Checker:
+    cached = _CHECKERS.get(id(schema.parsed_schema))
+    if cached is None or cached[0] is not schema.parsed_schema:
+        cached = (schema.parsed_schema, canonical_checker(schema.parsed_schema))
+        _CHECKERS[id(schema.parsed_schema)] = cached
+    return cached[1]
 
 
 @dataclass(frozen=True)
@@ -217,7 +233,8 @@ def decode_value(value: bytes | None, *, catalog: Catalog | None = None, latest:
     ``Decoded.schema`` stays the writer's schema either way.
 
     Raises :class:`TruncatedFrameError`, :class:`BadMagicByteError`, :class:`UnknownSchemaIdError` or
-    :class:`CorruptBodyError` (a body that does not decode, or bytes left over after the record).
+    :class:`CorruptBodyError` (a body that does not decode, bytes left over after the record, or a body
+    that decodes but is not the canonical encoding of its record, e.g. a union branch index of -1).
     """
     schema_id = frame_schema_id(value)
     value = value or b""
@@ -241,6 +258,12 @@ def decode_value(value: bytes | None, *, catalog: Catalog | None = None, latest:
         raise CorruptBodyError(f"{left} bytes left over after a complete {schema.ref} record")
     if not isinstance(record, dict):
         raise CorruptBodyError(f"body of {schema.ref} did not decode to a record")
+    try:
+        _canonical_checker(schema)(value, HEADER_SIZE)
+    except (NonCanonicalError, IndexError) as exc:
+        raise CorruptBodyError(
+            f"non-canonical encoding of {schema.ref} (schema id {schema_id}): {exc}"
+        ) from exc
     return Decoded(schema=schema, record=record)
 
 

@@ -146,7 +146,12 @@ class NoBrokerError(BrokerError):
 
 
 class PublishError(BrokerError):
-    """Some events were not acknowledged; says which were."""
+    """Some events were not acknowledged; says which were.
+
+    ``committed_event_ids`` are on the topic, ``uncommitted_event_ids`` are not (their transaction was
+    aborted or never sent), ``unconfirmed_event_ids`` may or may not be (a commit was sent but its
+    outcome is unknown: check the topic before publishing them again).
+    """
 
     def __init__(
         self,
@@ -155,10 +160,12 @@ class PublishError(BrokerError):
         retriable: bool = False,
         committed_event_ids: tuple[str, ...] = (),
         uncommitted_event_ids: tuple[str, ...] = (),
+        unconfirmed_event_ids: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, retriable=retriable)
         self.committed_event_ids = committed_event_ids
         self.uncommitted_event_ids = uncommitted_event_ids
+        self.unconfirmed_event_ids = unconfirmed_event_ids
 
 
 class LocalKafkaError(BusError):

@@ -32,6 +32,7 @@ __all__ = [
     "make_admin",
     "make_consumer",
     "make_producer",
+    "missing_topic_message",
     "translate_error",
 ]
 
@@ -79,7 +80,7 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
     if transactional_id is not None:
         config["transactional_id"] = transactional_id
     config.update(overrides)
-    with kafka_errors(bootstrap=settings.bootstrap):
+    with kafka_errors(settings=settings):
         return KafkaProducer(**config)
 
 
@@ -106,7 +107,7 @@ def make_consumer(
         allow_auto_create_topics=False,
     )
     config.update(overrides)
-    with kafka_errors(bootstrap=settings.bootstrap):
+    with kafka_errors(settings=settings):
         return KafkaConsumer(*(topics or ()), **config)
 
 
@@ -114,7 +115,7 @@ def make_admin(settings: Settings, **overrides: Any) -> Any:
     """An admin client (topics, cluster metadata); close it, or use it as a context manager."""
     config = client_config(settings)
     config.update(overrides)
-    with kafka_errors(bootstrap=settings.bootstrap):
+    with kafka_errors(settings=settings):
         return KafkaAdminClient(**config)
 
 
@@ -126,10 +127,30 @@ def _is_bootstrap_failure(exc: BaseException) -> bool:
     return isinstance(exc, kafka_errors_module.KafkaTimeoutError) and "Unable to bootstrap" in str(exc)
 
 
-def translate_error(exc: BaseException, *, bootstrap: str | None = None) -> BrokerError:
-    """The :class:`BrokerError` for a kafka-python exception (``retriable`` kept from its class)."""
+_SECURED_QUESTION = {
+    "SSL": "is Kafka running, and is the CA right?",
+    "SASL_PLAINTEXT": "is Kafka running, and are the credentials right?",
+    "SASL_SSL": "is Kafka running, and are the credentials and CA right?",
+}
+"""What to check when nobody answered over a secured protocol: a wrong password, a wrong CA or a client
+speaking plaintext to a TLS port all look, to kafka-python, like no broker at all."""
+
+
+def translate_error(
+    exc: BaseException, *, bootstrap: str | None = None, security_protocol: str = "PLAINTEXT"
+) -> BrokerError:
+    """The :class:`BrokerError` for a kafka-python exception (``retriable`` kept from its class).
+
+    A failed bootstrap says where; with a secured ``security_protocol`` it also asks about the
+    credentials and the CA (naming neither: messages carry no secret).
+    """
     if _is_bootstrap_failure(exc):
         where = bootstrap or "the bootstrap address"
+        question = _SECURED_QUESTION.get(security_protocol)
+        if question is not None:
+            return NoBrokerError(
+                f"no broker answered at {where} ({security_protocol}) — {question}", retriable=True
+            )
         return NoBrokerError(
             f"no broker at {where} (is Kafka running? try `bus389 kafka up`)", retriable=True
         )
@@ -138,12 +159,32 @@ def translate_error(exc: BaseException, *, bootstrap: str | None = None) -> Brok
 
 
 @contextmanager
-def kafka_errors(*, bootstrap: str | None = None) -> Iterator[None]:
-    """Turn any kafka-python ``KafkaError`` raised inside into a :class:`BrokerError` ``from`` it."""
+def kafka_errors(*, bootstrap: str | None = None, settings: Settings | None = None) -> Iterator[None]:
+    """Turn any kafka-python ``KafkaError`` raised inside into a :class:`BrokerError` ``from`` it.
+
+    Pass ``settings`` (preferred) or ``bootstrap``: with ``settings`` the message of a failed
+    bootstrap also fits the security protocol (see :func:`translate_error`).
+    """
+    protocol = settings.kafka.security_protocol if settings is not None else "PLAINTEXT"
+    where = settings.bootstrap if settings is not None and bootstrap is None else bootstrap
     try:
         yield
     except kafka_errors_module.KafkaError as exc:
-        raise translate_error(exc, bootstrap=bootstrap) from exc
+        raise translate_error(exc, bootstrap=where, security_protocol=protocol) from exc
+
+
+def missing_topic_message(settings: Settings, topic: str) -> str:
+    """What to say when ``topic`` is not in the metadata a client sees.
+
+    With SASL the cluster has ACLs, and a topic the principal may not describe is left out of the
+    metadata exactly as a missing one is: say both, and who can fix either.
+    """
+    if settings.kafka.security_protocol.startswith("SASL"):
+        return (
+            f"topic {topic} does not exist or is not visible to you (an administrator creates it with "
+            "`bus389 topics apply` and grants access with `bus389 security apply`)"
+        )
+    return f"topic {topic} does not exist (create it with `bus389 topics apply`)"
 
 
 def describe_cluster(admin: Any) -> dict[str, Any]:

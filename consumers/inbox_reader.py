@@ -25,7 +25,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from bus389.agencies import Agency
 from bus389.codec import decode_event, rfc3339
 from bus389.errors import CodecError, ConfigError
-from bus389.kafka import kafka_errors, make_consumer
+from bus389.kafka import kafka_errors, make_consumer, missing_topic_message
 from bus389.settings import Settings
 
 __all__ = [
@@ -223,12 +223,12 @@ class TopicReader:
         self._consumer = consumer
 
     def _assign_all(self, consumer: Any) -> None:
-        with kafka_errors(bootstrap=self.settings.bootstrap):
+        with kafka_errors(settings=self.settings):
             partitions = consumer.partitions_for_topic(self.topic)
         if not partitions:
-            raise ConfigError(f"topic {self.topic} does not exist (create it with `bus389 topics apply`)")
+            raise ConfigError(missing_topic_message(self.settings, self.topic))
         assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        with kafka_errors(bootstrap=self.settings.bootstrap):
+        with kafka_errors(settings=self.settings):
             consumer.assign(assigned)
             if self.from_beginning:
                 consumer.seek_to_beginning(*assigned)
@@ -241,7 +241,7 @@ class TopicReader:
     def close(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with kafka_errors(settings=self.settings):
                 consumer.close()
 
     def commit(self) -> None:
@@ -249,7 +249,7 @@ class TopicReader:
         if self.group_id is None or self._consumer is None or not self._handled:
             return
         offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._handled.items()}
-        with kafka_errors(bootstrap=self.settings.bootstrap):
+        with kafka_errors(settings=self.settings):
             self._consumer.commit(offsets)
         self._handled.clear()
 
@@ -268,7 +268,7 @@ class TopicReader:
         join_deadline = time.monotonic() + max(idle_timeout_s, 30.0)
         last = started
         while max_events is None or count < max_events:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with kafka_errors(settings=self.settings):
                 batches = consumer.poll(timeout_ms=self.poll_timeout_ms)
             now = time.monotonic()
             if started is None:

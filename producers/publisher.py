@@ -7,17 +7,23 @@ transactional producer, in one transaction per file (or per chunk of
 after every send was acknowledged; readers (``read_committed``) never see an aborted or open one.
 The key is ``meta.case_ref`` or the event id (see :mod:`bus389.codec`), so a case keeps its order.
 When a chunk fails, the chunks before it stay committed and :class:`~bus389.errors.PublishError`
-says exactly which lines and event ids are on the topic and which are not.
+says exactly which lines and event ids are on the topic and which are not. A commit that was sent but
+not confirmed (a timeout, a coordinator that moved) is reported as such: its events may or may not be
+on the topic, and are never called "not committed".
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -30,13 +36,17 @@ from bus389.errors import (
     ConfigError,
     InputError,
     InvalidRecordsError,
+    NoBrokerError,
     PublishError,
     RecordError,
 )
 from bus389.events import EVENT_MODELS, Event, build_event, validation_problems
-from bus389.kafka import kafka_errors, make_admin, make_producer
+from bus389.kafka import kafka_errors, make_admin, make_producer, missing_topic_message
 from bus389.settings import Settings
 from producers.readers import SourceRecord
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 __all__ = [
     "ChunkReport",
@@ -209,6 +219,43 @@ class _CallTimeoutError(Exception):
     pass
 
 
+_RETRY_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
+"""Pauses between attempts at opening a publisher (the last one repeats)."""
+
+
+def _init_wait_s(settings: Settings) -> float:
+    """How long one attempt at ``init_transactions`` may take: a request timeout, but at most a
+    quarter of the delivery timeout (so that a coordinator that moved is asked again in time)."""
+    k = settings.kafka
+    return max(2.0, min(k.request_timeout_ms, k.delivery_timeout_ms / 4) / 1000)
+
+
+def _retry_until(deadline: float, what: str, attempt: Callable[[int], _T]) -> _T:
+    """``attempt(0)``, ``attempt(1)``, ... until one returns, raises a non-retriable error, or
+    ``deadline`` (``time.monotonic()``) passes. One broker of several down is retried around; no broker
+    answering at all (:class:`NoBrokerError`) is not.
+    """
+    started = time.monotonic()
+    for number in itertools.count():
+        try:
+            return attempt(number)
+        except NoBrokerError:
+            raise
+        except BrokerError as exc:
+            pause = _RETRY_BACKOFF_S[min(number, len(_RETRY_BACKOFF_S) - 1)]
+            if not exc.retriable or time.monotonic() + pause >= deadline:
+                if number == 0:
+                    raise
+                raise BrokerError(
+                    f"{exc} (still failing after {number + 1} attempts in {time.monotonic() - started:.0f} s "
+                    f"at {what}; settings kafka.delivery_timeout_ms bounds the retries)",
+                    retriable=exc.retriable,
+                ) from exc
+            log.warning("%s failed (%s); trying again in %.2f s", what, exc, pause)
+        time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
+
+
 def _call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> None:
     """Run a blocking producer call that has no timeout of its own (commit, abort) with one."""
     outcome: list[BaseException | None] = []
@@ -234,9 +281,11 @@ class Publisher:
     """A transactional producer writing to one agency's outbox; a context manager that closes it.
 
     Each :meth:`publish` call is one Kafka transaction: it sends the events, waits for every
-    acknowledgement and commits. On any failure it aborts the transaction (nothing of it becomes
-    visible to ``read_committed`` readers) and raises :class:`PublishError`; if the abort itself
-    fails or times out, the producer is closed and not used again.
+    acknowledgement and commits. A failure before the commit aborts the transaction (nothing of it
+    becomes visible to ``read_committed`` readers) and raises :class:`PublishError`; if the abort
+    itself fails or times out, the producer is closed and not used again. A failure of the commit
+    itself leaves the outcome unknown (``outcome_unknown``; the error's ``unconfirmed_event_ids``):
+    the producer is closed, without an abort, and not used again.
     """
 
     def __init__(self, settings: Settings, agency: Agency, *, transactional_id: str | None = None) -> None:
@@ -247,7 +296,7 @@ class Publisher:
         self._producer: Any = None
         self._broken = False
         self.outcome_unknown = False
-        """The last commit timed out: its events may or may not be on the topic."""
+        """A commit was sent but not confirmed: its events may or may not be on the topic."""
 
     @property
     def _wait_s(self) -> float:
@@ -264,25 +313,64 @@ class Publisher:
         self.close()
 
     def open(self) -> None:
-        """Create the producer and register its transactional id (fencing any older holder)."""
+        """Check the outbox exists, create the producer and register its transactional id.
+
+        Registering fences any older holder of the id. Both steps are retried on retriable errors
+        (a broker that just died, a transaction coordinator moving to another broker) until
+        ``settings.kafka.delivery_timeout_ms`` has passed; when no bootstrap broker answers at all,
+        the :class:`~bus389.errors.NoBrokerError` is raised at once.
+        """
         if self._producer is not None:
             return
-        self._check_topic()
-        producer = make_producer(self.settings, transactional_id=self.transactional_id)
+        deadline = time.monotonic() + self.settings.kafka.delivery_timeout_ms / 1000
+        self._check_topic(deadline)
+        self._producer = _retry_until(deadline, "registering the transactional id", self._init_producer)
+
+    def _check_topic(self, deadline: float) -> None:
+        # Without this, a send to a missing topic blocks for max_block_ms and then says "metadata".
+        # One admin client for every attempt: a broker that refused it is in reconnect backoff there,
+        # so the next attempt asks another one (a fresh client could pick the dead broker again).
+        admin: Any = None
+        with contextlib.ExitStack() as closing:
+
+            def list_topics(_attempt: int) -> bool:
+                nonlocal admin
+                if admin is None:
+                    admin = closing.enter_context(make_admin(self.settings))
+                with kafka_errors(settings=self.settings):
+                    return self.topic in admin.list_topics()
+
+            exists = _retry_until(deadline, f"checking that {self.topic} exists", list_topics)
+        if not exists:
+            raise ConfigError(missing_topic_message(self.settings, self.topic))
+
+    def _init_producer(self, attempt: int) -> Any:
+        """A producer whose ``init_transactions`` succeeded, or a :class:`BrokerError`.
+
+        kafka-python's ``init_transactions`` can wait out its whole ``max_block_ms`` on a coordinator
+        that died (it keeps the dead broker's address), so each attempt gets a fresh producer, a
+        bounded wait, and the bootstrap brokers in another order.
+        """
+        servers = self.settings.bootstrap.split(",")
+        first = attempt % len(servers)
+        producer = make_producer(
+            self.settings,
+            transactional_id=self.transactional_id,
+            bootstrap_servers=servers[first:] + servers[:first],
+        )
+        wait_s = _init_wait_s(self.settings)
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
-                producer.init_transactions()
-        except BusError:
+            with kafka_errors(settings=self.settings):
+                _call_with_timeout(producer.init_transactions, wait_s)
+        except _CallTimeoutError as exc:
+            producer.close(timeout=0)
+            raise BrokerError(
+                f"Kafka: the transaction coordinator did not answer within {wait_s:.0f} s", retriable=True
+            ) from exc
+        except BaseException:
             producer.close(timeout=0)
             raise
-        self._producer = producer
-
-    def _check_topic(self) -> None:
-        # Without this, a send to a missing topic blocks for max_block_ms and then says "metadata".
-        with make_admin(self.settings) as admin, kafka_errors(bootstrap=self.settings.bootstrap):
-            exists = self.topic in admin.list_topics()
-        if not exists:
-            raise ConfigError(f"topic {self.topic} does not exist (create it with `bus389 topics apply`)")
+        return producer
 
     def close(self) -> None:
         """Flush and close (a broken producer is closed without waiting); push or log the counts."""
@@ -295,15 +383,16 @@ class Publisher:
         if self._broken:
             producer.close(timeout=0)
             return
-        with kafka_errors(bootstrap=self.settings.bootstrap):
+        with kafka_errors(settings=self.settings):
             producer.flush(timeout=self._wait_s)
             producer.close(timeout=self._wait_s)
 
     def publish(self, events: Sequence[OutgoingEvent]) -> ChunkReport:
         """Send ``events`` in one transaction and commit it; return what was committed.
 
-        Returns only after ``commit_transaction`` succeeded. Raises :class:`PublishError` (nothing of
-        this transaction committed, or its outcome not confirmed) otherwise.
+        Returns only after ``commit_transaction`` succeeded. Raises :class:`PublishError` otherwise:
+        either nothing of this transaction committed (``uncommitted_event_ids``), or the commit was
+        sent and not confirmed (``outcome_unknown``, ``unconfirmed_event_ids``: they may be on the topic).
         """
         if self._producer is None or self._broken:
             raise PublishError("the publisher is closed (a previous transaction could not be aborted)")
@@ -324,36 +413,38 @@ class Publisher:
             self._abort()
             raise
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with kafka_errors(settings=self.settings):
                 _call_with_timeout(producer.commit_transaction, self._wait_s)
-        except _CallTimeoutError as exc:
-            # The commit may or may not have reached the coordinator: say so, never guess.
+        except (BusError, _CallTimeoutError) as exc:
+            # Once EndTxn(commit) may have been sent, a failure of it (a request timeout, a coordinator
+            # that moved, no answer at all) says nothing about the outcome: the coordinator may have
+            # the commit and complete it later. Say so, never guess; and do not abort: an abort cannot
+            # undo a commit the coordinator has, and its own failure would prove nothing either.
             self._broken = True
             self.outcome_unknown = True
             self.close()
             raise PublishError(
                 f"commit not confirmed ({exc}): these events may or may not be on {self.topic}",
-                uncommitted_event_ids=report.event_ids,
+                unconfirmed_event_ids=report.event_ids,
             ) from exc
-        except BusError as exc:
-            self._abort()
-            raise PublishError(
-                f"commit failed, transaction aborted: {exc}",
-                retriable=exc.retriable,
-                uncommitted_event_ids=report.event_ids,
-            ) from exc
+        except BaseException:
+            # Interrupted while the commit is in flight: the outcome is just as unknown.
+            self._broken = True
+            self.outcome_unknown = True
+            self.close()
+            raise
         _count_published(self.agency, events)
         return report
 
     def _send_all(self, producer: Any, events: Sequence[OutgoingEvent]) -> None:
         """Begin a transaction, send every event and wait until each one is acknowledged."""
-        with kafka_errors(bootstrap=self.settings.bootstrap):
+        with kafka_errors(settings=self.settings):
             producer.begin_transaction()
         futures = []
         for outgoing in events:
             encoded = outgoing.encoded
             try:
-                with kafka_errors(bootstrap=self.settings.bootstrap):
+                with kafka_errors(settings=self.settings):
                     future = producer.send(
                         self.topic, key=encoded.key, value=encoded.value, headers=encoded.headers
                     )
@@ -365,13 +456,13 @@ class Publisher:
             futures.append((outgoing, future))
         flush_error: BrokerError | None = None
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with kafka_errors(settings=self.settings):
                 producer.flush(timeout=self._wait_s)
         except BrokerError as exc:
             flush_error = exc  # the futures below say which event failed, if they can
         for outgoing, future in futures:
             try:
-                with kafka_errors(bootstrap=self.settings.bootstrap):
+                with kafka_errors(settings=self.settings):
                     future.get(timeout=self._wait_s)
             except BrokerError as exc:
                 raise PublishError(
@@ -386,7 +477,7 @@ class Publisher:
         if producer is None:
             return
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with kafka_errors(settings=self.settings):
                 _call_with_timeout(producer.abort_transaction, self._wait_s)
         except (BusError, _CallTimeoutError):
             # A producer whose abort failed is in an unknown state: close it, never retry on it.
@@ -427,7 +518,12 @@ def publish_file(
                 committed.append(publisher.publish(chunk))
             except BusError as exc:
                 raise _partial_failure(
-                    exc, committed, chunks[len(committed) :], topic, unknown=publisher.outcome_unknown
+                    exc,
+                    committed,
+                    chunks[len(committed) :],
+                    topic,
+                    unknown=publisher.outcome_unknown,
+                    agency=sender,
                 ) from exc
     return PublishReport(
         event_type, sender, topic, source, False, tuple(events), tuple(committed), publisher.transactional_id
@@ -441,23 +537,38 @@ def _partial_failure(
     topic: str,
     *,
     unknown: bool = False,
+    agency: Agency | None = None,
 ) -> PublishError:
+    """The error for a file whose publish stopped at ``remaining[0]``: what is on the topic, what is not.
+
+    With ``unknown`` the commit of ``remaining[0]`` was sent but not confirmed: those events may or may
+    not be on the topic (``unconfirmed_event_ids``), and the message says how to check before
+    publishing them again (a re-run of the file gives its events new ids).
+    """
     pending = [_chunk_report(c) for c in remaining]
-    parts = [f"publishing to {topic} failed: {exc}"]
+    unconfirmed = pending[0] if unknown and pending else None
+    not_sent = pending[1:] if unconfirmed is not None else pending
+    head = "was not confirmed" if unconfirmed is not None else "failed"
+    parts = [f"publishing to {topic} {head}: {exc}"]
     if committed:
         parts.append("committed (on the topic): " + "; ".join(c.describe() for c in committed))
-    else:
+    elif unconfirmed is None:
         parts.append("nothing was committed before the failure")
-    if unknown and pending:
-        parts.append("commit not confirmed (check the topic): " + pending[0].describe())
-        pending_text = pending[1:]
-    else:
-        pending_text = pending
-    if pending_text:
-        parts.append("not committed: " + "; ".join(c.describe() for c in pending_text))
+    if unconfirmed is not None:
+        parts.append("commit not confirmed (check the topic): " + unconfirmed.describe())
+    if not_sent:
+        parts.append("not committed: " + "; ".join(c.describe() for c in not_sent))
+    if unconfirmed is not None:
+        reader = agency.value if agency is not None else "AGENCY"
+        parts.append(
+            f"to finish, publish again only the lines that are not on {topic}: look for the unconfirmed "
+            f"event ids first (`bus389 consume --as {reader} --topic outbox --from-beginning`); publishing "
+            "gives every event a new id, so an event published twice would be on the bus twice"
+        )
     return PublishError(
         "\n".join(parts),
-        retriable=exc.retriable,
+        retriable=exc.retriable and unconfirmed is None,
         committed_event_ids=tuple(i for c in committed for i in c.event_ids),
-        uncommitted_event_ids=tuple(i for c in pending for i in c.event_ids),
+        uncommitted_event_ids=tuple(i for c in not_sent for i in c.event_ids),
+        unconfirmed_event_ids=unconfirmed.event_ids if unconfirmed is not None else (),
     )

@@ -27,6 +27,7 @@ from bus389.errors import InputError, RecordError
 
 __all__ = [
     "ARRAY_SEPARATOR",
+    "MAX_DEPTH",
     "STDIN",
     "CsvColumn",
     "Format",
@@ -99,17 +100,20 @@ def read_records(
 
     ``schema`` is the event's Avro record schema (parsed or as written); CSV uses it to know which
     columns are arrays, numbers and booleans. Raises :class:`~bus389.errors.RecordError` (an
-    :class:`~bus389.errors.InputError`) naming the line for malformed input or invalid UTF-8.
+    :class:`~bus389.errors.InputError`) naming the line for malformed input, invalid UTF-8 or a
+    record nested more than :data:`MAX_DEPTH` levels deep.
     """
     form = detect_format(source, fmt)
     name = source_name(source)
     raw = _read_bytes(source, stdin)
     text = _decode(raw, name)
     if form == "json":
-        return _read_json(text, name)
-    if form == "jsonl":
-        return _read_jsonl(text, name)
-    return _read_csv(text, name, csv_shape(schema) if schema is not None else None)
+        records = _read_json(text, name)
+    elif form == "jsonl":
+        records = _read_jsonl(text, name)
+    else:
+        records = _read_csv(text, name, csv_shape(schema) if schema is not None else None)
+    return _check_depth(records, name)
 
 
 def _read_bytes(source: Path | str, stdin: IO[bytes] | IO[str] | None) -> bytes:
@@ -169,6 +173,45 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+MAX_DEPTH = 64
+"""How deeply a record may nest objects and arrays. An event nests four levels at most
+(``accounts`` → item → field); the checks downstream (NFC normalisation, validation) recurse once or
+twice per level, so a record nested hundreds of levels deep would end in a RecursionError there."""
+
+
+def _too_deep(line: int, name: str) -> RecordError:
+    return RecordError(
+        line,
+        [f"nested too deeply: more than {MAX_DEPTH} levels of objects and arrays (an event has a few)"],
+        source=name,
+    )
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests dicts and lists more than ``limit`` levels deep (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _check_depth(records: list[SourceRecord], name: str) -> list[SourceRecord]:
+    for record in records:
+        # The record is level 1 (depth 0 in the walk): {"a": [[]]} is three levels deep.
+        if _depth_exceeds(record.data, MAX_DEPTH):
+            raise _too_deep(record.line, name)
+    return records
+
+
 def _decode_at(text: str, pos: int, name: str) -> tuple[Any, int]:
     try:
         return _DECODER.raw_decode(text, pos)
@@ -176,6 +219,8 @@ def _decode_at(text: str, pos: int, name: str) -> tuple[Any, int]:
         raise _json_error(exc, name) from None
     except ValueError as exc:  # NaN / Infinity
         raise RecordError(_line_of(text, pos), [f"invalid JSON: {exc}"], source=name) from None
+    except RecursionError:
+        raise _too_deep(_line_of(text, pos), name) from None
 
 
 def _as_object(value: Any, line: int, name: str) -> dict[str, Any]:
@@ -215,6 +260,8 @@ def _read_json(text: str, name: str) -> list[SourceRecord]:
                     _DECODER.decode(text)
                 except json.JSONDecodeError as exc:
                     raise _json_error(exc, name) from None
+                except RecursionError:  # one level deeper than the records: word it as below
+                    pass
                 raise RecordError(_line_of(text, pos), ["invalid JSON: expected ',' or ']'"], source=name)
     rest = _skip_ws(text, end)
     if rest != len(text):
@@ -240,6 +287,8 @@ def _read_jsonl(text: str, name: str) -> list[SourceRecord]:
             raise RecordError(line, [f"invalid JSON at column {exc.colno}: {exc.msg}"], source=name) from None
         except ValueError as exc:
             raise RecordError(line, [f"invalid JSON: {exc}"], source=name) from None
+        except RecursionError:
+            raise _too_deep(line, name) from None
         records.append(SourceRecord(line, _as_object(value, line, name)))
     return records
 

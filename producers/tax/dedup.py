@@ -24,7 +24,7 @@ from kafka import TopicPartition
 from bus389.agencies import Agency
 from bus389.codec import decode_value
 from bus389.errors import BrokerError, CodecError
-from bus389.kafka import kafka_errors, make_consumer
+from bus389.kafka import kafka_errors, make_consumer, missing_topic_message
 from bus389.settings import Settings
 
 __all__ = ["published_event_ids"]
@@ -60,10 +60,10 @@ def published_event_ids(
     found: set[str] = set()
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
     try:
-        with kafka_errors(bootstrap=settings.bootstrap):
+        with kafka_errors(settings=settings):
             partition_ids = consumer.partitions_for_topic(topic)
             if not partition_ids:
-                raise BrokerError(f"topic {topic} does not exist (create it: `bus389 topics apply`)")
+                raise BrokerError(missing_topic_message(settings, topic))
             partitions = [TopicPartition(topic, p) for p in sorted(partition_ids)]
             consumer.assign(partitions)
             start = consumer.beginning_offsets(partitions)

@@ -232,7 +232,8 @@ def publish_alerts(
     Returns the report; rejected rows without ``skip_invalid`` are in it with nothing published (the
     caller exits non-zero). Raises :class:`InputError` for an unreadable file or a missing column,
     :class:`~bus389.errors.BrokerError` when the outbox cannot be read and :class:`PublishError` when
-    a transaction fails (naming the alerts committed before it, which a re-run will not publish again).
+    a transaction fails (naming the alerts committed before it, which a re-run will not publish again,
+    and those whose commit was not confirmed, which a re-run may safely publish again: same ids).
     """
     table, ready, skipped, rejected = prepare_alerts(settings, path, now=now)
     report = AlertsReport(
@@ -266,17 +267,37 @@ def publish_alerts(
                 chunk = publisher.publish(to_send[start : start + size])
                 report.published.extend(chunk.event_ids)
     except BusError as exc:
-        done = len(report.published)
-        head = (
-            f"{done} of {len(to_send)} alerts were committed before the failure (a re-run skips them)"
-            if done
-            else "nothing was committed"
-        )
-        committed = set(report.published)
-        raise PublishError(
-            f"publishing {path.name} to {report.topic} failed: {exc}\n{head}",
-            retriable=exc.retriable,
-            committed_event_ids=tuple(report.published),
-            uncommitted_event_ids=tuple(e.event_id for e in to_send if e.event_id not in committed),
-        ) from exc
+        raise _publish_failure(path, report, to_send, exc, unknown=publisher.outcome_unknown) from exc
     return report
+
+
+def _publish_failure(
+    path: Path, report: AlertsReport, to_send: Sequence[OutgoingEvent], exc: BusError, *, unknown: bool
+) -> PublishError:
+    """What a failed publish of ``path`` did: committed, not confirmed (``unknown``), not committed."""
+    done = len(report.published)
+    committed = set(report.published)
+    unconfirmed = tuple(getattr(exc, "unconfirmed_event_ids", ())) if unknown else ()
+    settled = committed | set(unconfirmed)
+    lines = [
+        f"publishing {path.name} to {report.topic} {'was not confirmed' if unknown else 'failed'}: {exc}"
+    ]
+    if done:
+        lines.append(
+            f"{done} of {len(to_send)} alerts were committed before the failure (a re-run skips them)"
+        )
+    elif not unknown:
+        lines.append("nothing was committed")
+    if unknown:
+        lines.append(
+            f"{len(unconfirmed)} alerts may or may not be on {report.topic} (their commit was not "
+            "confirmed); re-running the file is safe: each alert's id comes from its row, the ids "
+            "already on the outbox are skipped, and consumers take a repeated id as the same alert"
+        )
+    return PublishError(
+        "\n".join(lines),
+        retriable=exc.retriable and not unknown,
+        committed_event_ids=tuple(report.published),
+        uncommitted_event_ids=tuple(e.event_id for e in to_send if e.event_id not in settled),
+        unconfirmed_event_ids=unconfirmed,
+    )

@@ -180,6 +180,70 @@ def _bus389(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes
     return subprocess.run([BUS389, *args], capture_output=True, env=env, timeout=120, check=False)
 
 
+@pytest.mark.parametrize(
+    ("protocol", "question"),
+    [
+        ("SASL_PLAINTEXT", "are the credentials right?"),
+        ("SSL", "is the CA right?"),
+    ],
+)
+def test_a_secured_client_nobody_answers_is_asked_about_its_credentials(
+    settings: Settings, protocol: str, question: str
+) -> None:
+    """The shared broker speaks plaintext: to a SASL or TLS client it is as good as a wrong password."""
+    env = {
+        "BUS389_KAFKA__SECURITY_PROTOCOL": protocol,
+        "BUS389_KAFKA__USERNAME": "tax",
+        "BUS389_KAFKA__PASSWORD": "guessed-0123456789",
+        "BUS389_KAFKA__REQUEST_TIMEOUT_MS": "3000",
+    }
+    for args in (
+        ("publish", "complaint", "--as", "industry_trade", "--file", str(EXAMPLES / "complaint.jsonl")),
+        ("consume", "--as", "industry_trade", "--topic", "outbox", "--timeout", "1"),
+    ):
+        result = subprocess.run(
+            [BUS389, *args],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "BUS389_BOOTSTRAP": settings.bootstrap,
+                "BUS389_TOPIC_PREFIX": settings.topic_prefix,
+                **env,
+            },
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 3, result.stderr
+        where = f"{settings.bootstrap} ({protocol})"
+        assert (
+            result.stderr.strip()
+            == f"error: no broker answered at {where} — is Kafka running, and {question}"
+        )
+        assert "guessed-0123456789" not in result.stdout + result.stderr
+
+
+def test_a_missing_topic_is_named_by_publish_and_consume(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(apply=False)
+    topic = settings.topics.outbox(Agency.INDUSTRY_TRADE)
+    published = _bus389(
+        settings,
+        "publish",
+        "complaint",
+        "--as",
+        "industry_trade",
+        "--file",
+        str(EXAMPLES / "complaint.jsonl"),
+    )
+    consumed = _bus389(settings, "consume", "--as", "industry_trade", "--topic", "outbox", "--timeout", "1")
+    for result in (published, consumed):
+        assert result.returncode == 2, result.stderr.decode()
+        assert (
+            f"error: topic {topic} does not exist (create it with `bus389 topics apply`)"
+            in result.stderr.decode()
+        )
+
+
 def test_the_real_command_publishes_and_consumes(
     settings: Settings, unique_group: Callable[..., str]
 ) -> None:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from bus389.errors import BrokerError, NoBrokerError
-from bus389.kafka import client_config, kafka_errors, translate_error
+from bus389.kafka import client_config, kafka_errors, make_admin, missing_topic_message, translate_error
 from bus389.settings import KafkaClientSettings, Settings
 
 
@@ -69,3 +69,68 @@ def test_kafka_errors_reraises_ours_from_theirs() -> None:
 def test_kafka_errors_leaves_other_exceptions_alone() -> None:
     with pytest.raises(ValueError, match="not kafka"), kafka_errors():
         raise ValueError("not kafka")
+
+
+_BOOTSTRAP_FAILURE = kerr.KafkaTimeoutError("Unable to bootstrap from [('10.0.0.1', 9093)]")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "question"),
+    [
+        ("SASL_SSL", "is Kafka running, and are the credentials and CA right?"),
+        ("SASL_PLAINTEXT", "is Kafka running, and are the credentials right?"),
+        ("SSL", "is Kafka running, and is the CA right?"),
+    ],
+)
+def test_a_failed_bootstrap_over_a_secured_protocol_asks_about_credentials_not_just_kafka(
+    protocol: str, question: str
+) -> None:
+    """A wrong password or a plaintext client on a TLS port look like "no broker" to kafka-python."""
+    settings = Settings(
+        bootstrap="10.0.0.1:9093",
+        kafka=KafkaClientSettings(security_protocol=protocol, username="tax", password=SecretStr("hunter2")),
+    )
+    with pytest.raises(NoBrokerError) as caught, kafka_errors(settings=settings):
+        raise _BOOTSTRAP_FAILURE
+    message = str(caught.value)
+    assert message == f"no broker answered at 10.0.0.1:9093 ({protocol}) — {question}"
+    assert "hunter2" not in message and "bus389 kafka up" not in message
+    assert caught.value.retriable
+
+
+def test_kafka_errors_with_plaintext_settings_keeps_the_plain_message() -> None:
+    with (
+        pytest.raises(NoBrokerError, match=r"^no broker at 10\.0\.0\.1:9092 \(is Kafka running\?"),
+        kafka_errors(settings=Settings(bootstrap="10.0.0.1:9092")),
+    ):
+        raise _BOOTSTRAP_FAILURE
+
+
+def test_a_missing_topic_under_sasl_may_be_one_the_acls_hide() -> None:
+    plain = Settings(bootstrap="x:1")
+    sasl = Settings(bootstrap="x:1", kafka=KafkaClientSettings(security_protocol="SASL_SSL", username="tax"))
+    assert missing_topic_message(plain, "b.outbox.tax") == (
+        "topic b.outbox.tax does not exist (create it with `bus389 topics apply`)"
+    )
+    message = missing_topic_message(sasl, "b.outbox.tax")
+    assert message.startswith("topic b.outbox.tax does not exist or is not visible to you (")
+    assert "bus389 security apply" in message
+
+
+def test_the_client_factories_word_a_failed_bootstrap_for_their_protocol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bus389.kafka as kafka_module
+
+    def refuse(**_config: object) -> None:
+        raise _BOOTSTRAP_FAILURE
+
+    monkeypatch.setattr(kafka_module, "KafkaAdminClient", refuse)
+    settings = Settings(
+        bootstrap="10.0.0.1:9093",
+        kafka=KafkaClientSettings(
+            security_protocol="SASL_SSL", username="tax", password=SecretStr("hunter2")
+        ),
+    )
+    with pytest.raises(NoBrokerError, match="are the credentials and CA right"):
+        make_admin(settings)

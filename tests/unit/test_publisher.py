@@ -7,6 +7,7 @@ broker does not produce on demand (an abort that fails, a commit that never answ
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 import producers.publisher as publisher_module
 from bus389.agencies import Agency
-from bus389.errors import ConfigError, InputError, PublishError
+from bus389.errors import BrokerError, ConfigError, InputError, NoBrokerError, PublishError
 from bus389.settings import REPO_ROOT, Settings
 from producers.publisher import Publisher, publish_file
 from producers.readers import read_records
@@ -211,3 +212,130 @@ def test_unknown_agency_and_event_type(monkeypatch: pytest.MonkeyPatch, tmp_path
         with pytest.raises(InputError, match="unknown event type 'seller'.*suspect_seller"):
             publish_file(settings, "seller", "police", SELLERS)
     assert producer.calls == []
+
+
+# --- opening during a broker failure: retried within the delivery timeout ----------------------------
+
+
+class FlakyAdmin(FakeAdmin):
+    """``list_topics`` refuses ``failures`` times (the broker it asked just died), then answers."""
+
+    def __init__(self, topics: set[str], failures: int) -> None:
+        super().__init__(topics)
+        self.failures = failures
+        self.calls = 0
+
+    def list_topics(self) -> set[str]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise kafka.errors.KafkaConnectionError("111 ECONNREFUSED")
+        return self.topics
+
+
+class InitProducer(FakeProducer):
+    def __init__(self, init_error: Exception | None = None, hang: threading.Event | None = None) -> None:
+        super().__init__()
+        self.init_error = init_error
+        self.hang = hang
+
+    def init_transactions(self) -> None:
+        self.calls.append("init")
+        if self.hang is not None:
+            self.hang.wait(30)
+        if self.init_error is not None:
+            raise self.init_error
+
+
+def _opening(
+    monkeypatch: pytest.MonkeyPatch, admin: FakeAdmin, producers: list[FakeProducer]
+) -> list[dict[str, Any]]:
+    """Hand out ``admin`` and then ``producers`` one by one; return the overrides each producer got."""
+    made: list[dict[str, Any]] = []
+
+    def make_producer(_settings: Settings, **overrides: Any) -> FakeProducer:
+        made.append(overrides)
+        return producers[len(made) - 1]
+
+    monkeypatch.setattr(publisher_module, "make_producer", make_producer)
+    monkeypatch.setattr(publisher_module, "make_admin", lambda _settings: admin)
+    monkeypatch.setattr(publisher_module, "_RETRY_BACKOFF_S", (0.01,))
+    return made
+
+
+def _three_brokers(**kafka: Any) -> Settings:
+    return Settings(bootstrap="b1:9092,b2:9092,b3:9092", topic_prefix="unit", kafka={**FAST, **kafka})
+
+
+def test_a_topic_check_refused_by_a_dead_broker_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _three_brokers()
+    admin = FlakyAdmin(set(settings.topics.all()), failures=2)
+    producer = InitProducer()
+    _opening(monkeypatch, admin, [producer])
+    report = publish_file(settings, "suspect_seller", "police", SELLERS)
+    assert admin.calls == 3, "one admin client, asked again (the dead broker is in backoff in it)"
+    assert report.count == 4
+    assert producer.calls[:2] == ["init", "begin"]
+
+
+def test_init_transactions_stuck_on_a_dead_coordinator_is_retried_on_a_fresh_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _three_brokers()
+    stuck = threading.Event()
+    first = InitProducer(hang=stuck)  # waits on the dead coordinator: never answers in time
+    second = InitProducer(
+        kafka.errors.KafkaTimeoutError("Timeout expired while initializing transactional state")
+    )
+    third = InitProducer()
+    made = _opening(monkeypatch, FakeAdmin(set(settings.topics.all())), [first, second, third])
+    monkeypatch.setattr(publisher_module, "_init_wait_s", lambda _settings: 0.2)
+    try:
+        report = publish_file(settings, "suspect_seller", "police", SELLERS)
+    finally:
+        stuck.set()
+    assert report.count == 4
+    assert [p.closed_with for p in (first, second)] == [0, 0], "each abandoned producer closed at once"
+    assert "commit" in third.calls
+    # The same transactional id every time; the bootstrap brokers in another order each time.
+    assert len({m["transactional_id"] for m in made}) == 1
+    assert [m["bootstrap_servers"][0] for m in made] == ["b1:9092", "b2:9092", "b3:9092"]
+
+
+def test_no_broker_answering_at_all_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _three_brokers()
+    attempts: list[int] = []
+
+    def make_admin(_settings: Settings) -> FakeAdmin:
+        attempts.append(1)
+        raise NoBrokerError("no broker at b1:9092,b2:9092,b3:9092", retriable=True)
+
+    monkeypatch.setattr(publisher_module, "make_admin", make_admin)
+    with pytest.raises(NoBrokerError):
+        publish_file(settings, "suspect_seller", "police", SELLERS)
+    assert attempts == [1]
+
+
+def test_a_non_retriable_error_while_opening_is_raised_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _three_brokers()
+    denied = InitProducer(kafka.errors.TransactionalIdAuthorizationFailedError())
+    made = _opening(monkeypatch, FakeAdmin(set(settings.topics.all())), [denied])
+    with pytest.raises(BrokerError, match="TransactionalIdAuthorizationFailed"):
+        publish_file(settings, "suspect_seller", "police", SELLERS)
+    assert len(made) == 1
+    assert denied.closed_with == 0
+
+
+def test_retries_stop_at_the_delivery_timeout_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _three_brokers(delivery_timeout_ms=1000)
+    admin = FlakyAdmin(set(settings.topics.all()), failures=10**6)
+    _opening(monkeypatch, admin, [])
+    monkeypatch.setattr(publisher_module, "_RETRY_BACKOFF_S", (0.05,))
+    started = time.monotonic()
+    with pytest.raises(BrokerError) as raised:
+        publish_file(settings, "suspect_seller", "police", SELLERS)
+    assert time.monotonic() - started < 3.0
+    message = str(raised.value)
+    assert "ECONNREFUSED" in message and "kafka.delivery_timeout_ms" in message, message
+    assert f"checking that {settings.topics.outbox('police')} exists" in message
+    assert admin.calls > 3
+    assert raised.value.exit_code == 3

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bus389.errors import InputError, RecordError
-from producers.readers import SourceRecord, csv_shape, detect_format, read_records
+from producers.readers import MAX_DEPTH, SourceRecord, csv_shape, detect_format, read_records
 from schemas.catalog import load_catalog
 
 VI = "Nguyễn Văn Hùng — Thôn Đông, xã An Vĩnh, huyện Lý Sơn"
@@ -118,6 +118,40 @@ def test_json_trailing_garbage(tmp_path: Path) -> None:
 def test_json_rejects_nan(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="NaN"):
         read_records(_write(tmp_path, "x.json", '{"a": NaN}'))
+
+
+def _nested(levels: int) -> str:
+    """A JSON object ``levels`` levels deep (the object is level 1): {"a": [[...]]}."""
+    return '{"a": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+
+
+@pytest.mark.parametrize("name", ["x.json", "x.jsonl"])
+def test_nesting_up_to_the_limit_reads(tmp_path: Path, name: str) -> None:
+    [record] = read_records(_write(tmp_path, name, _nested(MAX_DEPTH) + "\n"))
+    assert record.line == 1
+
+
+# 65: one level too deep; 600: deep enough to crash the event models' NFC pass (RecursionError);
+# 50 000: deep enough to crash json's own parser. Each is one clear error naming the line.
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 600, 50_000])
+@pytest.mark.parametrize("name", ["x.json", "x.jsonl"])
+def test_nesting_beyond_the_limit_names_the_line(tmp_path: Path, name: str, levels: int) -> None:
+    good = '{"b": 1}'
+    text = (
+        f"{good}\n{good}\n{_nested(levels)}\n"
+        if name.endswith("l")
+        else f"[{good},\n{good},\n{_nested(levels)}]"
+    )
+    with pytest.raises(RecordError) as raised:
+        read_records(_write(tmp_path, name, text))
+    assert raised.value.line == 3
+    assert f"{name}:3: nested too deeply: more than {MAX_DEPTH} levels" in str(raised.value)
+
+
+def test_csv_dotted_header_nesting_beyond_the_limit_names_the_row(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x.csv", "b," + ".".join(["a"] * 600) + "\nok,\n1,2\n")
+    with pytest.raises(RecordError, match=r"x\.csv:3: nested too deeply"):
+        read_records(path)
 
 
 # --- JSON Lines ----------------------------------------------------------------------------------
