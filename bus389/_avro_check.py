@@ -69,8 +69,8 @@ def _skip_long(data: bytes, i: int) -> int:
     i += 1
     while data[i] >= 0x80:
         i += 1
-    if not data[i] or i - start > 9:
-        _varint(data, start)  # raises, naming what is wrong
+    if not data[i] or i - start >= 9:
+        _varint(data, start)  # overlong, or ten bytes that may exceed 64 bits: raises if so
     return i + 1
 
 

@@ -301,6 +301,23 @@ def _decodes_in_fastavro(value: bytes) -> Any:
     return fastavro.schemaless_reader(body, entry_of("suspect_seller").reader_schema, None)["evidence_urls"]
 
 
+@pytest.mark.parametrize("varint", [b"\xff" * 9 + b"\x7f", b"\xff" * 9 + b"\x03"], ids=["70-bits", "65-bits"])
+def test_a_long_beyond_64_bits_is_corrupt(varint: bytes) -> None:
+    """fastavro wraps a ten-byte varint past 64 bits (to -2**63 here); Apache Avro refuses it."""
+    event = sample_event("suspect_seller")
+    record = event.to_avro()
+    record["estimated_value_vnd"] = 2**62 + 12345
+    entry = entry_of("suspect_seller")
+    body = write_body(record, entry)
+    needle = zigzag(1) + zigzag(2**62 + 12345)
+    assert body.count(needle) == 1
+    forged = body.replace(needle, zigzag(1) + varint)
+    reader = io.BytesIO(forged)
+    assert fastavro.schemaless_reader(reader, entry.reader_schema, None)["estimated_value_vnd"] == -(2**63)
+    with pytest.raises(CorruptBodyError, match="beyond 64 bits"):
+        decode_value(frame(entry.schema_id, forged))
+
+
 def _canonical_by_reencoding(value: bytes) -> bool:
     """The rule itself, slowly: fastavro decodes the body whole, and it re-encodes to the same bytes."""
     schema = load_catalog().by_id(int.from_bytes(value[1:5], "big"))

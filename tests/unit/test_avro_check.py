@@ -148,8 +148,17 @@ def test_a_map_in_two_blocks_and_a_negative_string_length_are_refused() -> None:
         CHECK(_forge(record, one_block, b"\x02\x01a\x02\x0a\x00\x00"), 0)
 
 
-@pytest.mark.parametrize("varint", [b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", b"\xff\x00"])
-def test_long_varints_past_ten_bytes_or_overlong_are_refused(varint: bytes) -> None:
+@pytest.mark.parametrize(
+    "varint",
+    [
+        b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
+        b"\xff\x00",
+        b"\xff" * 9 + b"\x7f",
+        b"\xff" * 9 + b"\x02",
+    ],
+    ids=["eleven-bytes", "overlong", "70-bits", "65-bits"],
+)
+def test_long_varints_past_ten_bytes_or_64_bits_or_overlong_are_refused(varint: bytes) -> None:
     big = b"\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01"  # 2**63 - 1, zigzag: ten bytes
     forged = _forge(_record(), b"\xff\xff\xff\x0f" + big, b"\xff\xff\xff\x0f" + varint)
     with pytest.raises(NonCanonicalError, match="varint"):
