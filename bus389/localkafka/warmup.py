@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from bus389.errors import BrokerError, LocalKafkaError
 from bus389.kafka import kafka_errors, make_admin
+from bus389.recovery import is_fatal
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -55,9 +56,26 @@ def create_internal_topics(
     Returns the topics that were missing. Call it while every broker is up. Raises
     :class:`~bus389.errors.LocalKafkaError` when the coordinators do not answer within ``timeout_s``.
     """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return _create_internal_topics(settings, timeout_s=timeout_s, echo=echo)
+        except BrokerError as exc:
+            # A broker that has just started may still refuse connections: only an authorization or
+            # configuration failure is final, and the deadline bounds the rest.
+            if is_fatal(exc) or time.monotonic() > deadline:
+                raise
+            log.info("internal topics: retrying after %s", exc)
+            time.sleep(_POLL_S)
+
+
+def _create_internal_topics(
+    settings: Settings, *, timeout_s: float, echo: Callable[[str], None]
+) -> list[str]:
     admin = make_admin(settings, request_timeout_ms=_REQUEST_TIMEOUT_MS, client_id="bus389-localkafka-warmup")
     try:
-        missing = missing_internal_topics(admin)
+        with kafka_errors(settings=settings):
+            missing = missing_internal_topics(admin)
         if not missing:
             return []
         echo(f"creating Kafka's internal topics {', '.join(missing)}")
