@@ -175,6 +175,8 @@ class RouterRun:
     rss_routing_max_kib: int = 0
     """The largest RSS sampled (every 50 ms) from the first batch on: what routing itself holds."""
     rss_end_kib: int = 0
+    rss_series: list[tuple[int, int]] = field(default_factory=list)
+    """(events committed, RSS KiB) sampled every 50 ms from the first batch on."""
     reply_index: int = 0
 
 
@@ -229,7 +231,9 @@ class TimedRouter(RouterService):
 
     def _sample_rss(self) -> None:
         while True:
-            self.timing.rss_routing_max_kib = max(self.timing.rss_routing_max_kib, rss_kib())
+            now = rss_kib()
+            self.timing.rss_routing_max_kib = max(self.timing.rss_routing_max_kib, now)
+            self.timing.rss_series.append((self.stats.events, now))
             time.sleep(0.05)
 
     def _process(self, batch: list[Any]) -> None:

@@ -212,3 +212,13 @@ def test_ensure_broker_starts_kafka_only_when_bootstrap_is_unset(monkeypatch: py
         Settings(bootstrap="127.0.0.1:1"),
         False,
     )
+
+
+def test_memory_halves_split_by_events_and_measure_growth_per_event() -> None:
+    from bench.memory import halves
+
+    series = [(0, 50_000), (250, 60_000), (500, 61_000), (600, 61_000), (1_000, 62_000)]
+    first, second, slope = halves(series, 1_000)
+    assert (first, second) == (61_000.0, 62_000.0)
+    assert slope == pytest.approx((62_000 - 61_000) * 1024 / 400)
+    assert all(math.isnan(x) for x in halves([(10, 1)], 1_000))
