@@ -47,6 +47,7 @@ lint: venv
 	$(BIN)/mypy bus389
 
 bench: setup
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 clean:
