@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -169,15 +170,15 @@ def render_config(values: Mapping[str, str | int | Path | SecretStr | None], *, 
     return "\n".join(lines) + "\n"
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the first byte, replacing it atomically.
+def stage_private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to a new 0600 temporary file beside ``path`` (synced) and return it.
 
-    The content never exists on disk with wider permissions: a temporary file is created 0600 in
-    the same directory (``O_EXCL``), written, synced and renamed over ``path``.
+    The content never exists on disk with wider permissions (``O_EXCL``, mode 0600 from the first
+    byte). The caller renames it over ``path`` with ``os.replace`` once it should take effect.
     """
     path = path.expanduser()
     directory = path.parent if str(path.parent) else Path(".")
-    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
@@ -188,7 +189,17 @@ def write_private_file(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
+    return tmp
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 from the first byte, replacing it atomically."""
+    tmp = stage_private_file(path, text)
+    try:
+        os.replace(tmp, path.expanduser())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc

@@ -12,7 +12,6 @@ authenticated with the old password stay open until they reconnect.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bus389.config_file import render_config
+from bus389.config_file import render_config, stage_private_file
 from bus389.errors import BrokerError, ConfigError
 from bus389.kafka import kafka_errors, make_admin
 from bus389.security.acl import ROUTER_USER, client_principals
@@ -135,16 +134,8 @@ def issue_credentials(settings: Settings, username: str, out: Path) -> IssuedCre
     password = generate_password()
     text = client_config_text(settings, username, password)
     out = out.expanduser()
-    tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
+    tmp = stage_private_file(out, text)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
         admin = make_admin(settings)
         try:
             rotated = _has_credentials(admin, username)
