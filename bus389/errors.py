@@ -141,6 +141,16 @@ class BrokerError(BusError):
         self.retriable = retriable
 
 
+class CallTimeoutError(BrokerError):
+    """A Kafka client call gave no answer within its bound (kafka-python's transactional calls have none).
+
+    The client may be stuck in the call: close it without waiting and build a new one.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=True)
+
+
 class NoBrokerError(BrokerError):
     """No broker answered at the bootstrap address (nothing listening, or not up yet)."""
 

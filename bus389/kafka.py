@@ -9,14 +9,18 @@ kafka-python's ``retriable`` flag kept) is what the rest of the code sees.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import kafka.errors as kafka_errors_module
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from bus389.errors import BrokerError, NoBrokerError
+from bus389.errors import BrokerError, CallTimeoutError, NoBrokerError
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "apply_topics",
+    "bounded_call",
     "broker_count",
     "client_config",
     "describe_cluster",
@@ -33,8 +38,14 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "missing_topic_message",
+    "init_timeout_s",
+    "open_transactional_producer",
+    "retry_until",
     "translate_error",
 ]
+
+_T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 DEFAULT_CLIENT_ID = "bus389"
 
@@ -82,6 +93,92 @@ def make_producer(settings: Settings, *, transactional_id: str | None = None, **
     config.update(overrides)
     with kafka_errors(settings=settings):
         return KafkaProducer(**config)
+
+
+def bounded_call(call: Callable[[], _T], timeout_s: float, what: str) -> _T:
+    """``call()`` in a helper thread, waiting at most ``timeout_s`` for it (kafka-python's transactional
+    calls wait without bound on a coordinator that died); :class:`CallTimeoutError` when it did not return.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"bus389-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise CallTimeoutError(f"Kafka: {what} gave no answer within {timeout_s:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    result: _T = box["result"]
+    return result
+
+
+def init_timeout_s(settings: Settings) -> float:
+    """How long one ``init_transactions`` may take: a request timeout, but at most a quarter of the
+    delivery timeout, so that a coordinator that moved off a dead broker is asked again in time."""
+    k = settings.kafka
+    return max(2.0, min(k.request_timeout_ms, k.delivery_timeout_ms / 4) / 1000)
+
+
+def open_transactional_producer(
+    settings: Settings, transactional_id: str, *, attempt: int = 0, init_timeout: float | None = None
+) -> Any:
+    """A transactional producer whose ``init_transactions`` succeeded (fencing any older holder of the
+    id and aborting what it left open), or a :class:`BrokerError`.
+
+    kafka-python keeps asking a coordinator that died until ``max_block_ms`` has passed, so the wait is
+    bounded (:func:`init_timeout_s`) and attempt ``n`` starts from the ``n``-th bootstrap broker: retry
+    with :func:`retry_until` and a growing ``attempt``. A failed producer is closed without waiting.
+    """
+    servers = settings.bootstrap.split(",")
+    first = attempt % len(servers)
+    producer = make_producer(
+        settings, transactional_id=transactional_id, bootstrap_servers=servers[first:] + servers[:first]
+    )
+    try:
+        with kafka_errors(settings=settings):
+            bounded_call(
+                producer.init_transactions, init_timeout or init_timeout_s(settings), "init_transactions"
+            )
+    except BaseException:
+        producer.close(timeout=0)
+        raise
+    return producer
+
+
+_RETRY_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
+"""Pauses between attempts of :func:`retry_until` (the last one repeats)."""
+
+
+def retry_until(deadline: float, what: str, attempt: Callable[[int], _T]) -> _T:
+    """``attempt(0)``, ``attempt(1)``, ... until one returns, raises a non-retriable error, or
+    ``deadline`` (``time.monotonic()``) passes. One broker of several down is retried around; no broker
+    answering at all (:class:`NoBrokerError`) is not.
+    """
+    started = time.monotonic()
+    for number in itertools.count():
+        try:
+            return attempt(number)
+        except NoBrokerError:
+            raise
+        except BrokerError as exc:
+            pause = _RETRY_BACKOFF_S[min(number, len(_RETRY_BACKOFF_S) - 1)]
+            if not exc.retriable or time.monotonic() + pause >= deadline:
+                if number == 0:
+                    raise
+                raise BrokerError(
+                    f"{exc} (still failing after {number + 1} attempts in {time.monotonic() - started:.0f} s "
+                    f"at {what}; settings kafka.delivery_timeout_ms bounds the retries)",
+                    retriable=exc.retriable,
+                ) from exc
+            log.warning("%s failed (%s); trying again in %.2f s", what, exc, pause)
+        time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
 
 
 def make_consumer(

@@ -15,15 +15,13 @@ on the topic, and are never called "not committed".
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -36,17 +34,22 @@ from bus389.errors import (
     ConfigError,
     InputError,
     InvalidRecordsError,
-    NoBrokerError,
     PublishError,
     RecordError,
 )
 from bus389.events import EVENT_MODELS, Event, build_event, validation_problems
-from bus389.kafka import kafka_errors, make_admin, make_producer, missing_topic_message
+from bus389.kafka import (
+    bounded_call,
+    kafka_errors,
+    make_admin,
+    missing_topic_message,
+    open_transactional_producer,
+    retry_until,
+)
 from bus389.settings import Settings
 from producers.readers import SourceRecord
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 __all__ = [
     "ChunkReport",
@@ -215,68 +218,6 @@ def _count_published(agency: Agency, events: Sequence[OutgoingEvent]) -> None:
         metrics.EVENTS_PUBLISHED.labels(agency.value, outgoing.event.event_type).inc()
 
 
-class _CallTimeoutError(Exception):
-    pass
-
-
-_RETRY_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
-"""Pauses between attempts at opening a publisher (the last one repeats)."""
-
-
-def _init_wait_s(settings: Settings) -> float:
-    """How long one attempt at ``init_transactions`` may take: a request timeout, but at most a
-    quarter of the delivery timeout (so that a coordinator that moved is asked again in time)."""
-    k = settings.kafka
-    return max(2.0, min(k.request_timeout_ms, k.delivery_timeout_ms / 4) / 1000)
-
-
-def _retry_until(deadline: float, what: str, attempt: Callable[[int], _T]) -> _T:
-    """``attempt(0)``, ``attempt(1)``, ... until one returns, raises a non-retriable error, or
-    ``deadline`` (``time.monotonic()``) passes. One broker of several down is retried around; no broker
-    answering at all (:class:`NoBrokerError`) is not.
-    """
-    started = time.monotonic()
-    for number in itertools.count():
-        try:
-            return attempt(number)
-        except NoBrokerError:
-            raise
-        except BrokerError as exc:
-            pause = _RETRY_BACKOFF_S[min(number, len(_RETRY_BACKOFF_S) - 1)]
-            if not exc.retriable or time.monotonic() + pause >= deadline:
-                if number == 0:
-                    raise
-                raise BrokerError(
-                    f"{exc} (still failing after {number + 1} attempts in {time.monotonic() - started:.0f} s "
-                    f"at {what}; settings kafka.delivery_timeout_ms bounds the retries)",
-                    retriable=exc.retriable,
-                ) from exc
-            log.warning("%s failed (%s); trying again in %.2f s", what, exc, pause)
-        time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
-
-
-def _call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> None:
-    """Run a blocking producer call that has no timeout of its own (commit, abort) with one."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread as is
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    worker = threading.Thread(target=run, name="bus389-txn", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if not outcome:
-        raise _CallTimeoutError(f"no answer within {timeout_s:.0f} s")
-    if outcome[0] is not None:
-        raise outcome[0]
-
-
 class Publisher:
     """A transactional producer writing to one agency's outbox; a context manager that closes it.
 
@@ -324,7 +265,13 @@ class Publisher:
             return
         deadline = time.monotonic() + self.settings.kafka.delivery_timeout_ms / 1000
         self._check_topic(deadline)
-        self._producer = _retry_until(deadline, "registering the transactional id", self._init_producer)
+        self._producer = retry_until(
+            deadline,
+            "registering the transactional id",
+            lambda attempt: open_transactional_producer(
+                self.settings, self.transactional_id, attempt=attempt
+            ),
+        )
 
     def _check_topic(self, deadline: float) -> None:
         # Without this, a send to a missing topic blocks for max_block_ms and then says "metadata".
@@ -340,37 +287,12 @@ class Publisher:
                 with kafka_errors(settings=self.settings):
                     return self.topic in admin.list_topics()
 
-            exists = _retry_until(deadline, f"checking that {self.topic} exists", list_topics)
+            exists = retry_until(deadline, f"checking that {self.topic} exists", list_topics)
         if not exists:
             raise ConfigError(missing_topic_message(self.settings, self.topic))
 
-    def _init_producer(self, attempt: int) -> Any:
-        """A producer whose ``init_transactions`` succeeded, or a :class:`BrokerError`.
-
-        kafka-python's ``init_transactions`` can wait out its whole ``max_block_ms`` on a coordinator
-        that died (it keeps the dead broker's address), so each attempt gets a fresh producer, a
-        bounded wait, and the bootstrap brokers in another order.
-        """
-        servers = self.settings.bootstrap.split(",")
-        first = attempt % len(servers)
-        producer = make_producer(
-            self.settings,
-            transactional_id=self.transactional_id,
-            bootstrap_servers=servers[first:] + servers[:first],
-        )
-        wait_s = _init_wait_s(self.settings)
-        try:
-            with kafka_errors(settings=self.settings):
-                _call_with_timeout(producer.init_transactions, wait_s)
-        except _CallTimeoutError as exc:
-            producer.close(timeout=0)
-            raise BrokerError(
-                f"Kafka: the transaction coordinator did not answer within {wait_s:.0f} s", retriable=True
-            ) from exc
-        except BaseException:
-            producer.close(timeout=0)
-            raise
-        return producer
+    def _open_producer(self, attempt: int) -> Any:
+        return open_transactional_producer(self.settings, self.transactional_id, attempt=attempt)
 
     def close(self) -> None:
         """Flush and close (a broken producer is closed without waiting); push or log the counts."""
@@ -414,8 +336,8 @@ class Publisher:
             raise
         try:
             with kafka_errors(settings=self.settings):
-                _call_with_timeout(producer.commit_transaction, self._wait_s)
-        except (BusError, _CallTimeoutError) as exc:
+                bounded_call(producer.commit_transaction, self._wait_s, "commit_transaction")
+        except BusError as exc:
             # Once EndTxn(commit) may have been sent, a failure of it (a request timeout, a coordinator
             # that moved, no answer at all) says nothing about the outcome: the coordinator may have
             # the commit and complete it later. Say so, never guess; and do not abort: an abort cannot
@@ -478,8 +400,8 @@ class Publisher:
             return
         try:
             with kafka_errors(settings=self.settings):
-                _call_with_timeout(producer.abort_transaction, self._wait_s)
-        except (BusError, _CallTimeoutError):
+                bounded_call(producer.abort_transaction, self._wait_s, "abort_transaction")
+        except BusError:
             # A producer whose abort failed is in an unknown state: close it, never retry on it.
             # The broker aborts the open transaction itself when its timeout expires.
             self._broken = True

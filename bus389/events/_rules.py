@@ -6,6 +6,7 @@ with a message a clerk can act on. The annotated types below attach them to mode
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import uuid
@@ -162,12 +163,16 @@ def _to_ascii(host: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=8192)
 def check_domain(value: str) -> str:
     """A domain name as lowercase IDNA A-labels (``Việtnam.VN`` → ``xn--vitnam-jk8b.vn``).
 
     Needs at least two labels, letters-digits-hyphens only after IDNA, at most 63 characters a label
     and 253 in all, and a top-level label that is not all digits (that would be an IP address). A
     trailing dot is dropped. URLs, wildcards and addresses with a port are refused.
+
+    Cached (a pure function): the ``idna`` package is pure Python, ≈ 12–35 µs a name, and the same
+    platforms and shops come back in event after event; a refused name is checked again each time.
     """
     name = value.strip().rstrip(".")
     if not name:

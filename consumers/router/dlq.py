@@ -178,7 +178,7 @@ def replay(
     settings: Settings, *, reason: str, as_is: bool = False, dry_run: bool = False, timeout_s: float = 60.0
 ) -> ReplayReport:
     """Send the not-yet-replayed dead letters of ``reason`` back to their outbox, in one transaction."""
-    from bus389.kafka import kafka_errors, make_producer
+    from bus389.kafka import kafka_errors, open_transactional_producer, retry_until
 
     if reason in _NEVER_REPLAYED:
         raise InputError(f"{reason} letters are security events and are never replayed")
@@ -199,10 +199,14 @@ def replay(
         return report
     # One fixed id: a second replay running at the same time fences the first instead of doubling it.
     transactional_id = f"{settings.router.transactional_id}.dlq-replay"
+    deadline = time.monotonic() + settings.kafka.delivery_timeout_ms / 1000
+    producer = retry_until(
+        deadline,
+        "registering the replay's transactional id",
+        lambda attempt: open_transactional_producer(settings, transactional_id, attempt=attempt),
+    )
     with kafka_errors(bootstrap=settings.bootstrap):
-        producer = make_producer(settings, transactional_id=transactional_id)
         try:
-            producer.init_transactions()
             producer.begin_transaction()
             for letter in report.sent:
                 producer.send(

@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -248,6 +249,14 @@ class PersonalData(_Model):
             split_path(path)
         return fields
 
+    _withheld: dict[Agency, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Matched once here, not with fnmatch per field, recipient and event on the router's hot path.
+        for agency in Agency:
+            granted = self.granted(agency)
+            self._withheld[agency] = tuple(f for f in self.fields if f not in granted)
+
     def granted(self, agency: Agency) -> frozenset[str]:
         """The personal fields ``agency`` may see."""
         patterns = self.grants.get(agency, [])
@@ -255,8 +264,10 @@ class PersonalData(_Model):
 
     def withheld_from(self, agency: Agency) -> tuple[str, ...]:
         """The personal fields to null for ``agency``, in policy order."""
-        granted = self.granted(agency)
-        return tuple(f for f in self.fields if f not in granted)
+        return self._withheld[agency]
+
+
+_RULES_CACHE_TYPES = 256
 
 
 class Policy(_Model):
@@ -269,9 +280,16 @@ class Policy(_Model):
     source: str = Field("", exclude=True)
     """Where the policy was read from (for messages)."""
 
-    def rules_for(self, event_type: str) -> list[Rule]:
+    _rules_by_type: dict[str, tuple[Rule, ...]] = PrivateAttr(default_factory=dict)
+
+    def rules_for(self, event_type: str) -> tuple[Rule, ...]:
         """The rules that may match ``event_type``, in policy order."""
-        return [rule for rule in self.rules if rule.event_type in (ANY_EVENT, event_type)]
+        rules = self._rules_by_type.get(event_type)
+        if rules is None:  # the policy is frozen: each type's list is worked out once
+            rules = tuple(rule for rule in self.rules if rule.event_type in (ANY_EVENT, event_type))
+            if len(self._rules_by_type) < _RULES_CACHE_TYPES:  # bounded whatever the senders write
+                self._rules_by_type[event_type] = rules
+        return rules
 
     def unrouted(self, event_types: list[str]) -> tuple[list[str], list[str]]:
         """(types no rule routes, types only wildcard rules route)."""

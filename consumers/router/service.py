@@ -25,6 +25,7 @@ authentication or configuration error stops the router, with a message saying wh
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -36,7 +37,8 @@ from typing import Any, TypeVar
 from kafka import ConsumerRebalanceListener
 
 from bus389.agencies import Agency, Topics
-from bus389.errors import BrokerError, BusError
+from bus389.errors import BrokerError, BusError, CallTimeoutError
+from bus389.kafka import bounded_call
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error
 from bus389.service import StopFlag
 from consumers.router.audit import Origin
@@ -79,33 +81,8 @@ class RouterStats:
     rejoins: int = 0
 
 
-class _TransactionTimeout(BusError):
-    retriable = True
-
-
 class _Rebalanced(BusError):
     retriable = True
-
-
-def _bounded(call: Callable[[], _T], timeout_s: float, what: str) -> _T:
-    """Run ``call`` in a helper thread and wait at most ``timeout_s`` (kafka-python's waits are unbounded)."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread below
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name=f"bus389-router-{what}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise _TransactionTimeout(f"{what} did not finish within {timeout_s:.0f}s")
-    if "error" in box:
-        raise box["error"]
-    result: _T = box.get("result")  # type: ignore[assignment]
-    return result
 
 
 def _poisonous(exc: BaseException) -> bool:
@@ -122,7 +99,7 @@ def _fencing(exc: BaseException) -> bool:
         errors.InvalidProducerEpochError,
         errors.FencedInstanceIdError,
     )
-    return isinstance(exc, fenced) or isinstance(exc, _TransactionTimeout)
+    return isinstance(exc, fenced) or isinstance(exc, CallTimeoutError)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -337,18 +314,22 @@ class RouterService:
         Retries every transient failure (a coordinator away, ``UnknownBrokerIdError``, a timeout) with
         backoff until it succeeds; returns None when stopped first; raises a fatal one.
         """
-        from bus389.kafka import kafka_errors, make_producer
+        from bus389.kafka import kafka_errors, make_producer, open_transactional_producer
 
         backoff = Backoff()
-        while True:
+        for attempt in itertools.count():
             producer: Any = None
             try:
                 with kafka_errors(bootstrap=self.settings.bootstrap):
                     if not self.config.transactions:
                         producer = make_producer(self.settings)
                     else:
-                        producer = make_producer(self.settings, transactional_id=self.config.transactional_id)
-                        _bounded(producer.init_transactions, self.config.transaction_timeout_s * 2, "init")
+                        producer = open_transactional_producer(
+                            self.settings,
+                            self.config.transactional_id,
+                            attempt=attempt,
+                            init_timeout=self.config.transaction_timeout_s * 2,
+                        )
                 self.stats.producers_built += 1
                 return producer
             except BusError as exc:
@@ -363,6 +344,7 @@ class RouterService:
                     raise
                 log.warning("router: producer not ready (%s); retrying in %.1fs", exc, backoff.upcoming)
                 backoff.wait(self._stopped)
+        raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
 
     def _close_producer(self, timeout: float = 0.0) -> None:
         producer, self._producer = self._producer, None
@@ -379,7 +361,7 @@ class RouterService:
         if not self.config.transactions:
             return True
         try:
-            _bounded(self._producer.abort_transaction, self.config.transaction_timeout_s, "abort")
+            bounded_call(self._producer.abort_transaction, self.config.transaction_timeout_s, "abort")
         except Exception as exc:  # noqa: BLE001 - any failure means: rebuild the producer
             log.warning("router: abort after %s failed (%s): rebuilding the producer", why, exc)
             return False
@@ -624,7 +606,7 @@ class RouterService:
             for routed in results
             for out in routed.outgoing
         ]
-        _bounded(lambda: self._producer.flush(), self.config.transaction_timeout_s, "flush")
+        bounded_call(lambda: self._producer.flush(), self.config.transaction_timeout_s, "flush")
         for future in futures:
             if future.failed():
                 raise future.exception
@@ -633,12 +615,12 @@ class RouterService:
         commit_started = time.monotonic()
         if self.config.transactions:
             group = self._consumer.group_metadata()
-            _bounded(
+            bounded_call(
                 lambda: self._producer.send_offsets_to_transaction(offsets, group),
                 self.config.transaction_timeout_s,
                 "send_offsets",
             )
-            _bounded(self._producer.commit_transaction, self.config.transaction_timeout_s, "commit")
+            bounded_call(self._producer.commit_transaction, self.config.transaction_timeout_s, "commit")
             self._in_transaction = False
         else:
             self._consumer.commit(offsets)

@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from bus389.kafka import broker_count, kafka_errors, make_admin, make_consumer, make_producer
+from bus389.kafka import (
+    broker_count,
+    kafka_errors,
+    make_admin,
+    make_consumer,
+    make_producer,
+    open_transactional_producer,
+    retry_until,
+)
 from bus389.settings import KafkaClientSettings, Settings
 from bus389.topics import apply_topics
 
@@ -181,9 +189,17 @@ def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli,
         # The first transaction and the first group commit of this cluster, with a broker down: they use
         # the internal topics `up` made while all three were up (each call may still wait for its
         # coordinator to move off the killed broker).
-        with make_producer(settings, transactional_id=f"{settings.topic_prefix}.police.first") as txn:
+        # kafka-python keeps asking a dead coordinator until max_block_ms, so (as the publisher and the
+        # router do) each attempt is a fresh producer with a bounded wait.
+        txn = retry_until(
+            time.monotonic() + 180,
+            "the first transaction",
+            lambda attempt: open_transactional_producer(
+                settings, f"{settings.topic_prefix}.police.first", attempt=attempt
+            ),
+        )
+        with txn:
             with kafka_errors():
-                txn.init_transactions()
                 txn.begin_transaction()
                 txn.send(topic, key=b"k", value=b"txn").get(timeout=90)
                 txn.commit_transaction()

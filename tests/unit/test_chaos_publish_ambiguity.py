@@ -136,9 +136,10 @@ class _Admin:
 
 
 def _fake_kafka(monkeypatch: pytest.MonkeyPatch, settings: Settings, producer: _Producer) -> None:
+    import bus389.kafka as kafka_module
     import producers.publisher as publisher_module
 
-    monkeypatch.setattr(publisher_module, "make_producer", lambda *_a, **_k: producer)
+    monkeypatch.setattr(kafka_module, "make_producer", lambda *_a, **_k: producer)
     monkeypatch.setattr(publisher_module, "make_admin", lambda *_a, **_k: _Admin(settings.topics.all()))
 
 

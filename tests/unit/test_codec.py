@@ -198,6 +198,37 @@ def test_round_trip_is_exact(event_type: str) -> None:
     assert encode_event(again).value == encoded.value  # byte for byte
 
 
+@pytest.mark.parametrize("event_type", sorted(SAMPLES))
+def test_enum_members_encode_as_their_plain_symbols(event_type: str) -> None:
+    # to_avro keeps StrEnum members (no walk turning them into str): the bytes must be the same.
+    record = sample_event(event_type).to_avro()
+    plain = json.loads(json.dumps(record, default=str))  # every enum member a plain str, times as text
+    schema = load_catalog().latest(event_type).parsed_schema
+
+    def restore_times(original: Any, copy: Any) -> Any:
+        if isinstance(original, dict):
+            return {k: restore_times(v, copy[k]) for k, v in original.items()}
+        if isinstance(original, list):
+            return [restore_times(o, c) for o, c in zip(original, copy, strict=True)]
+        return original if isinstance(original, datetime | date) else copy
+
+    plain = restore_times(record, plain)
+    assert any(type(v) is not str and isinstance(v, str) for v in _leaves(record)), "has enum members"
+    assert all(type(v) is str for v in _leaves(plain) if isinstance(v, str))
+    with_members, with_str = io.BytesIO(), io.BytesIO()
+    fastavro.schemaless_writer(with_members, schema, record)
+    fastavro.schemaless_writer(with_str, schema, plain)
+    assert with_members.getvalue() == with_str.getvalue()
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
 def test_vietnamese_text_survives_byte_for_byte_in_nfc() -> None:
     decomposed = unicodedata.normalize("NFD", NAME)
     assert decomposed.encode() != NAME.encode()

@@ -16,6 +16,7 @@ from typing import Any
 import kafka.errors
 import pytest
 
+import bus389.kafka as kafka_module
 import producers.publisher as publisher_module
 from bus389.agencies import Agency
 from bus389.errors import BrokerError, ConfigError, InputError, NoBrokerError, PublishError
@@ -105,7 +106,7 @@ def _fakes(
         return producer
 
     topics = set(settings.topics.all()) if topic_exists else set()
-    monkeypatch.setattr(publisher_module, "make_producer", make_producer)
+    monkeypatch.setattr(kafka_module, "make_producer", make_producer)
     monkeypatch.setattr(publisher_module, "make_admin", lambda _settings: FakeAdmin(topics))
     try:
         yield producer
@@ -256,9 +257,9 @@ def _opening(
         made.append(overrides)
         return producers[len(made) - 1]
 
-    monkeypatch.setattr(publisher_module, "make_producer", make_producer)
+    monkeypatch.setattr(kafka_module, "make_producer", make_producer)
     monkeypatch.setattr(publisher_module, "make_admin", lambda _settings: admin)
-    monkeypatch.setattr(publisher_module, "_RETRY_BACKOFF_S", (0.01,))
+    monkeypatch.setattr(kafka_module, "_RETRY_BACKOFF_S", (0.01,))
     return made
 
 
@@ -288,7 +289,7 @@ def test_init_transactions_stuck_on_a_dead_coordinator_is_retried_on_a_fresh_pro
     )
     third = InitProducer()
     made = _opening(monkeypatch, FakeAdmin(set(settings.topics.all())), [first, second, third])
-    monkeypatch.setattr(publisher_module, "_init_wait_s", lambda _settings: 0.2)
+    monkeypatch.setattr(kafka_module, "init_timeout_s", lambda _settings: 0.2)
     try:
         report = publish_file(settings, "suspect_seller", "police", SELLERS)
     finally:
@@ -329,7 +330,7 @@ def test_retries_stop_at_the_delivery_timeout_and_say_so(monkeypatch: pytest.Mon
     settings = _three_brokers(delivery_timeout_ms=1000)
     admin = FlakyAdmin(set(settings.topics.all()), failures=10**6)
     _opening(monkeypatch, admin, [])
-    monkeypatch.setattr(publisher_module, "_RETRY_BACKOFF_S", (0.05,))
+    monkeypatch.setattr(kafka_module, "_RETRY_BACKOFF_S", (0.05,))
     started = time.monotonic()
     with pytest.raises(BrokerError) as raised:
         publish_file(settings, "suspect_seller", "police", SELLERS)
