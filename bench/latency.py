@@ -9,10 +9,11 @@ the bare transactional loop doing the same fan-out, each in its own process with
 and commit interval. The rate is half the router's exactly-once peak on the probe's own traffic
 (suspect sellers, the heaviest type to validate), measured first in the same run.
 
-A second measurement (full runs only) is a what-if: the same with ``fetch_max_wait_ms`` lowered on
-every consumer (router, bare loop, reader). Events become visible to ``read_committed`` consumers only
-when their transaction commits, and a fetch that found nothing waits up to ``fetch_max_wait_ms``
-(kafka-python's default: 500 ms) before it asks again, which is what the tail is made of.
+A second measurement (full runs only) is a what-if: the same with ``fetch_max_wait_ms`` at
+kafka-python's default (500 ms) on every consumer (router, bare loop, reader) instead of bus389's
+``kafka.fetch_max_wait_ms`` (100 ms). Events become visible to ``read_committed`` consumers only when
+their transaction commits, and a fetch that found nothing waits up to ``fetch_max_wait_ms`` before it
+asks again: with the default, that wait was most of the tail.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ NAME = "latency"
 AGENCY = Agency.POLICE
 EVENT_TYPE = "suspect_seller"
 WARMUP_S = 2.0
-WHAT_IF_FETCH_WAIT_MS = 50
-"""The what-if's ``fetch_max_wait_ms`` on every consumer (kafka-python's default is 500)."""
+WHAT_IF_FETCH_WAIT_MS = 500
+"""The what-if's ``fetch_max_wait_ms`` on every consumer: kafka-python's default (bus389 sets 100)."""
 
 
 def _probe_peak(ctx: BenchContext) -> float:
@@ -151,13 +152,13 @@ def run(ctx: BenchContext) -> list[Line]:
         lines.append(
             Line(
                 benchmark=NAME,
-                name=f"p99, fetch_max_wait_ms={WHAT_IF_FETCH_WAIT_MS} (what-if)",
+                name=f"p99, fetch_max_wait_ms={WHAT_IF_FETCH_WAIT_MS} (kafka-python's default, what-if)",
                 value=bus,
                 baseline=bare,
                 unit="ms",
                 baseline_name="bare txn loop",
                 higher_is_better=False,
-                goal=goal,
+                goal=None,
                 rounds={"bus389": [bus], "baseline": [bare]},
                 extra=_extra(
                     tuned,
@@ -165,7 +166,7 @@ def run(ctx: BenchContext) -> list[Line]:
                     p50={k: percentile(p["latencies_ms"], 50) for k, p in tuned.items()},
                     p95={k: percentile(p["latencies_ms"], 95) for k, p in tuned.items()},
                 ),
-                note="every consumer (router, bare loop, reader) with a shorter fetch wait",
+                note="every consumer (router, bare loop, reader) with the library's default fetch wait",
             )
         )
     return lines

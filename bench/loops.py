@@ -61,7 +61,8 @@ def bare_producer(settings: Settings, *, transactional_id: str | None = None, **
 
 
 def bare_consumer(settings: Settings, *, group_id: str | None, **overrides: Any) -> Any:
-    """A kafka-python consumer as the router's: ``read_committed``, no auto-commit, from the earliest."""
+    """A kafka-python consumer as the router's: ``read_committed``, no auto-commit, from the earliest,
+    the same fetch wait and fetch size."""
     config = client_config(settings)
     config.update(
         group_id=group_id,
@@ -71,6 +72,8 @@ def bare_consumer(settings: Settings, *, group_id: str | None, **overrides: Any)
         max_poll_records=settings.router.batch_max_events,
         session_timeout_ms=settings.router.session_timeout_ms,
         heartbeat_interval_ms=max(1000, settings.router.session_timeout_ms // 4),
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        max_partition_fetch_bytes=settings.kafka.max_partition_fetch_bytes,
     )
     config.update(overrides)
     return KafkaConsumer(**config)

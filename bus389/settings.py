@@ -54,6 +54,16 @@ class KafkaClientSettings(_Group):
     max_message_bytes: int = Field(1_048_576, ge=1024)
     transaction_chunk_events: int = Field(5_000, ge=1)
     """A publish commits its file in transactions of at most this many events."""
+    fetch_max_wait_ms: int = Field(100, ge=0, le=5_000)
+    """How long a fetch that found nothing waits at the broker before it answers. Every bus read is
+    ``read_committed``: an event becomes visible when its transaction commits, and a consumer that just
+    asked waits this long before it asks again, once at the router and once at the agency. Kafka's own
+    default (500 ms) was most of the publish → inbox p99 in the benchmarks; 100 ms matches the router's
+    commit interval, at the cost of up to ten empty fetches a second per idle consumer."""
+    max_partition_fetch_bytes: int = Field(262_144, ge=1024)
+    """At most this many bytes fetched per partition at once (Kafka's default: 1 MiB). With 27 outbox
+    partitions, the default let the router hold ≈ 27 MiB of prefetched records; a record batch bigger
+    than this is still fetched whole, so it bounds memory, never what can be read."""
 
 
 class LocalKafkaSettings(_Group):

@@ -55,4 +55,4 @@ class AuditRecord(BusModel):
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> Self:
-        return cls.model_validate(record)
+        return cls.validate_nfc(record)

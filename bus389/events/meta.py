@@ -94,7 +94,7 @@ class Event(BusModel):
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> Self:
         """The event from a decoded record (every rule is checked again: a peer may be older or buggy)."""
-        return cls.model_validate(record)
+        return cls.validate_nfc(record)
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-safe form: RFC 3339 times, ISO dates, enum symbols, null for absent optionals."""

@@ -65,7 +65,7 @@ def parse_event(event_type: str, data: Mapping[str, Any]) -> Event:
     Raises pydantic's ``ValidationError`` (see :func:`validation_problems`) or
     :class:`UnknownEventTypeError`.
     """
-    return model_for(event_type).model_validate(data)
+    return model_for(event_type).validate_nfc(data)
 
 
 def event_from_avro(record: Mapping[str, Any]) -> Event:
@@ -147,7 +147,7 @@ def build_event(
     fields["meta"] = meta
     event: Event | None = None
     try:
-        event = model.model_validate(fields)
+        event = model.validate_nfc(fields)
     except ValidationError as exc:
         problems.extend(exc.errors())  # type: ignore[arg-type]  # ErrorDetails are valid InitErrorDetails
     if problems or event is None:

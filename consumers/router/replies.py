@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from bus389.agencies import Agency
@@ -29,25 +29,47 @@ log = logging.getLogger(__name__)
 
 
 class ReplyIndex:
-    """event id → the agency that sent it; callable as a :data:`~consumers.router.decision.ReplyLookup`."""
+    """event id → the agency that sent it; callable as a :data:`~consumers.router.decision.ReplyLookup`.
+
+    Two generations of plain dicts: new entries go to the current one; when it holds half of
+    ``max_entries`` it becomes the previous one and the previous one is dropped, so at most
+    ``max_entries`` are kept and the oldest go first, half at a time, at O(1) per event. A uuid event
+    id is kept as its 16 bytes: ≈ 90 bytes an entry instead of ≈ 180 with text ids in an ``OrderedDict``.
+    """
 
     def __init__(self, max_entries: int = 5_000_000) -> None:
-        self._senders: OrderedDict[str, Agency] = OrderedDict()
-        self._max = max_entries
+        self._generation = max(1, max_entries // 2)
+        self._current: dict[bytes | str, Agency] = {}
+        self._previous: dict[bytes | str, Agency] = {}
 
     def __len__(self) -> int:
-        return len(self._senders)
+        """Entries held (an id recorded again after its generation turned over counts twice)."""
+        return len(self._current) + len(self._previous)
 
     def __call__(self, event_id: str) -> Agency | None:
-        return self._senders.get(event_id)
+        key = _compact(event_id)
+        found = self._current.get(key)
+        return found if found is not None else self._previous.get(key)
 
     def record(self, event_id: str, sender: Agency) -> None:
         if not event_id:
             return
-        self._senders[event_id] = sender
-        self._senders.move_to_end(event_id)
-        while len(self._senders) > self._max:
-            self._senders.popitem(last=False)
+        key = _compact(event_id)
+        if key not in self._current and len(self._current) >= self._generation:
+            self._previous, self._current = self._current, {}
+        self._current[key] = sender
+
+
+def _compact(event_id: str) -> bytes | str:
+    """A canonical uuid's 16 bytes; any other id as it is (ids are uuids, but the trail is not trusted)."""
+    if len(event_id) == 36:
+        try:
+            parsed = uuid.UUID(event_id)
+        except ValueError:
+            return event_id
+        if str(parsed) == event_id:
+            return parsed.bytes
+    return event_id
 
 
 def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: float = 60.0) -> int:

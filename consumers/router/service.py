@@ -38,7 +38,7 @@ from kafka import ConsumerRebalanceListener
 
 from bus389.agencies import Agency, Topics
 from bus389.errors import BrokerError, BusError, CallTimeoutError
-from bus389.kafka import bounded_call
+from bus389.kafka import BoundedCaller
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error
 from bus389.service import StopFlag
 from consumers.router.audit import Origin
@@ -151,6 +151,8 @@ class RouterService:
         self._single_left = 0
         self._failures = Backoff()
         """Between batches that failed for a transient reason, reset by a committed batch."""
+        self._call = BoundedCaller("router-txn")
+        """Runs the producer's flush, offsets, commit and abort, each with a bound on its wait."""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -298,6 +300,7 @@ class RouterService:
                 log.warning("router: consumer close failed: %s", exc)
         if self._producer is not None:
             self._close_producer(timeout=5.0)
+        self._call.close()
         log.info(
             "router: stopped after %d batch(es), %d event(s), %d routed, %d dead letter(s)",
             self.stats.batches,
@@ -361,7 +364,7 @@ class RouterService:
         if not self.config.transactions:
             return True
         try:
-            bounded_call(self._producer.abort_transaction, self.config.transaction_timeout_s, "abort")
+            self._call(self._producer.abort_transaction, self.config.transaction_timeout_s, "abort")
         except Exception as exc:  # noqa: BLE001 - any failure means: rebuild the producer
             log.warning("router: abort after %s failed (%s): rebuilding the producer", why, exc)
             return False
@@ -606,7 +609,7 @@ class RouterService:
             for routed in results
             for out in routed.outgoing
         ]
-        bounded_call(lambda: self._producer.flush(), self.config.transaction_timeout_s, "flush")
+        self._call(lambda: self._producer.flush(), self.config.transaction_timeout_s, "flush")
         for future in futures:
             if future.failed():
                 raise future.exception
@@ -615,12 +618,12 @@ class RouterService:
         commit_started = time.monotonic()
         if self.config.transactions:
             group = self._consumer.group_metadata()
-            bounded_call(
+            self._call(
                 lambda: self._producer.send_offsets_to_transaction(offsets, group),
                 self.config.transaction_timeout_s,
                 "send_offsets",
             )
-            bounded_call(self._producer.commit_transaction, self.config.transaction_timeout_s, "commit")
+            self._call(self._producer.commit_transaction, self.config.transaction_timeout_s, "commit")
             self._in_transaction = False
         else:
             self._consumer.commit(offsets)

@@ -589,3 +589,27 @@ def test_redact_steps_into_arrays_and_shares_nothing_it_changes() -> None:
     assert copy["accounts"][0]["account"] == "a"
     assert copy["seller"]["phone"] is None and record["seller"]["phone"] == "0905123456"
     assert copy["goods"] is record["goods"]
+
+
+def test_the_reply_index_keeps_the_newest_entries_within_its_bound() -> None:
+    index = ReplyIndex(max_entries=4)
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    for number, event_id in enumerate(ids[:3]):
+        index.record(event_id, list(Agency)[number])
+    assert [index(i) for i in ids[:3]] == list(Agency)[:3], "a turned-over generation is still read"
+    index.record(ids[3], Agency.TAX)
+    index.record(ids[4], Agency.ICT)  # the second turnover drops the first two
+    assert [index(i) for i in ids] == [None, None, list(Agency)[2], Agency.TAX, Agency.ICT]
+    assert len(index) <= 4
+
+
+def test_the_reply_index_takes_any_id_and_tells_uuid_spellings_apart() -> None:
+    index = ReplyIndex()
+    canonical = str(uuid.uuid4())
+    index.record(canonical, Agency.POLICE)
+    index.record("not-a-uuid", Agency.TAX)
+    index.record("", Agency.ICT)  # ignored
+    assert index(canonical) is Agency.POLICE
+    assert index(canonical.upper()) is None, "only the exact id the router saw"
+    assert index("not-a-uuid") is Agency.TAX
+    assert index("") is None
