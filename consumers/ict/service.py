@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.errors import BrokerError, BusError, SchemaMismatchError, StoreError
-from bus389.kafka import kafka_errors, make_consumer, make_producer
+from bus389.kafka import kafka_errors, make_consumer, open_transactional_producer
 from bus389.recovery import FailureKind, classify, fatal_error, kafka_cause
 from consumers.ict.blocklist import Refreshed, refresh_blocklist
 from consumers.ict.decisions import BlockRequest, Decider, DecisionKind
@@ -151,7 +151,7 @@ class IctService:
     Use as a context manager: entering initialises the producer's transactions (fencing an older
     instance and aborting its open transaction), repairs the outbox (:meth:`reconcile`), rewrites the
     files if needed and publishes what is due; leaving publishes what is due again and closes.
-    ``producer_factory`` and ``clock`` are for tests.
+    ``producer_factory`` (a producer whose ``init_transactions`` succeeded) and ``clock`` are for tests.
     """
 
     def __init__(
@@ -169,7 +169,7 @@ class IctService:
         self.topic = settings.topics.outbox(Agency.ICT)
         self.output_dir = Path(settings.ict.output_dir)
         self._producer_factory = producer_factory or (
-            lambda: make_producer(settings, transactional_id=transactional_id(settings))
+            lambda: open_transactional_producer(settings, transactional_id(settings))
         )
         self._producer: Any = None
         self._unsure = True
@@ -199,13 +199,7 @@ class IctService:
         then reconcile the outbox if a publish may have gone through unnoticed."""
         if self._producer is None:
             with kafka_errors(bootstrap=self.settings.bootstrap):
-                producer = self._producer_factory()
-                try:
-                    producer.init_transactions()
-                except BaseException:
-                    _close_quietly(producer)
-                    raise
-            self._producer = producer
+                self._producer = self._producer_factory()
         if self._unsure:
             self.reconcile()
             self._unsure = False

@@ -77,6 +77,11 @@ class FakeProducer:
         self.inits += 1
         self.open = None  # a new epoch aborts what an older one left open
 
+    def ready(self) -> FakeProducer:
+        """The service's producer factory: a producer whose transactions are initialised."""
+        self.init_transactions()
+        return self
+
     def begin_transaction(self) -> None:
         assert self.initialised and self.open is None
         self.open = []
@@ -131,7 +136,7 @@ def producer(settings: Settings) -> FakeProducer:
 @pytest.fixture
 def service(settings: Settings, clock: Clock, producer: FakeProducer) -> Iterator[IctService]:
     store = open_store(settings.store.ict_url)
-    svc = IctService(settings, store, clock=clock, producer_factory=lambda: producer)
+    svc = IctService(settings, store, clock=clock, producer_factory=producer.ready)
     with svc:
         yield svc
     store.close()
@@ -375,7 +380,7 @@ def test_start_up_marks_results_already_in_the_outbox_topic_as_sent(
     monkeypatch.setattr(service_module, "scan_published", fake_scan)
     with (
         open_store(settings.store.ict_url) as store,
-        IctService(settings, store, clock=clock, producer_factory=lambda: producer),
+        IctService(settings, store, clock=clock, producer_factory=producer.ready),
     ):
         [marked] = store.outbox()
     assert asked == {"wanted": {row.event_id}, "since_ms": T0 - 60_000, "timeout_s": 60.0}
@@ -416,7 +421,7 @@ def test_a_lead_is_never_blocked_even_from_an_auto_approved_sender(
     auto = settings.model_copy(update={"ict": ict})
     store = open_store(auto.store.ict_url)
     try:
-        with IctService(auto, store, clock=clock, producer_factory=lambda: producer) as svc:
+        with IctService(auto, store, clock=clock, producer_factory=producer.ready) as svc:
             svc.handle(message(suspect_seller_record(source="police", domains=["myphamngoctram.vn"])))
             # The same sender's request, with a legal basis, is approved at once: the setting is live.
             svc.handle(message(request_record(source="police", domains=["hang-gia.example.vn"])))
