@@ -43,7 +43,7 @@ def halves(series: list[tuple[int, int]], total: int) -> tuple[float, float, flo
 
 def _run(ctx: BenchContext, count: int) -> dict[str, Any]:
     with filled_backlog(ctx, count) as data:
-        result = router_round(data, transactions=True)
+        result = router_round(data, transactions=True, sample_rss=True)
     return {
         "events": result["events"],
         "rss_routing_max_kib": result["rss_routing_max_kib"],

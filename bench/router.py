@@ -84,12 +84,13 @@ def round_timeout(count: int) -> float:
     return 60.0 + count / 100
 
 
-def router_round(data: Backlog, *, transactions: bool) -> dict[str, Any]:
-    """One router process over the whole backlog; its JSON (events, copies, seconds, …)."""
+def router_round(data: Backlog, *, transactions: bool, sample_rss: bool = False) -> dict[str, Any]:
+    """One router process over the whole backlog; its JSON (events, copies, seconds, …); with
+    ``sample_rss`` its RSS series too (a sampling thread in the router's process)."""
     result = run_child(
         "router",
         with_router(data.settings, transactions=transactions),
-        ["--target", str(data.count)],
+        ["--target", str(data.count), *(["--sample-rss"] if sample_rss else [])],
         timeout_s=round_timeout(data.count),
         fresh=lambda: with_router(data.settings, transactions=transactions),
     )
