@@ -173,9 +173,8 @@ FIRST_POLL_MS = 2_000
 records are there); the batch then gathers for at most ``batch_max_ms`` after its first record."""
 
 
-def poll_batch(consumer: Any, limit: int, batch_max_ms: int, batch_linger_ms: int) -> list[Any]:
-    """At most ``limit`` records, gathered for at most ``batch_max_ms`` after the first and only while
-    polls of at most ``batch_linger_ms`` keep bringing more (as the router)."""
+def poll_batch(consumer: Any, limit: int, batch_max_ms: int) -> list[Any]:
+    """At most ``limit`` records, gathered for at most ``batch_max_ms`` after the first (as the router)."""
     deadline: float | None = None
     batch: list[Any] = []
     while len(batch) < limit:
@@ -185,11 +184,9 @@ def poll_batch(consumer: Any, limit: int, batch_max_ms: int, batch_linger_ms: in
             timeout_ms = int((deadline - time.monotonic()) * 1000)
             if timeout_ms <= 0:
                 break
-            timeout_ms = min(timeout_ms, batch_linger_ms)
-        before = len(batch)
         for records in consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(batch)).values():
             batch.extend(records)
-        if len(batch) == before:
+        if not batch:
             break
         if deadline is None:
             deadline = time.monotonic() + batch_max_ms / 1000
@@ -228,7 +225,7 @@ def bare_fanout_loop(
     stop = stop or StopFlag()
     try:
         while (target is None or result.events < target) and not stop.is_set:
-            batch = poll_batch(consumer, limit, router.batch_max_ms, router.batch_linger_ms)
+            batch = poll_batch(consumer, limit, router.batch_max_ms)
             if consumer.assignment():
                 if joined is not None:
                     joined.set()

@@ -87,11 +87,6 @@ class RouterSettings(_Group):
     transactional_id: str = "bus389.router"
     batch_max_events: int = Field(500, ge=1)
     batch_max_ms: int = Field(100, ge=1)
-    batch_linger_ms: int = Field(10, ge=0)
-    """After a batch's first records, how long each further poll waits for more: a poll that brings
-    nothing ends the batch early (``batch_max_ms`` bounds it in any case). On a backlog the batches
-    still fill to ``batch_max_events``; at moderate rates an event no longer waits out the whole
-    ``batch_max_ms`` before its transaction commits."""
     policy_path: Path = REPO_ROOT / "deploy" / "routing-policy.yaml"
     transactions: bool = True
     """Off only for the benchmark of what exactly-once costs (at-least-once)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bus389.errors import ConfigError, StoreError
+from bus389.sqlite import connect_wal
 
 __all__ = [
     "MIGRATIONS",
@@ -923,10 +924,8 @@ def open_store(url: str) -> IctStore:
         except OSError as exc:
             raise StoreError(f"cannot create the folder of the ICT store {path}: {exc}") from exc
     try:
-        connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        connection = connect_wal(path, timeout_s=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         connection.row_factory = sqlite3.Row
-        if path != ":memory:":
-            connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")

@@ -374,8 +374,7 @@ class RouterService:
     # -- the consumer --------------------------------------------------------------------------------
 
     def _poll_batch(self) -> list[Any]:
-        """At most ``batch_max_events`` records, gathered for at most ``batch_max_ms`` after the first,
-        and only while polls of at most ``batch_linger_ms`` keep bringing more.
+        """At most ``batch_max_events`` records, gathered for at most ``batch_max_ms`` after the first.
 
         The first poll may wait up to ``_IDLE_POLL_MS`` (it returns as soon as records arrive): a
         long poll lets a rebalance complete inside one call, which kafka-python 3.0 needs (below).
@@ -392,7 +391,6 @@ class RouterService:
                 timeout_ms = int((deadline - time.monotonic()) * 1000)
                 if timeout_ms <= 0:
                     break
-                timeout_ms = min(timeout_ms, self.config.batch_linger_ms)
             try:
                 with kafka_errors(bootstrap=self.settings.bootstrap):
                     got = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
@@ -400,10 +398,9 @@ class RouterService:
                 if records:  # the part of the batch in hand goes back, to be read again
                     self._give_back(records)
                 raise
-            before = len(records)
             for tp_records in got.values():
                 records.extend(tp_records)
-            if len(records) == before:  # nothing at all yet (idle), or nothing more came in time
+            if not records:
                 break
             if deadline is None:
                 deadline = time.monotonic() + self.config.batch_max_ms / 1000

@@ -34,6 +34,7 @@ from uuid import UUID
 
 from bus389.errors import ConfigError, InputError, StoreError
 from bus389.settings import IctSettings
+from bus389.sqlite import connect_wal
 from consumers.standing_office.correlation import CorrelationKey, extract_keys
 
 __all__ = [
@@ -318,9 +319,7 @@ def _connect(url: str, *, create: bool) -> tuple[_Connection, _Dialect]:
                 )
             file.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(path, timeout=30.0)
-            if path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
+            conn = connect_wal(path, timeout_s=30.0)
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc

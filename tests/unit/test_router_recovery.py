@@ -327,35 +327,3 @@ def test_a_record_the_broker_refuses_still_goes_to_the_dlq(cluster: Cluster) -> 
     assert copies(cluster)["dlq"] == event_ids(cluster)
     assert cluster.committed[OUTBOX] == 1
 
-
-class ScriptedConsumer:
-    """Answers each poll with the next batch of the script (then nothing); notes each poll's timeout."""
-
-    def __init__(self, *script: list[Record]) -> None:
-        self.script = list(script)
-        self.timeouts: list[int] = []
-
-    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Record]]:
-        self.timeouts.append(timeout_ms)
-        got = self.script.pop(0) if self.script else []
-        return {TopicPartition(got[0].topic, got[0].partition): got} if got else {}
-
-
-def test_a_batch_ends_when_a_short_poll_brings_nothing_more() -> None:
-    service = router(batch_max_events=500, batch_max_ms=60_000, batch_linger_ms=7)
-    records = outbox_records(5)
-    consumer = ScriptedConsumer(records[:3], records[3:], [])
-    service._consumer = consumer
-    batch = service._poll_batch()
-    assert batch == records, "what kept coming is one batch"
-    # The first poll may wait long (idle); each further one at most the linger, never batch_max_ms.
-    assert consumer.timeouts[0] > 7 and consumer.timeouts[1:] == [7, 7]
-
-
-def test_a_batch_stops_at_batch_max_events() -> None:
-    service = router(batch_max_events=3, batch_max_ms=60_000, batch_linger_ms=7)
-    records = outbox_records(3)
-    consumer = ScriptedConsumer(records[:2], records[2:3], records)
-    service._consumer = consumer
-    assert service._poll_batch() == records
-    assert len(consumer.timeouts) == 2
