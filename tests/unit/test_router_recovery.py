@@ -326,4 +326,3 @@ def test_a_record_the_broker_refuses_still_goes_to_the_dlq(cluster: Cluster) -> 
     assert stats.dead_letters == {"router_error": 1}
     assert copies(cluster)["dlq"] == event_ids(cluster)
     assert cluster.committed[OUTBOX] == 1
-
