@@ -64,6 +64,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "security_protocol": k.security_protocol,
         "request_timeout_ms": k.request_timeout_ms,
         "bootstrap_timeout_ms": k.request_timeout_ms,
+        "metadata_max_age_ms": k.metadata_max_age_ms,
     }
     if k.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
         config["sasl_mechanism"] = k.sasl_mechanism or "SCRAM-SHA-512"

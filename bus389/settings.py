@@ -60,6 +60,10 @@ class KafkaClientSettings(_Group):
     asked waits this long before it asks again, once at the router and once at the agency. Kafka's own
     default (500 ms) was most of the publish → inbox p99 in the benchmarks; 100 ms matches the router's
     commit interval, at the cost of up to ten empty fetches a second per idle consumer."""
+    metadata_max_age_ms: int = Field(30_000, ge=1_000)
+    """How often every client refreshes its metadata even when nothing failed (kafka-python's default:
+    5 min). A group leader that assigned partitions while a new topic had no leader yet (and so gave
+    none of it out) rejoins when its metadata shows the partitions; a new partition is noticed too."""
     max_partition_fetch_bytes: int = Field(262_144, ge=1024)
     """At most this many bytes fetched per partition at once (Kafka's default: 1 MiB). With 27 outbox
     partitions, the default let the router hold ≈ 27 MiB of prefetched records; a record batch bigger

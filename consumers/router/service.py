@@ -60,8 +60,6 @@ _IDLE_POLL_MS = 2_000
 """The longest a poll waits for the first record of a batch (SIGTERM is seen within this)."""
 _STUCK_S = 20.0
 """A router left without partitions this long after a rebalance rejoins with a new consumer."""
-_METADATA_MAX_AGE_MS = 30_000
-"""How often the router refreshes metadata: a new outbox partition is noticed within this."""
 _REJOIN_AFTER = 3
 """A consumer whose poll, or whose committed offsets, failed this many times in a row is replaced."""
 _T = TypeVar("_T")
@@ -276,7 +274,7 @@ class RouterService:
             log.warning(
                 "router: no metadata for %s yet (run `bus389 topics apply`); they are picked up within %ds",
                 ", ".join(missing),
-                _METADATA_MAX_AGE_MS // 1000,
+                self.settings.kafka.metadata_max_age_ms // 1000,
             )
 
     def note_rebalance(self, what: str, partitions: Any) -> None:
@@ -417,7 +415,6 @@ class RouterService:
                 max_poll_records=self.config.batch_max_events,
                 session_timeout_ms=self.config.session_timeout_ms,
                 heartbeat_interval_ms=max(1000, self.config.session_timeout_ms // 4),
-                metadata_max_age_ms=_METADATA_MAX_AGE_MS,
             )
         try:
             self._await_outboxes()
