@@ -35,12 +35,12 @@ __all__ = [
     "broker_count",
     "client_config",
     "describe_cluster",
+    "init_timeout_s",
     "kafka_errors",
     "make_admin",
     "make_consumer",
     "make_producer",
     "missing_topic_message",
-    "init_timeout_s",
     "open_transactional_producer",
     "retry_until",
     "translate_error",
@@ -104,7 +104,7 @@ class BoundedCaller:
     kafka-python's transactional calls (flush, send offsets, commit, abort, init) wait without bound on a
     coordinator that died. A call that does not return in time raises :class:`CallTimeoutError` and
     leaves its worker behind (a daemon thread that ends if the call ever returns); the next call gets a
-    new worker. One thread for every call, not one per call: starting and joining a thread costs
+    new worker. One thread serves all calls, not a thread per call: starting and joining a thread costs
     ≈ 0.2 ms on a loaded machine, three times per router batch.
     """
 

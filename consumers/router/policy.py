@@ -267,9 +267,6 @@ class PersonalData(_Model):
         return self._withheld[agency]
 
 
-_RULES_CACHE_TYPES = 256
-
-
 class Policy(_Model):
     """The whole routing policy (``deploy/routing-policy.yaml``)."""
 
@@ -281,15 +278,17 @@ class Policy(_Model):
     """Where the policy was read from (for messages)."""
 
     _rules_by_type: dict[str, tuple[Rule, ...]] = PrivateAttr(default_factory=dict)
+    _wildcard_rules: tuple[Rule, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Worked out once (the policy is frozen), not filtered again for every event the router sees.
+        self._wildcard_rules = tuple(rule for rule in self.rules if rule.event_type == ANY_EVENT)
+        for named in {rule.event_type for rule in self.rules}:
+            self._rules_by_type[named] = tuple(r for r in self.rules if r.event_type in (ANY_EVENT, named))
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
-        """The rules that may match ``event_type``, in policy order."""
-        rules = self._rules_by_type.get(event_type)
-        if rules is None:  # the policy is frozen: each type's list is worked out once
-            rules = tuple(rule for rule in self.rules if rule.event_type in (ANY_EVENT, event_type))
-            if len(self._rules_by_type) < _RULES_CACHE_TYPES:  # bounded whatever the senders write
-                self._rules_by_type[event_type] = rules
-        return rules
+        """The rules that may match ``event_type``, in policy order (a type no rule names: the wildcards)."""
+        return self._rules_by_type.get(event_type, self._wildcard_rules)
 
     def unrouted(self, event_types: list[str]) -> tuple[list[str], list[str]]:
         """(types no rule routes, types only wildcard rules route)."""
