@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from bus389.agencies import Agency
+from bus389.assignment_watch import AssignmentWatch
 from bus389.errors import BrokerError, BusError, CodecError
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error, kafka_cause
 
@@ -140,6 +141,7 @@ def run_inbox_service(
                 continue
             if not batch:
                 inbox.commit_pending()
+                inbox.unstick()
                 idle_polls += 1
                 if on_idle is not None:
                     on_idle()
@@ -190,14 +192,26 @@ class _InboxConsumer:
         self.poll_backoff = Backoff()
         self.commit_backoff = Backoff()
         self.rebuilds = 0
+        self.assignment_watch = AssignmentWatch(settings, group_id)
 
     def _make(self) -> Any:
+        self.assignment_watch.reset()
         if self._factory is not None:
             return self._factory()
         from bus389.kafka import kafka_errors, make_consumer
 
         with kafka_errors(bootstrap=self.settings.bootstrap):
-            return make_consumer(self.settings, group_id=self.group_id, topics=[self.topic])
+            consumer = make_consumer(self.settings, group_id=self.group_id)
+            try:
+                # kafka-python joins without waiting for its first metadata; a leader that assigns
+                # before it knows the topic gives it out to no one.
+                if not consumer.partitions_for_topic(self.topic):
+                    log.warning("%s: no metadata for %s yet", self.service_name, self.topic)
+                consumer.subscribe(topics=[self.topic])
+            except BaseException:
+                consumer.close(autocommit=False)
+                raise
+        return consumer
 
     def open(self) -> None:
         """The first consumer: a failure here ends the service (the settings are likely wrong)."""
@@ -237,6 +251,13 @@ class _InboxConsumer:
 
     def handled(self) -> None:
         self.pending = True
+
+    def unstick(self) -> None:
+        """Rebuild the consumer when the group left it without partitions (see
+        :mod:`bus389.assignment_watch`); called between batches, when nothing is pending."""
+        why = self.assignment_watch.check(self.consumer)
+        if why is not None and not self.pending:
+            self.rebuild(why)
 
     def commit_pending(self, *, final: bool = False) -> None:
         """Commit what was handled; on a transient failure leave it pending (next turn) and back off.

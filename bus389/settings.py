@@ -62,8 +62,11 @@ class KafkaClientSettings(_Group):
     commit interval, at the cost of up to ten empty fetches a second per idle consumer."""
     metadata_max_age_ms: int = Field(30_000, ge=1_000)
     """How often every client refreshes its metadata even when nothing failed (kafka-python's default:
-    5 min). A group leader that assigned partitions while a new topic had no leader yet (and so gave
-    none of it out) rejoins when its metadata shows the partitions; a new partition is noticed too."""
+    5 min): a new partition, or a topic a group leader did not know yet when it assigned, is noticed
+    this soon."""
+    unassigned_rejoin_s: float = Field(20.0, gt=0)
+    """A group member with no partition this long asks whether the group is stuck, and rejoins if so
+    (see :mod:`bus389.assignment_watch`)."""
     max_partition_fetch_bytes: int = Field(262_144, ge=1024)
     """At most this many bytes fetched per partition at once (Kafka's default: 1 MiB). With 27 outbox
     partitions, the default let the router hold ≈ 27 MiB of prefetched records; a record batch bigger

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from kafka import ConsumerRebalanceListener
 
 from bus389.agencies import Agency, Topics
+from bus389.assignment_watch import AssignmentWatch
 from bus389.errors import BrokerError, BusError, CallTimeoutError
 from bus389.kafka import BoundedCaller
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error
@@ -58,8 +59,6 @@ alone this many times goes to the DLQ as ``router_error``, so one event never st
 
 _IDLE_POLL_MS = 2_000
 """The longest a poll waits for the first record of a batch (SIGTERM is seen within this)."""
-_STUCK_S = 20.0
-"""A router left without partitions this long after a rebalance rejoins with a new consumer."""
 _REJOIN_AFTER = 3
 """A consumer whose poll, or whose committed offsets, failed this many times in a row is replaced."""
 _T = TypeVar("_T")
@@ -145,7 +144,7 @@ class RouterService:
         self._rebalanced = threading.Event()
         self._in_transaction = False
         self._strikes: dict[tuple[str, int, int], int] = {}
-        self._unassigned_since: float | None = None
+        self._assignment_watch = AssignmentWatch(settings, self.config.group_id)
         self._single_left = 0
         self._failures = Backoff()
         """Between batches that failed for a transient reason, reset by a committed batch."""
@@ -282,10 +281,6 @@ class RouterService:
         names = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
         log.info("router: %d partition(s) %s", len(names), what)
         log.debug("router: partitions %s: %s", what, names)
-        if what == "assigned" and names:
-            self._unassigned_since = None
-        elif what in ("revoked", "lost") and names and self._unassigned_since is None:
-            self._unassigned_since = time.monotonic()
         self._rebalanced.set()
 
     def _close(self) -> None:
@@ -418,7 +413,7 @@ class RouterService:
             )
         try:
             self._await_outboxes()
-            self._unassigned_since = time.monotonic()
+            self._assignment_watch.reset()
             with kafka_errors(bootstrap=self.settings.bootstrap):
                 self._consumer.subscribe(topics=self.topics.all_outboxes(), listener=_Listener(self))
         except BaseException:
@@ -430,16 +425,12 @@ class RouterService:
             raise
 
     def _unstick(self) -> None:
-        """Rejoin with a new consumer when a rebalance never delivered an assignment.
-
-        kafka-python 3.0 can lose a rebalance that metadata started: when the join completes between
-        two polls, the member never applies its new assignment and polls nothing, forever. Between
-        batches no transaction is open, so a new consumer (a new member) is safe.
-        """
-        since = self._unassigned_since
-        if since is None or time.monotonic() - since < _STUCK_S:
-            return
-        self._rejoin(f"no partitions assigned for {_STUCK_S:.0f}s")
+        """Rejoin with a new consumer when the group left this router without partitions
+        (:mod:`bus389.assignment_watch`). Between batches no transaction is open, so a new consumer
+        (a new member) is safe."""
+        why = self._assignment_watch.check(self._consumer)
+        if why is not None:
+            self._rejoin(why)
 
     def _rejoin(self, why: str) -> None:
         """Replace the consumer by a new group member, which starts from the committed offsets.

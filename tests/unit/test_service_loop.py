@@ -77,6 +77,9 @@ class FakeConsumer:
         self.position += len(got)
         return {("t", 0): got} if got else {}
 
+    def assignment(self) -> set[tuple[str, int]]:
+        return {("t", 0)}
+
     def commit(self, offsets: Any = None) -> None:
         if self.is_closed:
             raise kerrors.IllegalStateError("KafkaConsumer is closed")
