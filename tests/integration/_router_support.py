@@ -124,8 +124,11 @@ def encode(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     return encoded.key, encoded.value, encoded.headers
 
 
-def publish(settings: Settings, events: list[Event], *, outbox: Agency | None = None) -> list[Sent]:
-    """Publish ``events`` to their source's outbox (or ``outbox``: a spoof), acknowledged by all replicas."""
+def publish(
+    settings: Settings, events: list[Event], *, outbox: Agency | None = None, partition: int | None = None
+) -> list[Sent]:
+    """Publish ``events`` to their source's outbox (or ``outbox``: a spoof), acknowledged by all replicas;
+    to ``partition`` when given (else by key)."""
     sent: list[Sent] = []
     producer = make_producer(settings)
     try:
@@ -133,7 +136,7 @@ def publish(settings: Settings, events: list[Event], *, outbox: Agency | None = 
         for event in events:
             key, value, headers = encode(event)
             topic = settings.topics.outbox(outbox or Agency(event.meta.source))
-            futures.append(producer.send(topic, key=key, value=value, headers=headers))
+            futures.append(producer.send(topic, key=key, value=value, headers=headers, partition=partition))
             sent.append(Sent(str(event.meta.event_id), topic, key, value, headers))
         producer.flush()
         for future in futures:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _group_support import ForgetfulLeader, ForgetfulRange
 from _router_support import (
     RouterThread,
     Sent,
@@ -37,7 +38,7 @@ from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.codec import decode_value, encode_value
 from bus389.kafka import make_producer
-from bus389.settings import Settings
+from bus389.settings import KafkaClientSettings, RouterSettings, Settings
 from consumers.router.dlq import read_dead_letters, replay
 from schemas.catalog import load_catalog
 
@@ -368,21 +369,38 @@ def test_an_event_the_router_keeps_failing_on_goes_to_the_dlq(
     assert all(v == {A.POLICE, MS, A.TAX} for v in got.values())
 
 
-def test_a_router_left_without_partitions_rejoins(
-    rsettings: Settings, monkeypatch: pytest.MonkeyPatch
+def test_a_router_the_group_leader_gave_nothing_rejoins(
+    make_settings: Callable[..., Settings], unique_group: Callable[..., str]
 ) -> None:
-    import consumers.router.service as service_module
-
-    monkeypatch.setattr(service_module, "_STUCK_S", 1.0)
-    first, second = suspect_seller(A.CUSTOMS), suspect_seller(A.CUSTOMS)
-    publish(rsettings, [first])
-    with RouterThread(rsettings) as router:
-        wait_routed(rsettings, audit=1)
-        # As after a rebalance whose assignment kafka-python never applied: revoked, never assigned.
-        router.service._unassigned_since = time.monotonic() - 10
-        wait_until(lambda: router.service.stats.rejoins == 1, 30, "the router to rejoin")
-        publish(rsettings, [second])
-        wait_routed(rsettings, audit=2)
-        assert router.service.stats.rejoins == 1
-    got = _who_got(read_inboxes(rsettings))
-    assert got == {str(e.meta.event_id): {A.POLICE, MS, A.TAX} for e in (first, second)}
+    """A forgetful leader (``_group_support``) joins the router's group first and gives nothing to
+    either member; the router notices after ``kafka.unassigned_rejoin_s``, rejoins, and routes what
+    lands on the partitions it then holds."""
+    ident = unique_group("router")
+    settings = make_settings(
+        kafka=KafkaClientSettings(unassigned_rejoin_s=3.0),
+        router=RouterSettings(group_id=ident, transactional_id=ident, session_timeout_ms=6000),
+    )
+    outbox = settings.topics.outbox(A.CUSTOMS)
+    outboxes = settings.topics.all_outboxes()
+    with ForgetfulLeader(settings, ident, outboxes) as leader:
+        wait_until(lambda: len(leader.assignment()) == 3 * len(outboxes), 60, "the leader to take all")
+        with RouterThread(settings) as router:
+            wait_until(lambda: ForgetfulRange.forgot == [2], 60, "the leader to give nothing out")
+            wait_until(lambda: router.service.stats.rejoins == 1, 40, "the router to rejoin")
+            wait_until(
+                lambda: (
+                    any(tp.topic == outbox for tp in leader.assignment())
+                    and len(leader.assignment()) < 3 * len(outboxes)
+                ),
+                60,
+                "the group to settle with both members",
+            )
+            theirs = {tp.partition for tp in leader.assignment() if tp.topic == outbox}
+            ours = sorted(set(range(3)) - theirs)
+            assert ours, "range gives each of two members part of every three-partition outbox"
+            event = suspect_seller(A.CUSTOMS)
+            publish(settings, [event], partition=ours[0])
+            wait_routed(settings, audit=1)
+            assert router.service.stats.rejoins == 1
+    got = _who_got(read_inboxes(settings))
+    assert got == {str(event.meta.event_id): {A.POLICE, MS, A.TAX}}
