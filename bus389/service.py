@@ -194,7 +194,7 @@ class _InboxConsumer:
         self.rebuilds = 0
         self.assignment_watch = AssignmentWatch(settings, group_id)
 
-    def _make(self) -> Any:
+    def _make(self, *, first: bool = False) -> Any:
         self.assignment_watch.reset()
         if self._factory is not None:
             return self._factory()
@@ -203,10 +203,12 @@ class _InboxConsumer:
         with kafka_errors(bootstrap=self.settings.bootstrap):
             consumer = make_consumer(self.settings, group_id=self.group_id)
             try:
-                # kafka-python joins without waiting for its first metadata; a leader that assigns
-                # before it knows the topic gives it out to no one.
-                if not consumer.partitions_for_topic(self.topic):
-                    log.warning("%s: no metadata for %s yet", self.service_name, self.topic)
+                if first:
+                    # kafka-python joins without waiting for its first metadata, and a leader that
+                    # assigns before it knows the topic gives it out to no one. Not on a rebuild: this
+                    # call waits, without a bound, for a broker to answer (the watch covers rebuilds).
+                    if not consumer.partitions_for_topic(self.topic):
+                        log.warning("%s: no metadata for %s yet", self.service_name, self.topic)
                 consumer.subscribe(topics=[self.topic])
             except BaseException:
                 consumer.close(autocommit=False)
@@ -215,7 +217,7 @@ class _InboxConsumer:
 
     def open(self) -> None:
         """The first consumer: a failure here ends the service (the settings are likely wrong)."""
-        self.consumer = self._make()
+        self.consumer = self._make(first=True)
 
     def _stopped(self) -> bool:
         return self.stop.is_set
