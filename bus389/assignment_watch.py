@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kafka.errors import GroupIdNotFoundError
+
 from bus389.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -57,8 +59,11 @@ def group_member_count(settings: Settings, group_id: str) -> int | None:
         log.warning("cannot describe group %s: %s", group_id, exc)
         return None
     group = described.get(group_id) or {}
-    if group.get("error"):
-        log.warning("cannot describe group %s: %s", group_id, group["error"])
+    error = group.get("error")
+    if error and GroupIdNotFoundError.__name__ in error:
+        return 0  # no member and no committed offset: the coordinator forgot the group
+    if error:
+        log.warning("cannot describe group %s: %s", group_id, error)
         return None
     return len(group.get("members") or ())
 

@@ -1052,6 +1052,18 @@ def test_agencies_work_within_their_rights(bus: SecureBus, routed: Routed) -> No
     assert routed.redaction_ids["tax_discrepancy"] in tax.stdout
 
 
+def test_the_assignment_watch_may_ask_about_its_own_group_only(bus: SecureBus, routed: Routed) -> None:
+    """The question :mod:`bus389.assignment_watch` asks the coordinator (how many members) needs no
+    right beyond the group's own: the router and the ICT service get an answer, tax about ICT's does not."""
+    from bus389.assignment_watch import group_member_count
+    from consumers.ict.service import group_id as ict_group
+
+    ict = bus.as_("ict")
+    assert group_member_count(bus.as_("router"), ROUTER_GROUP) == 0  # the router ran and left
+    assert group_member_count(ict, ict_group(ict)) == 0
+    assert group_member_count(bus.as_("tax"), ict_group(ict)) is None
+
+
 def test_apply_is_idempotent_and_removes_stale(bus: SecureBus) -> None:
     from kafka.admin import ACL, ACLOperation, ACLPermissionType, ResourcePattern, ResourceType
 
