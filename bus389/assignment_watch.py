@@ -93,7 +93,9 @@ class AssignmentWatch:
         self._unassigned_since = None
 
     def check(self, consumer: Any) -> str | None:
-        """Why ``consumer`` should rejoin now, or None (it has partitions, waits, or is a standby)."""
+        """Why ``consumer`` should rejoin now, or None (it has partitions, waits, or is a standby).
+
+        A "rejoin" answer is counted in ``bus389_group_rejoins_total``: the caller rejoins on it."""
         if consumer.assignment():
             self._unassigned_since = None
             return None
@@ -120,6 +122,9 @@ class AssignmentWatch:
                 fewest,
             )
             return None
+        from bus389 import metrics
+
+        metrics.GROUP_REJOINS.labels(self.group_id).inc()
         return (
             f"no partition assigned for {waited:.0f}s in group {self.group_id} "
             f"({'unknown number of' if members is None else members} member(s), "

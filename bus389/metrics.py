@@ -223,6 +223,11 @@ BUILD_INFO = _gauge(
     "Always 1; the labels give the versions of bus389 and of its Kafka and Avro libraries.",
     ("version", "kafka_python", "fastavro"),
 )
+GROUP_REJOINS = _counter(
+    "bus389_group_rejoins_total",
+    "Times a member of the group, left without partitions by a stuck group, rejoined with a new consumer.",
+    ("group",),
+)
 CONSUMER_LAG_ERRORS = _counter(
     "bus389_consumer_lag_errors_total",
     "Consumer-lag collections that failed (the broker did not answer); the last values are kept.",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from _group_support import ForgetfulLeader, ForgetfulRange
 
+from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.assignment_watch import group_member_count
 from bus389.codec import encode_event
@@ -108,5 +109,6 @@ def test_a_member_the_leader_gave_nothing_rejoins_and_reads_its_share(
             stop.set()
             service.join(timeout=60)
     assert not errors, errors
+    assert metrics.REGISTRY.get_sample_value("bus389_group_rejoins_total", {"group": group}) == 1
     assert {event_id for _, event_id in handled} <= ids
     assert len(handled) == len(ours), handled

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bus389 import metrics
 from bus389.assignment_watch import AssignmentWatch, group_is_stuck
 from bus389.settings import KafkaClientSettings, Settings
 
@@ -116,3 +117,20 @@ def test_reset_gives_a_new_consumer_the_whole_period() -> None:
     assert w.check(consumer) is None
     clock.now += 1
     assert w.check(consumer) is not None
+
+
+def rejoins_counted(group: str) -> float:
+    return metrics.REGISTRY.get_sample_value("bus389_group_rejoins_total", {"group": group}) or 0.0
+
+
+def test_each_rejoin_it_asks_for_is_counted_and_a_standby_is_not() -> None:
+    before = rejoins_counted("g")
+    clock, asked = Clock(), []
+    stuck, standby = watch(1, clock, asked), watch(5, clock, asked)
+    consumer = Consumer()
+    stuck.check(consumer)
+    standby.check(consumer)
+    clock.now += 21
+    assert stuck.check(consumer) is not None
+    assert standby.check(consumer) is None
+    assert rejoins_counted("g") == before + 1
