@@ -43,7 +43,9 @@ def test_a_short_chaos_run_loses_duplicates_and_misroutes_nothing(
 
     assert {str(f["fault"]) for f in result.faults} == {k.value for k in FaultKind}, log
     assert len(result.faults) >= 4
-    assert report.acknowledged >= 60, log
+    # The workload is paced by time: ≈ 110 acknowledged on an idle 2-core machine, 58 seen with a busy
+    # process beside the suite. This floor only makes sure the faults hit a real stream of events.
+    assert report.acknowledged >= 40, log
     assert report.results >= 5, "the ICT service answered requests under faults"
     assert (report.lost, report.duplicated, report.misrouted) == (0, 0, 0), log
     # A phantom is an event `bus389 publish` said was not committed, found on the bus: the known finding
