@@ -257,8 +257,10 @@ class _InboxConsumer:
     def unstick(self) -> None:
         """Rebuild the consumer when the group left it without partitions (see
         :mod:`bus389.assignment_watch`); called between batches, when nothing is pending."""
+        if self.pending:
+            return
         why = self.assignment_watch.check(self.consumer)
-        if why is not None and not self.pending:
+        if why is not None:
             self.rebuild(why)
 
     def commit_pending(self, *, final: bool = False) -> None:

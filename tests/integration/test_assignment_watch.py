@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 from _group_support import ForgetfulLeader, ForgetfulRange
+from _router_support import encode, suspect_seller, wait_until
 
 from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.assignment_watch import group_member_count
-from bus389.codec import encode_event
-from bus389.events import build_event
 from bus389.kafka import make_producer
 from bus389.service import StopFlag, run_inbox_service
 from bus389.settings import KafkaClientSettings, Settings
@@ -25,37 +23,14 @@ pytestmark = pytest.mark.integration
 REJOIN_S = 3.0
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def put_one_per_partition(settings: Settings, topic: str) -> set[str]:
     producer = make_producer(settings)
     ids = set()
     try:
         for partition in range(settings.kafka.partitions):
-            event = build_event(
-                "suspect_seller",
-                Agency.POLICE,
-                {
-                    "meta": {"sensitivity": "AMBER"},
-                    "seller": {"name": f"Cửa hàng số {partition}"},
-                    "accounts": [{"platform": "WEBSITE", "account": f"shop{partition}.vn"}],
-                    "goods": "Mỹ phẩm",
-                    "violation_kinds": ["COUNTERFEIT"],
-                    "domains": [f"shop{partition}.vn"],
-                    "summary": "Bán hàng giả",
-                },
-            )
-            encoded = encode_event(event)
-            producer.send(
-                topic, key=encoded.key, value=encoded.value, headers=encoded.headers, partition=partition
-            )
+            event = suspect_seller(Agency.POLICE)
+            key, value, headers = encode(event)
+            producer.send(topic, key=key, value=value, headers=headers, partition=partition)
             ids.add(str(event.meta.event_id))
         producer.flush(timeout=30)
     finally:
@@ -90,21 +65,21 @@ def test_a_member_the_leader_gave_nothing_rejoins_and_reads_its_share(
 
     caplog.set_level(logging.INFO)
     with ForgetfulLeader(settings, group, [topic]) as leader:
-        wait_for("the leader to take every partition", lambda: len(leader.assignment()) == 3)
+        wait_until(lambda: len(leader.assignment()) == 3, 60, "the leader to take every partition")
         service = threading.Thread(target=serve, daemon=True)
         service.start()
         try:
-            wait_for("the leader to give nothing to a group of two", lambda: ForgetfulRange.forgot == [2])
+            wait_until(lambda: ForgetfulRange.forgot == [2], 60, "the leader to give nothing out")
             assert group_member_count(settings, group) == 2
-            wait_for(
-                "the service to rejoin",
+            wait_until(
                 lambda: any("no partition assigned for" in r.getMessage() for r in caplog.records),
-                timeout_s=REJOIN_S + 30,
+                REJOIN_S + 30,
+                "the service to rejoin",
             )
-            wait_for("both members to hold partitions", lambda: len(leader.assignment()) in (1, 2))
+            wait_until(lambda: len(leader.assignment()) in (1, 2), 60, "both members to hold partitions")
             ids = put_one_per_partition(settings, topic)
             ours = set(range(settings.kafka.partitions)) - {tp.partition for tp in leader.assignment()}
-            wait_for("the service to read its share", lambda: {p for p, _ in handled} == ours)
+            wait_until(lambda: {p for p, _ in handled} == ours, 60, "the service to read its share")
         finally:
             stop.set()
             service.join(timeout=60)
