@@ -1,26 +1,24 @@
-# The bus389 services (router, ICT, standing office) and CLI in one image.
+# The bus389 services (router, ICT, standing office) and CLI in one image, installed from the wheel.
 #   docker build -t bus389 .        docker run --rm bus389 bus389 --help
-FROM python:3.11-slim
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bus389 ./bus389
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
+FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /opt/bus389
-COPY pyproject.toml README.md ./
-COPY bus389 ./bus389
-COPY schemas ./schemas
-COPY producers ./producers
-COPY consumers ./consumers
-COPY deploy ./deploy
-COPY examples ./examples
-RUN pip install . \
+COPY --from=build /wheels /wheels
+# The wheel carries its data (schemas, the default routing policy): nothing of the source tree is copied.
+RUN pip install /wheels/*.whl && rm -rf /wheels \
     && useradd --system --uid 10389 --user-group --home-dir /var/lib/bus389 --create-home bus389
 
-# The package is installed into site-packages; the data files it reads from the checkout are here.
-ENV BUS389_ROUTER__POLICY_PATH=/opt/bus389/deploy/routing-policy.yaml \
-    BUS389_METRICS__HOST=0.0.0.0 \
+# A deployment points at its own routing policy with BUS389_ROUTER__POLICY_PATH (a mounted file).
+ENV BUS389_METRICS__HOST=0.0.0.0 \
     BUS389_METRICS__JSON_LOGS=true \
     BUS389_STORE__ICT_URL=sqlite:////var/lib/bus389/ict.sqlite3 \
     BUS389_STORE__STANDING_OFFICE_URL=sqlite:////var/lib/bus389/standing_office.sqlite3 \

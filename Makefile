@@ -48,7 +48,7 @@ lint: venv
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m bench
+	$(BIN)/python -m bus389.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

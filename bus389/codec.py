@@ -4,7 +4,7 @@ A value is ``0x00``, the schema id as 4 bytes big-endian, then the record in Avr
 schemaless). The key is UTF-8 ``meta.case_ref`` when set, else the event id, so that the events of one
 case stay in one partition, in order. Headers follow the CloudEvents Kafka binding (binary mode).
 
-Schemas come from :func:`schemas.catalog.load_catalog`, parsed once; nothing here parses per call.
+Schemas come from :func:`bus389.schemas.catalog.load_catalog`, parsed once; nothing here parses per call.
 Decoding never lets a third-party exception out: every failure is one of the typed
 :class:`~bus389.errors.CodecError` subclasses, whose ``reason`` is the DLQ reason code.
 
@@ -33,7 +33,7 @@ from bus389.errors import (
     SchemaMismatchError,
     TruncatedFrameError,
 )
-from schemas.catalog import Catalog, SchemaEntry, load_catalog
+from bus389.schemas.catalog import Catalog, SchemaEntry, load_catalog
 
 if TYPE_CHECKING:
     from bus389.events import AuditRecord, Event

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bus389.agencies import Agency, Topics
 
 __all__ = [
-    "REPO_ROOT",
+    "PACKAGE_DIR",
     "ChaosSettings",
     "IctSettings",
     "KafkaClientSettings",
@@ -29,8 +29,9 @@ __all__ = [
     "TaxSettings",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-"""The checkout (or image directory) holding ``schemas/``, ``deploy/`` and ``examples/``."""
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The installed ``bus389`` package: its data (schemas, the default routing policy, the Kafka pom) lives
+here."""
 
 
 class _Group(BaseModel):
@@ -94,7 +95,7 @@ class RouterSettings(_Group):
     transactional_id: str = "bus389.router"
     batch_max_events: int = Field(500, ge=1)
     batch_max_ms: int = Field(100, ge=1)
-    policy_path: Path = REPO_ROOT / "deploy" / "routing-policy.yaml"
+    policy_path: Path = PACKAGE_DIR / "routing" / "routing-policy.yaml"
     transactions: bool = True
     """Off only for the benchmark of what exactly-once costs (at-least-once)."""
     session_timeout_ms: int = Field(10_000, ge=6_000)

@@ -1,6 +1,6 @@
 """What the routing policy file says should happen to an event: the checker's own, independent reading.
 
-The checker must not trust the code it checks, so this module reads ``deploy/routing-policy.yaml`` as
+The checker must not trust the code it checks, so this module reads ``bus389/routing/routing-policy.yaml`` as
 plain YAML and applies the rules its header comment states, in a few lines, without importing the
 router's policy models, decision or redaction code:
 

@@ -5,7 +5,7 @@ from the agencies that publish them, with the fields varied so that every route,
 level and every redaction of the policy is exercised. The stream is a pure function of the seed (ids
 included), so a run can be repeated.
 
-Each event is its own Kafka transaction through :class:`producers.publisher.Publisher`, the code
+Each event is its own Kafka transaction through :class:`bus389.producers.publisher.Publisher`, the code
 ``bus389 publish`` uses. What the producer was told goes to the history before the next event:
 ``ok`` once ``commit_transaction`` returned, ``fail`` when the transaction was aborted (or never
 begun), ``info`` when the commit was not confirmed. An event is never retried under the same id: a
@@ -286,7 +286,7 @@ class Workload:
         """Build, publish and record one event; never raises for a broker failure (it is recorded)."""
         from bus389.codec import encode_event
         from bus389.events import build_event
-        from producers.publisher import OutgoingEvent
+        from bus389.producers.publisher import OutgoingEvent
 
         event_type, source, data, event_id = factory.next()
         event = build_event(event_type, source, data, event_id=event_id)
@@ -309,7 +309,7 @@ class Workload:
         return entry
 
     def _send(self, publishers: dict[Agency, Any], source: Agency, outgoing: Any) -> tuple[Any, str]:
-        from producers.publisher import Publisher
+        from bus389.producers.publisher import Publisher
 
         publisher = publishers.get(source)
         try:

@@ -1,4 +1,4 @@
-"""``bus389 bench``: run the benchmark suite (the same harness as ``make bench`` / ``python -m bench``)."""
+"""``bus389 bench``: run the benchmark suite (the same harness as ``make bench`` / ``make bench``)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def bench(settings: Settings, only: tuple[str, ...], quick: bool, no_write: bool
     import logging
 
     try:
-        from bench.harness import RESULTS_DIR
-        from bench.runner import BENCHMARKS, run_suite
+        from bus389.bench.harness import RESULTS_DIR
+        from bus389.bench.runner import BENCHMARKS, run_suite
     except ImportError as exc:  # an installed wheel without the repository's bench/ folder
         raise click.ClickException(f"the benchmark suite (bench/) is not importable here: {exc}") from exc
     if set(_NAMES) != set(BENCHMARKS):

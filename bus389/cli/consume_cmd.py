@@ -68,7 +68,7 @@ def consume(
       bus389 consume --as market_surveillance --group store-check --timeout 30
       bus389 consume --as police --topic dlq --from-beginning | jq .error
     """
-    from consumers.inbox_reader import (
+    from bus389.consumers.inbox_reader import (
         ConsumedEvent,
         TopicKind,
         TopicReader,
@@ -76,7 +76,7 @@ def consume(
         to_json_line,
         topic_for,
     )
-    from producers.publisher import parse_agency
+    from bus389.producers.publisher import parse_agency
 
     reader_agency = parse_agency(agency)
     topic = topic_for(settings, reader_agency, cast(TopicKind, kind))

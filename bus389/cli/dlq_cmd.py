@@ -50,7 +50,7 @@ def list_(settings: Settings, reason: str | None, as_json: bool, timeout_s: floa
       bus389 dlq list
       bus389 dlq list --reason spoofed_source --json | jq .origin
     """
-    from consumers.router.dlq import read_dead_letters
+    from bus389.consumers.router.dlq import read_dead_letters
 
     letters = read_dead_letters(settings, reason=reason, timeout_s=timeout_s)
     for letter in letters:
@@ -108,7 +108,7 @@ def replay(settings: Settings, reason: str, as_is: bool, dry_run: bool, timeout_
       bus389 dlq replay --reason unknown_schema_id --dry-run
       bus389 dlq replay --reason no_route --as-is
     """
-    from consumers.router.dlq import replay as do_replay
+    from bus389.consumers.router.dlq import replay as do_replay
 
     report = do_replay(settings, reason=reason, as_is=as_is, dry_run=dry_run, timeout_s=timeout_s)
     verb = "would send" if dry_run else "sent"

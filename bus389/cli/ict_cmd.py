@@ -22,7 +22,7 @@ from bus389.cli._service import running_service, service_options
 from bus389.settings import Settings
 
 if TYPE_CHECKING:
-    from consumers.ict.decisions import Decider
+    from bus389.consumers.ict.decisions import Decider
 
 __all__ = ["ict", "serve_ict"]
 
@@ -47,8 +47,8 @@ def _iso(ms: int | None) -> str:
 
 @contextmanager
 def _decider(settings: Settings) -> Iterator[Decider]:
-    from consumers.ict import decisions
-    from consumers.ict.store import open_store
+    from bus389.consumers.ict import decisions
+    from bus389.consumers.ict.store import open_store
 
     store = open_store(settings.store.ict_url)
     try:
@@ -87,7 +87,7 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
       bus389 ict pending
       bus389 ict pending --all --json
     """
-    from consumers.ict.store import LeadState, RequestState, open_store
+    from bus389.consumers.ict.store import LeadState, RequestState, open_store
 
     with open_store(settings.store.ict_url) as store:
         rows = store.requests(None if show_all else RequestState.PENDING)
@@ -219,7 +219,7 @@ def leads(settings: Settings, show_all: bool, as_json: bool) -> None:
       bus389 ict leads
       bus389 ict leads --all --json
     """
-    from consumers.ict.store import LeadState, open_store
+    from bus389.consumers.ict.store import LeadState, open_store
 
     with open_store(settings.store.ict_url) as store:
         rows = store.leads(None if show_all else LeadState.NEW)
@@ -296,8 +296,8 @@ def inspected(settings: Settings, lead_id: str, note: str | None, operator: str 
     """
     import time
 
+    from bus389.consumers.ict.store import LeadState, open_store
     from bus389.errors import InputError
-    from consumers.ict.store import LeadState, open_store
 
     with open_store(settings.store.ict_url) as store:
         found = store.find_leads(lead_id)
@@ -335,7 +335,7 @@ def replies(settings: Settings, as_json: bool) -> None:
       bus389 ict replies
       bus389 ict replies --json | jq .record.summary
     """
-    from consumers.ict.store import open_store
+    from bus389.consumers.ict.store import open_store
 
     with open_store(settings.store.ict_url) as store:
         rows = store.replies()
@@ -387,7 +387,7 @@ def blocklist(settings: Settings, fmt: str) -> None:
       bus389 ict blocklist
       bus389 ict blocklist --format csv > blocklist.csv
     """
-    from consumers.ict.blocklist import (
+    from bus389.consumers.ict.blocklist import (
         active_entries,
         content_hash,
         next_serial,
@@ -395,7 +395,7 @@ def blocklist(settings: Settings, fmt: str) -> None:
         render_rpz,
         render_txt,
     )
-    from consumers.ict.store import open_store
+    from bus389.consumers.ict.store import open_store
 
     with open_store(settings.store.ict_url) as store:
         entries = active_entries(store)
@@ -432,7 +432,7 @@ def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int 
       bus389 serve ict
       BUS389_ICT__AUTO_APPROVE_SENDERS='["police"]' bus389 serve ict --metrics-port 9465
     """
-    from consumers.ict.service import SERVICE_NAME, run_ict_service
+    from bus389.consumers.ict.service import SERVICE_NAME, run_ict_service
 
     with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
         click.echo(f"ict: blocklist files in {settings.ict.output_dir}", err=True)

@@ -63,9 +63,9 @@ def publish(
       cat events.json | bus389 publish complaint --as industry_trade --file - --format json
     """
     # Imported here: the models and Kafka clients load only when a command needs them.
-    from producers.publisher import parse_agency, publish_file
-    from producers.readers import read_records, source_name
-    from schemas.catalog import load_catalog
+    from bus389.producers.publisher import parse_agency, publish_file
+    from bus389.producers.readers import read_records, source_name
+    from bus389.schemas.catalog import load_catalog
 
     sender = parse_agency(agency)
     catalog = load_catalog()

@@ -33,7 +33,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def _period(_ctx: click.Context, _param: click.Parameter, value: str) -> object:
-    from consumers.standing_office.report import Period
+    from bus389.consumers.standing_office.report import Period
 
     try:
         return Period.parse(value)
@@ -81,9 +81,9 @@ def report(settings: Settings, period: object, fmt: str, out: Path | None) -> No
       bus389 report --period 2021-H2 --format html --out bao-cao-2021-H2.html
       bus389 report --period 2021-H1 --format csv --out bao-cao.csv
     """
-    from consumers.standing_office.render import render
-    from consumers.standing_office.report import Period, build_report
-    from consumers.standing_office.store import StandingOfficeStore
+    from bus389.consumers.standing_office.render import render
+    from bus389.consumers.standing_office.report import Period, build_report
+    from bus389.consumers.standing_office.store import StandingOfficeStore
 
     if not isinstance(period, Period):  # the option's callback made it one
         raise click.BadParameter(str(period), param_hint="--period")

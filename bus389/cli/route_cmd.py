@@ -19,7 +19,7 @@ __all__ = ["route"]
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The routing policy YAML [default: BUS389_ROUTER__POLICY_PATH, else deploy/routing-policy.yaml].",
+    help="The routing policy YAML [default: BUS389_ROUTER__POLICY_PATH, else the packaged policy].",
 )
 @service_options("router", idle_help="empty batches")
 @pass_settings
@@ -41,8 +41,8 @@ def route(
       BUS389_ROUTER__BATCH_MAX_EVENTS=200 bus389 route --metrics-port 9464
       bus389 routes explain examples/suspect_seller.jsonl --as police
     """
-    from consumers.router.policy import load_policy
-    from consumers.router.service import RouterService
+    from bus389.consumers.router.service import RouterService
+    from bus389.routing.policy import load_policy
 
     policy = load_policy(policy_path or settings.router.policy_path)
     lag_groups = {settings.router.group_id: settings.topics.all_outboxes()}

@@ -13,8 +13,8 @@ from bus389.cli._context import pass_settings
 from bus389.settings import Settings
 
 if TYPE_CHECKING:
-    from consumers.router.decision import Decision
-    from consumers.router.policy import Policy
+    from bus389.routing.decision import Decision
+    from bus389.routing.policy import Policy
 
 __all__ = ["routes"]
 
@@ -23,12 +23,12 @@ _POLICY_OPTION = click.option(
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The routing policy YAML [default: BUS389_ROUTER__POLICY_PATH, else deploy/routing-policy.yaml].",
+    help="The routing policy YAML [default: BUS389_ROUTER__POLICY_PATH, else the packaged policy].",
 )
 
 
 def _load(settings: Settings, policy_path: Path | None) -> Policy:
-    from consumers.router.policy import load_policy
+    from bus389.routing.policy import load_policy
 
     return load_policy(policy_path or settings.router.policy_path)
 
@@ -172,10 +172,10 @@ def explain(
 
     from bus389.errors import BusError
     from bus389.events import build_event, validation_problems
-    from consumers.router.decision import decide
-    from producers.publisher import parse_agency
-    from producers.readers import read_records, source_name
-    from schemas.catalog import load_catalog
+    from bus389.producers.publisher import parse_agency
+    from bus389.producers.readers import read_records, source_name
+    from bus389.routing.decision import decide
+    from bus389.schemas.catalog import load_catalog
 
     policy = _load(settings, policy_path)
     sender = parse_agency(agency)
@@ -222,7 +222,7 @@ def check(settings: Settings, policy_path: Path | None) -> None:
       bus389 routes check
       bus389 routes check --policy my-policy.yaml
     """
-    from schemas.catalog import load_catalog
+    from bus389.schemas.catalog import load_catalog
 
     policy = _load(settings, policy_path)
     event_types = load_catalog().event_types()

@@ -8,8 +8,8 @@ import click
 
 from bus389.cli._context import pass_settings
 from bus389.errors import SchemaCatalogError
+from bus389.schemas.catalog import check_catalog, load_catalog
 from bus389.settings import Settings
-from schemas.catalog import check_catalog, load_catalog
 
 __all__ = ["schemas"]
 

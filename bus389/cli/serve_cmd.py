@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bus389.cli.ict_cmd import serve_ict
-from consumers.standing_office.cli import standing_office
+from bus389.cli.standing_office_cmd import standing_office
 
 __all__ = ["serve"]
 

@@ -53,7 +53,7 @@ def publish_alerts(settings: Settings, file: Path, skip_invalid: bool, dry_run: 
       bus389 tax publish-alerts examples/tax_undeclared_sellers.xlsx
       bus389 tax publish-alerts ban_ke_6T_2021.csv --skip-invalid
     """
-    from producers.tax.publish import publish_alerts as run
+    from bus389.producers.tax.publish import publish_alerts as run
 
     report = run(settings, file, skip_invalid=skip_invalid, dry_run=dry_run)
     for line in report.problem_lines():

@@ -1,6 +1,6 @@
 """Finding the Kafka jars and a Java to run them: a ``KAFKA_HOME``, or a one-time Maven fetch into the cache.
 
-The fetch runs ``mvn dependency:copy-dependencies`` on ``deploy/kafka/pom.xml`` into
+The fetch runs ``mvn dependency:copy-dependencies`` on ``bus389/localkafka/pom.xml`` into
 ``<cache_dir>/kafka-<version>/libs`` and writes a marker file only when it completed, so an
 interrupted fetch is redone and a complete one is reused without touching the network.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus389.errors import LocalKafkaError
-from bus389.settings import REPO_ROOT
+from bus389.settings import PACKAGE_DIR
 
 __all__ = [
     "MIN_JAVA",
@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 MIN_JAVA = 17
-POM_PATH = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
-LOG4J2_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.yaml"
+POM_PATH = PACKAGE_DIR / "localkafka" / "pom.xml"
+LOG4J2_CONFIG = PACKAGE_DIR / "localkafka" / "log4j2.yaml"
 _MARKER = ".bus389-fetch-complete"
 _MVN_TIMEOUT_S = 900
 

@@ -32,14 +32,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bus389.agencies import Agency, Topics
 from bus389.errors import ConfigError
-from bus389.settings import REPO_ROOT
 
 __all__ = [
     "ADMIN_USER",
     "BROKER_USER",
     "CLUSTER_RESOURCE",
     "ROUTER_USER",
-    "SPEC_PATH",
     "SUPER_USERS",
     "AclEntry",
     "Operation",
@@ -61,7 +59,6 @@ ROUTER_USER = "router"
 SUPER_USERS: tuple[str, ...] = (f"User:{ADMIN_USER}", f"User:{BROKER_USER}")
 CLUSTER_RESOURCE = "kafka-cluster"
 """The name of the one CLUSTER resource (as Kafka names it)."""
-SPEC_PATH = REPO_ROOT / "deploy" / "security" / "acl-spec.yaml"
 
 ResourceKind = Literal["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"]
 PatternType = Literal["LITERAL", "PREFIXED"]
@@ -232,7 +229,7 @@ def render_spec_yaml(prefix: str, spec: Sequence[AclEntry]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_spec_file(path: Path = SPEC_PATH) -> tuple[str, list[AclEntry]]:
+def load_spec_file(path: Path) -> tuple[str, list[AclEntry]]:
     """The prefix and ACLs of a spec file, validated (ConfigError naming the problem)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

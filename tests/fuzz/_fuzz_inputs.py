@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -20,11 +21,13 @@ from hypothesis import strategies as st
 from bus389.agencies import Agency, Topics
 from bus389.chaos.expectation import values_at
 from bus389.codec import Encoded, decode_event, decode_value, encode_event
+from bus389.consumers.router.records import DLQ_HEADERS, RecordRouter, Routed
 from bus389.events import Event, build_event, event_from_avro
-from bus389.settings import REPO_ROOT
-from consumers.router.policy import Policy, load_policy
-from consumers.router.records import DLQ_HEADERS, RecordRouter, Routed
-from schemas.catalog import SchemaEntry, load_catalog
+from bus389.routing.policy import Policy, load_policy
+from bus389.schemas.catalog import SchemaEntry, load_catalog
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 PREFIX = "fuzz"
 TOPICS = Topics(PREFIX)
@@ -238,7 +241,7 @@ _POLICY: Policy | None = None
 def policy() -> Policy:
     global _POLICY  # noqa: PLW0603 - parsed once for the whole suite
     if _POLICY is None:
-        _POLICY = load_policy(REPO_ROOT / "deploy" / "routing-policy.yaml")
+        _POLICY = load_policy(REPO_ROOT / "bus389" / "routing" / "routing-policy.yaml")
     return _POLICY
 
 

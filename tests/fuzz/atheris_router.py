@@ -25,7 +25,7 @@ with atheris.instrument_imports(include=["bus389", "consumers", "schemas", "fast
     from bus389.agencies import Agency
     from bus389.codec import decode_event
     from bus389.errors import CodecError
-    from schemas.catalog import load_catalog
+    from bus389.schemas.catalog import load_catalog
 
 _AGENCIES = list(Agency)
 _CE_TYPES = {entry.schema_id: entry.ce_type.encode() for entry in load_catalog()}

@@ -39,7 +39,7 @@ from _fuzz_inputs import (  # noqa: E402 - after the path set-up
 from bus389.agencies import Agency  # noqa: E402
 from bus389.codec import decode_event, encode_value  # noqa: E402
 from bus389.errors import CodecError  # noqa: E402
-from schemas.catalog import load_catalog  # noqa: E402
+from bus389.schemas.catalog import load_catalog  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 

@@ -38,7 +38,7 @@ from bus389.errors import (
     TruncatedFrameError,
     UnknownSchemaIdError,
 )
-from schemas.catalog import load_catalog
+from bus389.schemas.catalog import load_catalog
 
 pytestmark = pytest.mark.timeout(180)
 

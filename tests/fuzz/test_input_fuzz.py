@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus389.errors import BusError
-from producers.publisher import prepare_events
-from producers.readers import read_records
-from schemas.catalog import load_catalog
+from bus389.producers.publisher import prepare_events
+from bus389.producers.readers import read_records
+from bus389.schemas.catalog import load_catalog
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -40,8 +40,8 @@ from hypothesis import strategies as st
 
 from bus389.agencies import Agency
 from bus389.codec import decode_value
+from bus389.consumers.router.records import RecordRouter, Routed
 from bus389.errors import BusError
-from consumers.router.records import RecordRouter, Routed
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -214,9 +214,9 @@ def _inbox_message(agency: Agency, record: dict[str, Any], event_type: str) -> A
 
 @pytest.fixture(scope="module")
 def ict_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from bus389.consumers.ict.service import IctService
+    from bus389.consumers.ict.store import open_store
     from bus389.settings import IctSettings, Settings, StoreSettings
-    from consumers.ict.service import IctService
-    from consumers.ict.store import open_store
 
     where: Path = tmp_path_factory.mktemp("ict")
     settings = Settings(
@@ -231,8 +231,8 @@ def ict_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def standing_office(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from consumers.standing_office.service import StandingOfficeService
-    from consumers.standing_office.store import StandingOfficeStore
+    from bus389.consumers.standing_office.service import StandingOfficeService
+    from bus389.consumers.standing_office.store import StandingOfficeStore
 
     where: Path = tmp_path_factory.mktemp("so")
     with StandingOfficeStore.open(f"sqlite:///{where / 'so.sqlite3'}") as store:

@@ -27,12 +27,12 @@ from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.cli.main import cli
 from bus389.codec import decode_value, encode_event
+from bus389.consumers.ict.blocklist import blocklist_files
+from bus389.consumers.ict.service import run_ict_service
+from bus389.consumers.ict.store import RequestState, open_store, sqlite_path
 from bus389.kafka import make_consumer, make_producer
 from bus389.service import StopFlag
 from bus389.settings import IctSettings, Settings, StoreSettings
-from consumers.ict.blocklist import blocklist_files
-from consumers.ict.service import run_ict_service
-from consumers.ict.store import RequestState, open_store, sqlite_path
 
 pytestmark = pytest.mark.integration
 

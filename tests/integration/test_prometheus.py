@@ -27,8 +27,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bus389.settings import REPO_ROOT, Settings
+from bus389.settings import Settings
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 EXAMPLE = REPO_ROOT / "examples" / "suspect_seller.jsonl"
 WAIT_S = 90.0
@@ -46,6 +48,7 @@ groups = {
 }
 register_lag_collector(settings, groups, ttl_s=1.0)
 from bus389.cli.main import cli
+
 cli(["route", "--metrics-port", "0"], prog_name="bus389")
 """
 

@@ -18,14 +18,17 @@ import pytest
 from kafka.structs import TopicPartition
 
 from bus389.agencies import Agency
+from bus389.consumers.inbox_reader import ConsumedEvent, TopicReader, to_json_line
 from bus389.errors import InvalidRecordsError, PublishError
 from bus389.events import event_from_avro
 from bus389.kafka import make_consumer
-from bus389.settings import REPO_ROOT, Settings
-from consumers.inbox_reader import ConsumedEvent, TopicReader, to_json_line
-from producers.publisher import publish_file
-from producers.readers import read_records
-from schemas.catalog import load_catalog
+from bus389.producers.publisher import publish_file
+from bus389.producers.readers import read_records
+from bus389.schemas.catalog import load_catalog
+from bus389.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 pytestmark = pytest.mark.integration
 
@@ -329,7 +332,7 @@ def test_apache_avro_decodes_the_bytes_with_only_the_avsc(settings: Settings) ->
         consumer.close()
     assert len(values) == len(expected)
 
-    avsc = REPO_ROOT / "schemas" / "case_outcome" / "v1.avsc"
+    avsc = REPO_ROOT / "bus389" / "schemas" / "case_outcome" / "v1.avsc"
     schema = avro.schema.parse(avsc.read_text(encoding="utf-8"))
     reader = avro.io.DatumReader(schema)
     for value in values:

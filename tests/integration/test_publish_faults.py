@@ -29,10 +29,13 @@ from _chaos_cluster import ChaosCluster, heal, shared_cluster
 from bus389.chaos.checker import read_topic
 from bus389.chaos.faults import bus389_argv
 from bus389.codec import decode_event
-from bus389.settings import REPO_ROOT, Settings
+from bus389.producers.publisher import publish_file
+from bus389.producers.readers import read_records
+from bus389.settings import Settings
 from bus389.topics import apply_topics
-from producers.publisher import publish_file
-from producers.readers import read_records
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 

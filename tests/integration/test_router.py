@@ -37,10 +37,10 @@ from _router_support import (
 from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.codec import decode_value, encode_value
+from bus389.consumers.router.dlq import read_dead_letters, replay
 from bus389.kafka import make_producer
+from bus389.schemas.catalog import load_catalog
 from bus389.settings import KafkaClientSettings, RouterSettings, Settings
-from consumers.router.dlq import read_dead_letters, replay
-from schemas.catalog import load_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -346,7 +346,7 @@ def test_without_transactions_the_router_still_routes(
 def test_an_event_the_router_keeps_failing_on_goes_to_the_dlq(
     rsettings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from consumers.router.service import RecordRouter
+    from bus389.consumers.router.service import RecordRouter
 
     events = [suspect_seller(A.CUSTOMS) for _ in range(6)]
     cursed = str(events[2].meta.event_id)

@@ -33,9 +33,9 @@ from bus389.agencies import Agency
 from bus389.codec import decode_value
 from bus389.events import Event
 from bus389.kafka import make_consumer
+from bus389.routing.decision import decide
+from bus389.routing.policy import load_policy
 from bus389.settings import Settings
-from consumers.router.decision import decide
-from consumers.router.policy import load_policy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -42,7 +42,10 @@ from bus389.errors import BrokerError, BusError
 from bus389.events import build_event
 from bus389.kafka import kafka_errors, make_admin, make_consumer, make_producer
 from bus389.security.admin import read_acls
-from bus389.settings import REPO_ROOT, Settings
+from bus389.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -779,7 +782,9 @@ def attack_media_not_clear(bus: SecureBus, routed: Routed | None) -> str:
 
 
 def _grants() -> dict[str, list[str]]:
-    policy = yaml.safe_load((REPO_ROOT / "deploy" / "routing-policy.yaml").read_text(encoding="utf-8"))
+    policy = yaml.safe_load(
+        (REPO_ROOT / "bus389" / "routing" / "routing-policy.yaml").read_text(encoding="utf-8")
+    )
     return {str(k): list(v) for k, v in policy["personal_data"]["grants"].items()}
 
 
@@ -1056,7 +1061,7 @@ def test_the_assignment_watch_may_ask_about_its_own_group_only(bus: SecureBus, r
     """The question :mod:`bus389.assignment_watch` asks the coordinator (how many members) needs no
     right beyond the group's own: the router and the ICT service get an answer, tax about ICT's does not."""
     from bus389.assignment_watch import group_member_count
-    from consumers.ict.service import group_id as ict_group
+    from bus389.consumers.ict.service import group_id as ict_group
 
     ict = bus.as_("ict")
     assert group_member_count(bus.as_("router"), ROUTER_GROUP) == 0  # the router ran and left

@@ -31,13 +31,16 @@ from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.cli.main import cli
 from bus389.codec import encode_event
+from bus389.consumers.standing_office.report import Period, build_report
+from bus389.consumers.standing_office.service import run_standing_office
+from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.events import Event, build_event
 from bus389.kafka import kafka_errors, make_producer
 from bus389.service import StopFlag
-from bus389.settings import REPO_ROOT, ReportSettings, Settings, StoreSettings
-from consumers.standing_office.report import Period, build_report
-from consumers.standing_office.service import run_standing_office
-from consumers.standing_office.store import StandingOfficeStore
+from bus389.settings import ReportSettings, Settings, StoreSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 BUS389 = str(Path(sys.executable).with_name("bus389"))
 VN = timezone(timedelta(hours=7))

@@ -19,10 +19,13 @@ from kafka import TopicPartition
 from bus389.agencies import Agency
 from bus389.codec import decode_value
 from bus389.kafka import kafka_errors, make_consumer, make_producer
-from bus389.settings import REPO_ROOT, Settings
-from producers.tax.alerts import alert_event_id
-from producers.tax.dedup import published_event_ids
-from producers.tax.publish import prepare_alerts
+from bus389.producers.tax.alerts import alert_event_id
+from bus389.producers.tax.dedup import published_event_ids
+from bus389.producers.tax.publish import prepare_alerts
+from bus389.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 SAMPLE_XLSX = REPO_ROOT / "examples" / "tax_undeclared_sellers.xlsx"
 SAMPLE_CSV = REPO_ROOT / "examples" / "tax_undeclared_sellers.csv"

@@ -8,8 +8,8 @@ RPZ and without passing the answer through the ``respip`` module (seen with Unbo
 served that way is never blocked. With an auth-zone the answer is resolved like one from the
 internet, and both the QNAME triggers and the Response IP (``rpz-ip``) triggers apply to it.
 
-The zone file is written by :func:`consumers.ict.blocklist.refresh_blocklist`, the function the
-service's idle pass runs, from decisions taken by :class:`consumers.ict.decisions.Decider`.
+The zone file is written by :func:`bus389.consumers.ict.blocklist.refresh_blocklist`, the function the
+service's idle pass runs, from decisions taken by :class:`bus389.consumers.ict.decisions.Decider`.
 Needs ``unbound`` and ``dig`` (``deploy/install-system-packages.sh``, or ``apt-get install unbound
 dnsutils``); no Kafka.
 """
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from bus389.consumers.ict.blocklist import blocklist_files, refresh_blocklist
+from bus389.consumers.ict.decisions import BlockRequest, Decider
+from bus389.consumers.ict.store import IctStore, open_store
 from bus389.settings import IctSettings, Settings
-from consumers.ict.blocklist import blocklist_files, refresh_blocklist
-from consumers.ict.decisions import BlockRequest, Decider
-from consumers.ict.store import IctStore, open_store
 
 pytestmark = pytest.mark.integration
 

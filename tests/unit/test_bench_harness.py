@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.context import BenchContext, Sizes
-from bench.harness import (
+from bus389.bench.context import BenchContext, Sizes
+from bus389.bench.harness import (
     Goal,
     Line,
     interleaved,
@@ -22,8 +22,8 @@ from bench.harness import (
     results_document,
     write_results,
 )
-from bench.runner import BENCHMARKS, run_suite
-from bench.scaleout import overlap_rate
+from bus389.bench.runner import BENCHMARKS, run_suite
+from bus389.bench.scaleout import overlap_rate
 from bus389.errors import InputError
 from bus389.settings import Settings
 
@@ -110,7 +110,10 @@ def test_table_json_and_markdown_carry_every_ratio(tmp_path: Path) -> None:
     markdown = render_markdown(lines)
     assert markdown.count("\n") == len(lines) + 1
     document = results_document(
-        lines, facts={"cores": 2, "python": "3.11"}, command="python -m bench", settings={"quick": True}
+        lines,
+        facts={"cores": 2, "python": "3.11"},
+        command="python -m bus389.bench",
+        settings={"quick": True},
     )
     path = write_results(document, tmp_path, name="run")
     written = json.loads(path.read_text(encoding="utf-8"))
@@ -165,14 +168,14 @@ def test_sizes_keep_quick_smaller_than_full() -> None:
 
 
 def test_markdown_of_a_results_document_keeps_figures_and_goal_verdicts() -> None:
-    from bench.runner import markdown_of
+    from bus389.bench.runner import markdown_of
 
     lines = [
         Line("router", "eos", 1300.0, 2600.0, baseline_name="bare txn loop", goal=Goal(">=", 0.6)),
         Line("latency", "p99", 150.0, 100.0, unit="ms", goal=Goal("<=", 200.0, on="value")),
     ]
     document = results_document(
-        lines, facts={"cores": 2, "kafka-python": "3.0.12"}, command="python -m bench", settings={}
+        lines, facts={"cores": 2, "kafka-python": "3.0.12"}, command="python -m bus389.bench", settings={}
     )
     back = [Line.from_json(line) for line in json.loads(json.dumps(document))["lines"]]
     assert [line.ratio for line in back] == [pytest.approx(0.5), pytest.approx(1.5)]
@@ -188,7 +191,7 @@ def test_markdown_of_a_results_document_keeps_figures_and_goal_verdicts() -> Non
 def test_ensure_broker_starts_kafka_only_when_bootstrap_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
-    import bench.context as context
+    import bus389.bench.context as context
     from bus389.errors import LocalKafkaError
 
     calls: list[list[str]] = []
@@ -215,7 +218,7 @@ def test_ensure_broker_starts_kafka_only_when_bootstrap_is_unset(monkeypatch: py
 
 
 def test_memory_halves_split_by_events_and_measure_growth_per_event() -> None:
-    from bench.memory import halves
+    from bus389.bench.memory import halves
 
     series = [(0, 50_000), (250, 60_000), (500, 61_000), (600, 61_000), (1_000, 62_000)]
     first, second, slope = halves(series, 1_000)

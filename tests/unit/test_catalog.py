@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from bus389.errors import SchemaCatalogError, UnknownEventTypeError, UnknownSchemaIdError
-from schemas import SCHEMAS_DIR
-from schemas.catalog import AUDIT, SchemaEntry, check_catalog, load_catalog, record_name_for
+from bus389.schemas import SCHEMAS_DIR
+from bus389.schemas.catalog import AUDIT, SchemaEntry, check_catalog, load_catalog, record_name_for
 
 EVENT_TYPES = [
     "suspect_seller",

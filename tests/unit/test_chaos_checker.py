@@ -3,6 +3,7 @@ and a phantom event, and nothing when all is well."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +11,11 @@ import pytest
 from bus389.chaos.checker import Copy, Observed, Result, compare
 from bus389.chaos.expectation import PolicyModel
 from bus389.chaos.history import EventEntry, History
-from bus389.settings import REPO_ROOT
 
-POLICY = PolicyModel.load(REPO_ROOT / "deploy" / "routing-policy.yaml")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
+
+POLICY = PolicyModel.load(REPO_ROOT / "bus389" / "routing" / "routing-policy.yaml")
 SELLER = {
     "name": "Hộ kinh doanh Trần Văn Đức",
     "tax_code": None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +18,13 @@ from bus389.agencies import Agency
 from bus389.chaos.expectation import PolicyModel, values_at
 from bus389.chaos.workload import EventFactory
 from bus389.events import build_event
-from bus389.settings import REPO_ROOT
-from consumers.router.decision import decide
-from consumers.router.policy import load_policy
+from bus389.routing.decision import decide
+from bus389.routing.policy import load_policy
 
-POLICY_PATH = REPO_ROOT / "deploy" / "routing-policy.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
+
+POLICY_PATH = REPO_ROOT / "bus389" / "routing" / "routing-policy.yaml"
 MODEL = PolicyModel.load(POLICY_PATH)
 ROUTER_POLICY = load_policy(POLICY_PATH)
 

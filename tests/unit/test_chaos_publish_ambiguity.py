@@ -11,6 +11,7 @@ bus twice.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import kafka.errors as kerr
@@ -20,8 +21,11 @@ from bus389.agencies import Agency
 from bus389.codec import encode_event
 from bus389.errors import PublishError
 from bus389.events import build_event
+from bus389.producers.publisher import OutgoingEvent, Publisher
 from bus389.settings import Settings
-from producers.publisher import OutgoingEvent, Publisher
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 
 class _Future:
@@ -137,7 +141,7 @@ class _Admin:
 
 def _fake_kafka(monkeypatch: pytest.MonkeyPatch, settings: Settings, producer: _Producer) -> None:
     import bus389.kafka as kafka_module
-    import producers.publisher as publisher_module
+    import bus389.producers.publisher as publisher_module
 
     monkeypatch.setattr(kafka_module, "make_producer", lambda *_a, **_k: producer)
     monkeypatch.setattr(publisher_module, "make_admin", lambda *_a, **_k: _Admin(settings.topics.all()))
@@ -146,9 +150,8 @@ def _fake_kafka(monkeypatch: pytest.MonkeyPatch, settings: Settings, producer: _
 def test_publish_file_names_the_unconfirmed_chunk_apart_from_committed_and_unsent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bus389.settings import REPO_ROOT
-    from producers.publisher import publish_file
-    from producers.readers import read_records
+    from bus389.producers.publisher import publish_file
+    from bus389.producers.readers import read_records
 
     settings = Settings(bootstrap="127.0.0.1:1", topic_prefix="t_unit", kafka={"transaction_chunk_events": 1})
     records = read_records(REPO_ROOT / "examples" / "suspect_seller.jsonl")  # 4 lines, one per transaction
@@ -178,8 +181,7 @@ def test_publish_file_names_the_unconfirmed_chunk_apart_from_committed_and_unsen
 def test_tax_publish_says_unconfirmed_alerts_may_be_there_and_a_rerun_is_safe(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import producers.tax.publish as tax_publish
-    from bus389.settings import REPO_ROOT
+    import bus389.producers.tax.publish as tax_publish
 
     settings = Settings(bootstrap="127.0.0.1:1", topic_prefix="t_unit", kafka={"transaction_chunk_events": 4})
     monkeypatch.setattr(tax_publish, "published_event_ids", lambda *_a, **_k: set())
@@ -204,8 +206,7 @@ def test_tax_publish_says_unconfirmed_alerts_may_be_there_and_a_rerun_is_safe(
 def test_tax_publish_with_nothing_committed_and_an_unconfirmed_commit_never_says_nothing_committed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import producers.tax.publish as tax_publish
-    from bus389.settings import REPO_ROOT
+    import bus389.producers.tax.publish as tax_publish
 
     settings = Settings(bootstrap="127.0.0.1:1", topic_prefix="t_unit")
     monkeypatch.setattr(tax_publish, "published_event_ids", lambda *_a, **_k: set())

@@ -27,7 +27,7 @@ from bus389.errors import (
     UnknownSchemaIdError,
 )
 from bus389.events import EVENT_MODELS, AuditRecord, Event, build_event, event_from_avro
-from schemas.catalog import load_catalog
+from bus389.schemas.catalog import load_catalog
 
 NOW = datetime(2021, 7, 15, 2, 30, 12, 345000, tzinfo=UTC)
 NAME = "Nguyễn Thị Hồng Nhung"

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from fastavro.read import SchemaResolutionError
 
 from bus389.codec import decode_value, encode_value
-from schemas import SCHEMAS_DIR
-from schemas.catalog import check_catalog, load_catalog
-from schemas.compat import full_compatibility_problems, reader_problems
+from bus389.schemas import SCHEMAS_DIR
+from bus389.schemas.catalog import check_catalog, load_catalog
+from bus389.schemas.compat import full_compatibility_problems, reader_problems
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemas"
 NOW = datetime(2021, 7, 1, 1, 30, tzinfo=UTC)

@@ -20,7 +20,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus389 import lag, metrics
-from bus389.settings import REPO_ROOT, Settings
+from bus389.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "bus389.json"
 ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from bus389.agencies import Agency
+from bus389.consumers.router.replies import ReplyIndex
+from bus389.routing.decision import NO_ROUTE, SPOOFED_SOURCE, UNKNOWN_ORIGINAL, Decision, decide
+from bus389.routing.policy import Policy, load_policy
+from bus389.routing.redaction import redact
 from bus389.settings import RouterSettings
-from consumers.router.decision import NO_ROUTE, SPOOFED_SOURCE, UNKNOWN_ORIGINAL, Decision, decide
-from consumers.router.policy import Policy, load_policy
-from consumers.router.redaction import redact
-from consumers.router.replies import ReplyIndex
 
 A = Agency
 MS = Agency.MARKET_SURVEILLANCE

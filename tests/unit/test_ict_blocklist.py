@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bus389.errors import StoreError
-from consumers.ict.blocklist import (
+from bus389.consumers.ict.blocklist import (
     CSV_COLUMNS,
     SERIAL_MAX,
     BlockEntry,
@@ -24,8 +23,9 @@ from consumers.ict.blocklist import (
     write_atomic,
     write_blocklist,
 )
-from consumers.ict.screening import TargetKind
-from consumers.ict.store import RequestRow, RequestState, TargetState, open_store
+from bus389.consumers.ict.screening import TargetKind
+from bus389.consumers.ict.store import RequestRow, RequestState, TargetState, open_store
+from bus389.errors import StoreError
 
 R1 = "11111111-1111-4111-8111-111111111111"
 R2 = "22222222-2222-4222-8222-222222222222"

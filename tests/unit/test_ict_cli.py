@@ -10,10 +10,10 @@ from _ict_records import law_gap_proposal_record, request_record, suspect_seller
 from click.testing import CliRunner
 
 from bus389.cli.main import cli
+from bus389.consumers.ict.decisions import BlockRequest, Decider
+from bus389.consumers.ict.leads import lead_row, reply_row
+from bus389.consumers.ict.store import RequestState, open_store
 from bus389.settings import Settings, StoreSettings
-from consumers.ict.decisions import BlockRequest, Decider
-from consumers.ict.leads import lead_row, reply_row
-from consumers.ict.store import RequestState, open_store
 
 
 @pytest.fixture

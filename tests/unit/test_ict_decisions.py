@@ -12,12 +12,12 @@ from _ict_records import DAY, MINUTE, T0, Clock, request_record
 
 from bus389.agencies import Agency
 from bus389.codec import decode_event
+from bus389.consumers.ict._results import RESULT_NAMESPACE, result_event_id
+from bus389.consumers.ict.blocklist import active_entries
+from bus389.consumers.ict.decisions import BlockRequest, Decider
+from bus389.consumers.ict.store import IctStore, RequestState, TargetState, open_store
 from bus389.errors import InputError
 from bus389.settings import IctSettings, Settings
-from consumers.ict._results import RESULT_NAMESPACE, result_event_id
-from consumers.ict.blocklist import active_entries
-from consumers.ict.decisions import BlockRequest, Decider
-from consumers.ict.store import IctStore, RequestState, TargetState, open_store
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.ict.screening import (
+from bus389.consumers.ict.screening import (
     SPECIAL_RANGES,
     Target,
     TargetKind,

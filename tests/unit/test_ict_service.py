@@ -22,14 +22,14 @@ from _ict_records import (
 
 from bus389.agencies import Agency
 from bus389.codec import decode_value, encode_event
+from bus389.consumers.ict import service as service_module
+from bus389.consumers.ict.blocklist import blocklist_files
+from bus389.consumers.ict.decisions import BlockRequest, Decider
+from bus389.consumers.ict.service import IctService, group_id, transactional_id
+from bus389.consumers.ict.store import RequestState, open_store
 from bus389.errors import BadMagicByteError, BrokerError, BusError, SchemaMismatchError
 from bus389.service import InboxMessage
 from bus389.settings import IctSettings, Settings, StoreSettings
-from consumers.ict import service as service_module
-from consumers.ict.blocklist import blocklist_files
-from consumers.ict.decisions import BlockRequest, Decider
-from consumers.ict.service import IctService, group_id, transactional_id
-from consumers.ict.store import RequestState, open_store
 
 
 @dataclass

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from _ict_records import T0, Clock, request_record, suspect_seller_record
 
+from bus389.consumers.ict.decisions import BlockRequest, Decider
+from bus389.consumers.ict.leads import lead_row
+from bus389.consumers.ict.store import MIGRATIONS, RejectedEventRow, open_store, sqlite_path
 from bus389.errors import ConfigError, InputError, StoreError
 from bus389.settings import Settings
-from consumers.ict.decisions import BlockRequest, Decider
-from consumers.ict.leads import lead_row
-from consumers.ict.store import MIGRATIONS, RejectedEventRow, open_store, sqlite_path
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Whatever the default routing policy sends the ICT department or the standing office, their services keep.
 
 Every example event (examples/*.jsonl), from every sender, as it is and as a reply to an event of ICT's
-(``meta.in_reply_to``), goes through the real router (:class:`RecordRouter` with deploy/routing-policy.yaml);
+(``meta.in_reply_to``), goes through the real router (:class:`RecordRouter` with the
+default routing policy);
 each copy it writes into ``inbox.ict`` or ``inbox.market_surveillance`` is handed to the service of that
 inbox, which must keep it (a request, a lead, a reply; the standing office's store) and never treat it
 as poison.
@@ -23,17 +24,20 @@ from pydantic import ValidationError
 
 from bus389.agencies import Agency, Topics
 from bus389.codec import decode_value, encode_event
+from bus389.consumers.ict.service import IctService
+from bus389.consumers.ict.store import open_store
+from bus389.consumers.router.records import Outgoing, RecordRouter
+from bus389.consumers.router.replies import ReplyIndex
+from bus389.consumers.standing_office.service import StandingOfficeService
+from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.errors import BusError
 from bus389.events import build_event
+from bus389.routing.policy import load_policy
 from bus389.service import InboxMessage
-from bus389.settings import REPO_ROOT, IctSettings, Settings, StoreSettings
-from consumers.ict.service import IctService
-from consumers.ict.store import open_store
-from consumers.router.policy import load_policy
-from consumers.router.records import Outgoing, RecordRouter
-from consumers.router.replies import ReplyIndex
-from consumers.standing_office.service import StandingOfficeService
-from consumers.standing_office.store import StandingOfficeStore
+from bus389.settings import IctSettings, Settings, StoreSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 PREFIX = "t_cov"
 ICT_EVENT = str(uuid.UUID(int=0x389))
@@ -70,7 +74,9 @@ def routed_copies() -> list[Outgoing]:
     topics = Topics(PREFIX)
     replies = ReplyIndex()
     replies.record(ICT_EVENT, Agency.ICT)
-    router = RecordRouter(topics, load_policy(REPO_ROOT / "deploy" / "routing-policy.yaml"), replies)
+    router = RecordRouter(
+        topics, load_policy(REPO_ROOT / "bus389" / "routing" / "routing-policy.yaml"), replies
+    )
     copies: list[Outgoing] = []
     offset = 0
     for event_type, data in examples():

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from bus389.events import ENUM_DEFAULTS, EVENT_MODELS, AuditRecord, AvroType, Event
-from schemas.catalog import AUDIT, load_catalog, record_name_for
+from bus389.schemas.catalog import AUDIT, load_catalog, record_name_for
 
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _DROPPED = {"doc", "namespace", "aliases"}

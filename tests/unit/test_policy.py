@@ -12,8 +12,8 @@ import yaml
 
 from bus389.agencies import Agency
 from bus389.errors import PolicyError
+from bus389.routing.policy import ORIGINAL_SENDER, Policy, load_policy, parse_policy
 from bus389.settings import RouterSettings
-from consumers.router.policy import ORIGINAL_SENDER, Policy, load_policy, parse_policy
 
 POLICY_FILE = RouterSettings().policy_path
 
@@ -118,7 +118,7 @@ def test_only_rules_for_the_acting_agency_allow_red(policy: Policy) -> None:
 
 
 def test_no_event_type_is_left_to_the_catch_all(policy: Policy) -> None:
-    from schemas.catalog import load_catalog
+    from bus389.schemas.catalog import load_catalog
 
     missing, only_catch_all = policy.unrouted(load_catalog().event_types())
     assert missing == []

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bus389.settings import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
+
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"

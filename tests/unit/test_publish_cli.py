@@ -17,10 +17,12 @@ from click.testing import CliRunner, Result
 
 from bus389.agencies import Agency
 from bus389.cli.main import cli
-from bus389.settings import REPO_ROOT
-from producers.publisher import prepare_events
-from producers.readers import read_records
-from schemas.catalog import load_catalog
+from bus389.producers.publisher import prepare_events
+from bus389.producers.readers import read_records
+from bus389.schemas.catalog import load_catalog
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 EXAMPLES = REPO_ROOT / "examples"
 

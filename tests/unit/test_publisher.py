@@ -17,12 +17,15 @@ import kafka.errors
 import pytest
 
 import bus389.kafka as kafka_module
-import producers.publisher as publisher_module
+import bus389.producers.publisher as publisher_module
 from bus389.agencies import Agency
 from bus389.errors import BrokerError, ConfigError, InputError, NoBrokerError, PublishError
-from bus389.settings import REPO_ROOT, Settings
-from producers.publisher import Publisher, publish_file
-from producers.readers import read_records
+from bus389.producers.publisher import Publisher, publish_file
+from bus389.producers.readers import read_records
+from bus389.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 SELLERS = read_records(REPO_ROOT / "examples" / "suspect_seller.jsonl")
 FAST = {"delivery_timeout_ms": 1000, "request_timeout_ms": 1000}

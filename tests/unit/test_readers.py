@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from bus389.errors import InputError, RecordError
-from producers.readers import MAX_DEPTH, SourceRecord, csv_shape, detect_format, read_records
-from schemas.catalog import load_catalog
+from bus389.producers.readers import MAX_DEPTH, SourceRecord, csv_shape, detect_format, read_records
+from bus389.schemas.catalog import load_catalog
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 VI = "Nguyễn Văn Hùng — Thôn Đông, xã An Vĩnh, huyện Lý Sơn"
 
@@ -313,7 +316,6 @@ def test_csv_shape_knows_every_array_of_every_event_type() -> None:
 
 
 def test_example_csv_reads(tmp_path: Path) -> None:
-    from bus389.settings import REPO_ROOT
 
     records = read_records(REPO_ROOT / "examples" / "suspect_seller.csv", schema=_schema("suspect_seller"))
     assert [r.line for r in records] == [2, 3, 4]

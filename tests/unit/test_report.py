@@ -25,10 +25,10 @@ from _so_records import (
 )
 
 from bus389.agencies import Agency
+from bus389.consumers.standing_office.report import Period, SixMonthReport, build_report
+from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.errors import InputError
 from bus389.settings import ReportSettings
-from consumers.standing_office.report import Period, SixMonthReport, build_report
-from consumers.standing_office.store import StandingOfficeStore
 
 NOW = vn(2021, 7, 10, 12)
 """The report is made ten days after the period: answers count as of 30/06 24:00 (Vietnam time)."""

@@ -9,7 +9,7 @@ from _so_records import seller, suspect_seller, tax_discrepancy, vn
 from click.testing import CliRunner
 
 from bus389.cli.main import cli
-from consumers.standing_office.store import StandingOfficeStore
+from bus389.consumers.standing_office.store import StandingOfficeStore
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 from _so_records import account, domain_block_request, domain_block_result, seller, suspect_seller, vn
 
-from consumers.standing_office.correlation import (
+from bus389.consumers.standing_office.correlation import (
     CorrelationKey,
     extract_keys,
     normalise_domain,

@@ -21,9 +21,9 @@ from _so_records import (
 )
 
 from bus389.agencies import AGENCY_INFO, Agency
-from consumers.standing_office.render import format_duration, format_vnd, render
-from consumers.standing_office.report import Period, SixMonthReport, build_report
-from consumers.standing_office.store import StandingOfficeStore
+from bus389.consumers.standing_office.render import format_duration, format_vnd, render
+from bus389.consumers.standing_office.report import Period, SixMonthReport, build_report
+from bus389.consumers.standing_office.store import StandingOfficeStore
 
 HOSTILE = "Shop <script>alert('x')</script> & \"Hùng\" | Co"
 

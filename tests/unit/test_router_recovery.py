@@ -20,12 +20,12 @@ from bus389 import kafka as bus_kafka
 from bus389 import recovery
 from bus389.agencies import Agency
 from bus389.codec import decode_value, encode_event
+from bus389.consumers.router import service as router_service
+from bus389.consumers.router.service import RouterService
 from bus389.errors import BrokerError
 from bus389.events import build_event
+from bus389.routing.policy import load_policy
 from bus389.settings import RouterSettings, Settings
-from consumers.router import service as router_service
-from consumers.router.policy import load_policy
-from consumers.router.service import RouterService
 
 PREFIX = "t_rr"
 OUTBOX = TopicPartition(f"{PREFIX}.outbox.police", 0)

@@ -10,7 +10,6 @@ from bus389.agencies import Agency, Topics
 from bus389.errors import ConfigError
 from bus389.security.acl import (
     CLUSTER_RESOURCE,
-    SPEC_PATH,
     SUPER_USERS,
     AclEntry,
     allows,
@@ -27,6 +26,8 @@ PREFIX = "bus389"
 TOPICS = Topics(PREFIX)
 SPEC = derive_acl_spec(PREFIX)
 ROUTER = "User:router"
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "deploy" / "security" / "acl-spec.yaml"
 
 
 def user(agency: Agency) -> str:

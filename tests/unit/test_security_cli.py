@@ -8,7 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bus389.cli.main import cli
-from bus389.security.acl import SPEC_PATH
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "deploy" / "security" / "acl-spec.yaml"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

@@ -13,10 +13,10 @@ import pytest
 from _so_records import complaint, eid, seller, suspect_seller, tax_discrepancy, vn
 
 from bus389 import metrics
+from bus389.consumers.standing_office.service import StandingOfficeService, group_id
+from bus389.consumers.standing_office.store import StandingOfficeStore, UnusableEventError
 from bus389.errors import ConfigError, CorruptBodyError, StoreError
 from bus389.service import InboxMessage
-from consumers.standing_office.service import StandingOfficeService, group_id
-from consumers.standing_office.store import StandingOfficeStore, UnusableEventError
 
 NAME_NFD = unicodedata.normalize("NFD", "Nguyễn Thị Ánh Tuyết")
 ADDRESS = "Số 12 đường Lê Lợi, phường Trần Hưng Đạo, TP Quảng Ngãi"

@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from bus389.errors import InputError
-from producers.tax.headers import COLUMNS, Column, header_key, map_headers
+from bus389.producers.tax.headers import COLUMNS, Column, header_key, map_headers
 
 CANONICAL = [
     "Mã số thuế",

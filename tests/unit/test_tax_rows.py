@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bus389.cli.main import cli
-from bus389.settings import REPO_ROOT, Settings
-from producers.tax.alerts import (
+from bus389.producers.tax.alerts import (
     TAX_ALERT_NAMESPACE,
     Alert,
     Rejected,
@@ -26,8 +25,12 @@ from producers.tax.alerts import (
     parse_platform,
     row_to_alert,
 )
-from producers.tax.publish import REASON_HEADER, prepare_alerts, publish_alerts, rejected_path
-from producers.tax.spreadsheet import CellError, read_table
+from bus389.producers.tax.publish import REASON_HEADER, prepare_alerts, publish_alerts, rejected_path
+from bus389.producers.tax.spreadsheet import CellError, read_table
+from bus389.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 EXAMPLES = REPO_ROOT / "examples"
 NO_BROKER = {"BUS389_BOOTSTRAP": "127.0.0.1:1", "BUS389_TOPIC_PREFIX": "unit_no_broker"}

@@ -11,9 +11,11 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from bus389.errors import InputError
-from bus389.settings import REPO_ROOT
-from producers.tax.headers import Column
-from producers.tax.spreadsheet import CellError, parse_vnd, read_table
+from bus389.producers.tax.headers import Column
+from bus389.producers.tax.spreadsheet import CellError, parse_vnd, read_table
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this test runs from (examples, deploy files)."""
 
 EXAMPLES = REPO_ROOT / "examples"
 HEADER = (

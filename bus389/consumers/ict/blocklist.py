@@ -1,0 +1,324 @@
+"""The blocklist files: an RPZ zone for the province's resolvers, and text and CSV exports for providers.
+
+The RPZ zone follows draft-vixie-dnsop-dns-rpz (Response Policy Zones), as BIND, Unbound, Knot
+Resolver and PowerDNS load it:
+
+- an SOA (its serial incremented on every change, so secondaries transfer the new zone) and an NS;
+- a blocked domain is two QNAME triggers, ``name CNAME .`` and ``*.name CNAME .``: the name and every
+  name under it answer NXDOMAIN;
+- a blocked IP address or network is a Response IP trigger ``<prefix>.<reversed address>.rpz-ip CNAME .``
+  (``32.4.3.2.1.rpz-ip`` for ``1.2.3.4``; IPv6 words reversed, with ``zz`` for the ``::`` run): any
+  answer containing that address becomes NXDOMAIN;
+- each record is preceded by one ``; event <request id> from <agency>, <legal basis>`` comment per
+  request that asked for it, so a resolver operator can trace every line to its request.
+
+URLs cannot be blocked by DNS: they appear only in the CSV export, for the providers' URL filters.
+The text export is one domain per line (what most providers' DNS and proxy tools import).
+
+Every file is written atomically (a temporary file in the same folder, ``fsync``, ``os.replace``,
+``fsync`` of the folder): a resolver that reloads at any moment reads the old zone or the new one,
+never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import ipaddress
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus389.consumers.ict.screening import TargetKind
+from bus389.consumers.ict.store import IctStore
+from bus389.errors import StoreError
+
+__all__ = [
+    "CSV_COLUMNS",
+    "SERIAL_MAX",
+    "BlockEntry",
+    "BlocklistFiles",
+    "Refreshed",
+    "active_entries",
+    "blocklist_files",
+    "content_hash",
+    "next_serial",
+    "render_csv",
+    "render_rpz",
+    "refresh_blocklist",
+    "render_txt",
+    "rpz_ip_owner",
+    "write_atomic",
+    "write_blocklist",
+]
+
+SERIAL_MAX = 2**32 - 1
+"""SOA serials are 32-bit (RFC 1982): the one after the largest wraps to 1."""
+
+CSV_COLUMNS = (
+    "target",
+    "kind",
+    "request_id",
+    "requester",
+    "approved_at",
+    "expires_at",
+    "legal_basis",
+)
+
+_TTL = 300
+_SOA_TIMERS = "3600 600 604800 300"
+"""refresh, retry, expire, negative-caching TTL (seconds)."""
+
+
+@dataclass(frozen=True, order=True)
+class BlockEntry:
+    """One active block: a target and one request that asked for it (a target may have several)."""
+
+    kind: TargetKind
+    target: str
+    request_id: str
+    requester: str
+    legal_basis: str
+    approved_at: int
+    """Epoch milliseconds."""
+    expires_at: int | None
+
+
+@dataclass(frozen=True)
+class BlocklistFiles:
+    """Where the three files live in the output folder."""
+
+    rpz: Path
+    txt: Path
+    csv: Path
+
+    def all(self) -> tuple[Path, Path, Path]:
+        return (self.rpz, self.txt, self.csv)
+
+
+def blocklist_files(output_dir: Path, zone: str) -> BlocklistFiles:
+    return BlocklistFiles(
+        rpz=output_dir / f"{zone}.zone",
+        txt=output_dir / "blocklist.txt",
+        csv=output_dir / "blocklist.csv",
+    )
+
+
+def next_serial(serial: int) -> int:
+    """The serial after ``serial``: +1, wrapping from 2**32-1 to 1 (0 is avoided, as many tools do)."""
+    return serial + 1 if 0 <= serial < SERIAL_MAX else 1
+
+
+def rpz_ip_owner(target: str) -> str:
+    """The Response IP trigger owner name (relative to the zone) for an address or network.
+
+    ``1.2.3.4`` → ``32.4.3.2.1.rpz-ip``; ``203.0.113.0/24`` → ``24.0.113.0.203.rpz-ip``;
+    ``2001:2:3::1`` → ``128.1.zz.3.2.2001.rpz-ip``.
+    """
+    net = ipaddress.ip_network(target, strict=True)
+    if isinstance(net, ipaddress.IPv4Network):
+        words = str(net.network_address).split(".")
+    else:
+        compressed = net.network_address.compressed
+        if "::" in compressed:
+            left, right = compressed.split("::", 1)
+            words = [*(left.split(":") if left else []), "zz", *(right.split(":") if right else [])]
+        else:
+            words = compressed.split(":")
+    return ".".join([str(net.prefixlen), *reversed(words), "rpz-ip"])
+
+
+def _comment_text(text: str) -> str:
+    # A comment runs to the end of the line: a newline in a legal basis must not end it.
+    return " ".join(text.split())
+
+
+def _grouped(entries: Iterable[BlockEntry], kind: TargetKind) -> list[tuple[str, list[BlockEntry]]]:
+    groups: dict[str, list[BlockEntry]] = {}
+    for entry in sorted(entries):
+        if entry.kind == kind:
+            groups.setdefault(entry.target, []).append(entry)
+    return sorted(groups.items(), key=lambda item: _sort_key(kind, item[0]))
+
+
+def _sort_key(kind: TargetKind, target: str) -> tuple[int, str | int, int]:
+    if kind == TargetKind.IP:
+        net = ipaddress.ip_network(target)
+        return (net.version, int(net.network_address), net.prefixlen)
+    # Domains sorted by their labels from the top, so that a name and its subdomains sit together.
+    return (0, ".".join(reversed(target.split("."))), 0)
+
+
+def render_rpz(entries: Sequence[BlockEntry], *, zone: str, serial: int) -> str:
+    """The RPZ zone file text for ``entries`` with ``serial`` in the SOA."""
+    domains = _grouped(entries, TargetKind.DOMAIN)
+    ips = _grouped(entries, TargetKind.IP)
+    lines = [
+        f"; {zone}: Response Policy Zone of the BCĐ 389 ICT department (draft-vixie-dnsop-dns-rpz).",
+        "; Written by bus389 on every change; do not edit by hand.",
+        f"; {len(domains)} domain(s) and {len(ips)} IP address(es) or network(s) blocked.",
+        f"$ORIGIN {zone}.",
+        f"$TTL {_TTL}",
+        f"@ IN SOA localhost. hostmaster.localhost. {serial} {_SOA_TIMERS}",
+        "@ IN NS localhost.",
+    ]
+    for name, group in domains:
+        lines.append("")
+        lines.extend(_comments(group))
+        lines.append(f"{name} CNAME .")
+        lines.append(f"*.{name} CNAME .")
+    for target, group in ips:
+        lines.append("")
+        lines.extend(_comments(group))
+        lines.append(f"{rpz_ip_owner(target)} CNAME .")
+    return "\n".join(lines) + "\n"
+
+
+def _comments(group: Sequence[BlockEntry]) -> list[str]:
+    return [
+        f"; event {e.request_id} from {e.requester}, {_comment_text(e.legal_basis)}"
+        for e in sorted(group, key=lambda e: (e.approved_at, e.request_id))
+    ]
+
+
+def render_txt(entries: Sequence[BlockEntry]) -> str:
+    """One blocked domain per line (blocking covers its subdomains), sorted; empty when none."""
+    names = [name for name, _ in _grouped(entries, TargetKind.DOMAIN)]
+    return "".join(f"{name}\n" for name in names)
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def render_csv(entries: Sequence[BlockEntry]) -> str:
+    """Every active block, one row per target and request, with :data:`CSV_COLUMNS` (RFC 4180, UTF-8)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for kind in (TargetKind.DOMAIN, TargetKind.IP, TargetKind.URL):
+        for target, group in _grouped(entries, kind):
+            for e in sorted(group, key=lambda e: (e.approved_at, e.request_id)):
+                writer.writerow(
+                    (
+                        target,
+                        kind.value,
+                        e.request_id,
+                        e.requester,
+                        _iso(e.approved_at),
+                        _iso(e.expires_at),
+                        e.legal_basis,
+                    )
+                )
+    return buffer.getvalue()
+
+
+def content_hash(entries: Sequence[BlockEntry]) -> str:
+    """A digest of what the files say (not the serial): equal digests mean nothing to rewrite."""
+    return hashlib.sha256(render_csv(entries).encode("utf-8")).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp file, fsync, rename, fsync folder)."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {exc}") from exc
+
+
+def write_blocklist(
+    entries: Sequence[BlockEntry], *, output_dir: Path, zone: str, serial: int
+) -> BlocklistFiles:
+    """Write the three files (text and CSV first, the zone last, each atomically)."""
+    files = blocklist_files(output_dir, zone)
+    write_atomic(files.txt, render_txt(entries).encode("utf-8"))
+    write_atomic(files.csv, render_csv(entries).encode("utf-8"))
+    write_atomic(files.rpz, render_rpz(entries, zone=zone, serial=serial).encode("utf-8"))
+    return files
+
+
+# --- the files from the store ------------------------------------------------------------------------
+
+
+def active_entries(store: IctStore) -> list[BlockEntry]:
+    """What the blocklist is made of: every blocked target with the request that asked for it."""
+    return [
+        BlockEntry(
+            kind=TargetKind(target.kind),
+            target=target.value,
+            request_id=request.event_id,
+            requester=request.requester,
+            legal_basis=request.legal_basis,
+            approved_at=request.decided_at if request.decided_at is not None else target.changed_at,
+            expires_at=request.expires_at,
+        )
+        for target, request in store.active_blocks()
+    ]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What :func:`refresh_blocklist` did."""
+
+    written: bool
+    serial: int
+    entries: int
+    seq: int
+    """The store's change number the files now show (results up to it may be published)."""
+
+
+def refresh_blocklist(store: IctStore, *, output_dir: Path, zone: str, force: bool = False) -> Refreshed:
+    """Rewrite the files if the blocklist changed since they were last written (or one is missing).
+
+    Runs in one store transaction, holding its write lock while the files are written, so that a
+    decision taken meanwhile (by ``bus389 ict approve`` in another process) waits and is never marked
+    as written without being in the files. The serial goes up only when the content changes.
+    """
+    files = blocklist_files(output_dir, zone)
+    if not force and store.counter("blocklist_seq") == store.counter("written_seq"):
+        # The common case between polls: nothing changed, so do not take the write lock at all.
+        if all(path.exists() for path in files.all()):
+            return Refreshed(False, store.counter("serial"), -1, store.counter("written_seq"))
+    with store.transaction():
+        seq = store.counter("blocklist_seq")
+        written_seq = store.counter("written_seq")
+        serial = store.counter("serial")
+        missing = not all(path.exists() for path in files.all())
+        if seq == written_seq and not missing and not force:
+            return Refreshed(False, serial, -1, seq)
+        entries = active_entries(store)
+        digest = content_hash(entries)
+        changed = digest != store.text("written_hash") or serial == 0
+        if changed:
+            serial = next_serial(serial)
+        if changed or missing or force:
+            write_blocklist(entries, output_dir=output_dir, zone=zone, serial=serial)
+        store.set_value("serial", serial)
+        store.set_value("written_hash", digest)
+        store.set_value("written_seq", seq)
+        return Refreshed(changed or missing or force, serial, len(entries), seq)

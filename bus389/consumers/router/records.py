@@ -1,0 +1,202 @@
+"""What one outbox record becomes: inbox copies and an audit record, or a dead letter (no Kafka I/O).
+
+:class:`RecordRouter` decodes the record (the codec's typed errors are DLQ reasons), validates it with
+the event model (``invalid_event``), lets :func:`~bus389.routing.decision.decide` verify the sender
+and choose the recipients, and builds the records to write: one copy per recipient (the original
+bytes, or the event re-encoded with the redacted fields set to null), the original key and headers
+plus the router's, and one audit record. It never raises on bad input: what cannot be routed becomes
+a dead letter carrying the original bytes, the reason, a readable detail and the origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from bus389.agencies import Topics
+from bus389.consumers.router.audit import Origin, build_audit_record
+from bus389.consumers.router.replies import ReplyIndex
+from bus389.errors import BusError, CodecError
+from bus389.routing.decision import Decision, decide
+from bus389.routing.policy import Policy
+from bus389.routing.redaction import redact
+
+__all__ = [
+    "DLQ_HEADERS",
+    "INVALID_EVENT",
+    "NOT_AN_OUTBOX",
+    "ROUTER_HEADERS",
+    "Outgoing",
+    "RecordRouter",
+    "Routed",
+    "dlq_record",
+    "headers_of",
+]
+
+INVALID_EVENT = "invalid_event"
+NOT_AN_OUTBOX = "not_an_outbox"
+
+ROUTER_HEADERS = ("bus389_rule", "bus389_plan_section", "bus389_origin", "bus389_redacted")
+"""Headers the router adds to an inbox copy (contract). ``bus389_*`` names belong to the bus: a sender's
+own headers with that prefix are dropped from the copies, so none can forge a rule or a redaction."""
+DLQ_HEADERS = (
+    "bus389_dlq_reason",
+    "bus389_dlq_detail",
+    "bus389_origin_topic",
+    "bus389_origin_partition",
+    "bus389_origin_offset",
+)
+_DETAIL_MAX = 2000
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to write: an inbox copy, an audit record or a dead letter."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What one outbox record became."""
+
+    origin: Origin
+    outgoing: tuple[Outgoing, ...]
+    decision: Decision | None = None
+    dlq_reason: str | None = None
+    dlq_detail: str = ""
+    claimed_source: str = ""
+    published_at: datetime | None = None
+
+    @property
+    def routed(self) -> bool:
+        return self.dlq_reason is None
+
+
+def _headers(raw: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+    return [(str(name), bytes(value) if value is not None else b"") for name, value in (raw or [])]
+
+
+def dlq_record(dlq_topic: str, raw: Any, reason: str, detail: str) -> Outgoing:
+    """The dead letter of ``raw``: its original key, value and headers, plus the reason and origin."""
+    detail = detail if len(detail) <= _DETAIL_MAX else detail[: _DETAIL_MAX - 1] + "…"
+    headers = [h for h in _headers(raw.headers) if h[0] not in DLQ_HEADERS]
+    headers += [
+        ("bus389_dlq_reason", reason.encode()),
+        ("bus389_dlq_detail", detail.encode("utf-8")),
+        ("bus389_origin_topic", str(raw.topic).encode("utf-8")),
+        ("bus389_origin_partition", str(raw.partition).encode()),
+        ("bus389_origin_offset", str(raw.offset).encode()),
+    ]
+    return Outgoing(dlq_topic, raw.key, raw.value, headers)
+
+
+class RecordRouter:
+    """Decode, validate, verify the sender, decide and build the records for one outbox record.
+
+    Holds the policy and the reply index; records every routed event's sender in the index.
+    """
+
+    def __init__(self, topics: Topics, policy: Policy, replies: ReplyIndex | None = None) -> None:
+        from bus389.schemas.catalog import load_catalog
+
+        self.topics = topics
+        self.policy = policy
+        self.replies = replies if replies is not None else ReplyIndex()
+        self._audit_schema = load_catalog().audit
+
+    def _dead(self, raw: Any, origin: Origin, reason: str, detail: str, **extra: Any) -> Routed:
+        return Routed(
+            origin=origin,
+            outgoing=(dlq_record(self.topics.dlq, raw, reason, detail),),
+            dlq_reason=reason,
+            dlq_detail=detail,
+            **extra,
+        )
+
+    def route(self, raw: Any, *, received_at: datetime, now: Callable[[], datetime] | None = None) -> Routed:
+        """The records ``raw`` (a consumer record of an outbox) turns into; never raises on bad input."""
+        from bus389.codec import decode_event, encode_value, event_headers, event_key
+        from bus389.events import event_from_avro, validation_problems
+
+        origin = Origin(raw.topic, raw.partition, raw.offset)
+        sender = self.topics.sender_of(raw.topic)
+        if sender is None:
+            return self._dead(
+                raw, origin, NOT_AN_OUTBOX, f"{raw.topic} is not an outbox of {self.topics.prefix}"
+            )
+        headers = _headers(raw.headers)
+        try:
+            decoded = decode_event(raw.value, headers)
+        except CodecError as exc:
+            return self._dead(raw, origin, exc.reason, str(exc))
+        if not decoded.schema.is_event:
+            return self._dead(raw, origin, INVALID_EVENT, f"{decoded.schema.ref} is not an event schema")
+        record = decoded.record
+        try:
+            event_from_avro(record)
+        except ValidationError as exc:
+            return self._dead(raw, origin, INVALID_EVENT, "; ".join(validation_problems(exc)))
+        except BusError as exc:
+            return self._dead(raw, origin, INVALID_EVENT, str(exc))
+
+        published_at = decoded.meta.get("published_at")
+        decision = decide(sender, record, self.policy, self.replies)
+        extra: dict[str, Any] = {
+            "decision": decision,
+            "claimed_source": str(decoded.meta.get("source", "")),
+            "published_at": published_at if isinstance(published_at, datetime) else None,
+        }
+        if not decision.routed:
+            return self._dead(raw, origin, decision.dlq_reason or "no_route", decision.dlq_detail, **extra)
+
+        key = raw.key if raw.key is not None else event_key(record)
+        kept = [h for h in headers if not h[0].startswith("bus389_")]
+        outgoing: list[Outgoing] = []
+        for delivery in decision.deliveries:
+            value = (
+                raw.value
+                if not delivery.redacted
+                else encode_value(redact(record, delivery.redacted), decoded.schema)
+            )
+            copy_headers = [
+                *kept,
+                ("bus389_rule", delivery.rule_id.encode("utf-8")),
+                ("bus389_plan_section", delivery.plan_section.encode("utf-8")),
+                ("bus389_origin", origin.header().encode("utf-8")),
+                ("bus389_redacted", ",".join(delivery.redacted).encode("utf-8")),
+            ]
+            outgoing.append(Outgoing(self.topics.inbox(delivery.recipient), key, value, copy_headers))
+        clock = now or (lambda: datetime.now(UTC))
+        audit = build_audit_record(
+            decision,
+            schema_id=decoded.schema.schema_id,
+            origin=origin,
+            received_at=received_at,
+            routed_at=clock(),
+        )
+        outgoing.append(
+            Outgoing(
+                self.topics.audit,
+                decision.event_id.encode("utf-8"),
+                encode_value(audit, self._audit_schema),
+                event_headers(audit, self._audit_schema),
+            )
+        )
+        self.replies.record(decision.event_id, sender)
+        return Routed(origin=origin, outgoing=tuple(outgoing), **extra)
+
+
+def headers_of(
+    raw_headers: Mapping[str, bytes] | Iterable[tuple[str, bytes | None]] | None,
+) -> dict[str, str]:
+    """Kafka headers as text (for the CLI and tests)."""
+    items = raw_headers.items() if isinstance(raw_headers, Mapping) else (raw_headers or [])
+    return {str(k): (v or b"").decode("utf-8", errors="replace") for k, v in items}

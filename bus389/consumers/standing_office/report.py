@@ -1,0 +1,580 @@
+"""The six-monthly report of plan III.3, computed from the standing office's store.
+
+The members report to the standing office every six months (plan III.3); the report gathers, per
+member agency, what the bus carried in the period, and what the committee must see across members.
+
+Definitions (each figure of the rendered report follows one of these):
+
+- **Period**: ``YYYY-H1`` is 1 January–30 June, ``YYYY-H2`` 1 July–31 December, in Vietnam's time
+  (Asia/Ho_Chi_Minh). An event belongs to the period by ``meta.occurred_at``; a member is the event's
+  ``meta.source``.
+- **As of**: the report time or the end of the period, whichever is earlier. Answers (block results,
+  case outcomes) count only if they came by then, so a report on a past period is the same whenever it
+  is produced, and "unanswered past the deadline" means unanswered *at the end of the period*.
+- **Domain-block requests**: those of the period, joined with the ``domain_block_result`` events whose
+  ``meta.in_reply_to`` is the request. The time to result runs from the request's ``occurred_at`` to the
+  first result's ``decided_at``; the outcome shown is the latest result's.
+- **Undeclared-seller alerts**: ``tax_discrepancy`` events of the period, their count and the sums of
+  ``undeclared_revenue_vnd`` and ``estimated_tax_owed_vnd``.
+- **Cases referred**: ``case_referral`` events of the period, joined with ``case_outcome`` events of
+  the same ``meta.case_ref`` (or whose ``meta.in_reply_to`` is the referral), with their fines and
+  goods seized. Separately, the ``case_outcome`` events each member published in the period.
+- **Missing periodic reports**: members (every agency but the standing office itself) with no
+  ``periodic_report`` of kind ``SIX_MONTHLY`` whose ``period`` field is this period, filed any time up
+  to the report time (they are due after the period ends).
+- **Unanswered past the deadline**: requests of every event type named in
+  ``settings.report.answer_deadline_days``, from this period or earlier, whose deadline
+  (``occurred_at`` + days) passed before the as-of instant and that had no answer by then. A
+  ``domain_block_request`` is answered by a ``domain_block_result`` in reply to it; a ``case_referral``
+  by a ``case_outcome`` of its case (``case_ref``) or in reply to it; any other type (``complaint``)
+  by any event in reply to it, or a ``case_referral``/``case_outcome`` of its case.
+- **Correlation**: every key (see :mod:`.correlation`) of the period's events that two or more
+  different members reported in the period, with every report carrying it.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bus389.agencies import STANDING_OFFICE, Agency
+from bus389.consumers.standing_office.correlation import CORRELATED_KINDS
+from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent, to_millis
+from bus389.errors import InputError
+from bus389.settings import ReportSettings
+
+__all__ = [
+    "VN_TZ",
+    "BlockRequestLine",
+    "CaseOutcomeLine",
+    "CorrelationGroup",
+    "CorrelationReport",
+    "MemberReport",
+    "OutcomesSummary",
+    "OverdueRequest",
+    "Period",
+    "ReferralLine",
+    "SixMonthReport",
+    "build_report",
+]
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+"""The province's time zone: periods and dates in the report are Vietnam's (UTC+7)."""
+
+_PERIOD = re.compile(r"^(\d{4})-H([12])$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half year, Vietnam time: ``2021-H1`` = [1 Jan, 1 Jul 2021), ``2021-H2`` = [1 Jul, 1 Jan 2022)."""
+
+    year: int
+    half: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = _PERIOD.match(text.strip().upper())
+        if match is None or not 1 <= int(match.group(1)) <= 9998:
+            raise InputError(
+                f"{text!r} is not a six-month period: expected YYYY-H1 (January–June) "
+                "or YYYY-H2 (July–December), e.g. 2021-H1"
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-H{self.half}"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, 1 if self.half == 1 else 7, 1, tzinfo=VN_TZ)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period."""
+        if self.half == 1:
+            return datetime(self.year, 7, 1, tzinfo=VN_TZ)
+        return datetime(self.year + 1, 1, 1, tzinfo=VN_TZ)
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
+
+
+@dataclass(frozen=True)
+class BlockRequestLine:
+    event_id: str
+    requester: str
+    occurred_at: datetime
+    domains: tuple[str, ...]
+    action: str
+    outcome: str | None
+    """The latest result's outcome as of the report; None when unanswered."""
+    result_event_id: str | None
+    answered_at: datetime | None
+    time_to_result: timedelta | None
+
+
+@dataclass(frozen=True)
+class CaseOutcomeLine:
+    event_id: str
+    agency: str
+    outcome: str
+    decided_on: str
+    fine_vnd: int
+    goods_seized: str | None
+    goods_seized_value_vnd: int
+    decision_ref: str | None
+
+
+@dataclass(frozen=True)
+class ReferralLine:
+    event_id: str
+    occurred_at: datetime
+    case_ref: str | None
+    seller: str | None
+    offences: tuple[str, ...]
+    outcomes: tuple[CaseOutcomeLine, ...]
+
+    @property
+    def fine_vnd(self) -> int:
+        return sum(o.fine_vnd for o in self.outcomes)
+
+    @property
+    def goods_seized_value_vnd(self) -> int:
+        return sum(o.goods_seized_value_vnd for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class OutcomesSummary:
+    """The ``case_outcome`` events one member published in the period."""
+
+    lines: tuple[CaseOutcomeLine, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.lines)
+
+    @property
+    def fine_vnd(self) -> int:
+        return sum(o.fine_vnd for o in self.lines)
+
+    @property
+    def goods_seized_value_vnd(self) -> int:
+        return sum(o.goods_seized_value_vnd for o in self.lines)
+
+
+@dataclass(frozen=True)
+class MemberReport:
+    agency: Agency
+    events_by_type: dict[str, int]
+    block_requests: tuple[BlockRequestLine, ...]
+    tax_alerts: int
+    undeclared_revenue_vnd: int
+    tax_owed_vnd: int
+    referrals: tuple[ReferralLine, ...]
+    outcomes: OutcomesSummary
+    six_monthly_reports: tuple[str, ...]
+    """Event ids of this member's SIX_MONTHLY periodic reports for the period."""
+
+    @property
+    def events_total(self) -> int:
+        return sum(self.events_by_type.values())
+
+    @property
+    def block_outcomes(self) -> dict[str, int]:
+        counts = Counter(line.outcome or "" for line in self.block_requests)
+        return dict(sorted(counts.items()))
+
+    @property
+    def time_to_result_median(self) -> timedelta | None:
+        times = [line.time_to_result for line in self.block_requests if line.time_to_result is not None]
+        if not times:
+            return None
+        return timedelta(seconds=statistics.median(t.total_seconds() for t in times))
+
+    @property
+    def time_to_result_max(self) -> timedelta | None:
+        times = [line.time_to_result for line in self.block_requests if line.time_to_result is not None]
+        return max(times) if times else None
+
+    @property
+    def referrals_with_outcome(self) -> int:
+        return sum(1 for r in self.referrals if r.outcomes)
+
+    @property
+    def referral_fine_vnd(self) -> int:
+        return sum(r.fine_vnd for r in self.referrals)
+
+    @property
+    def referral_goods_seized_value_vnd(self) -> int:
+        return sum(r.goods_seized_value_vnd for r in self.referrals)
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.events_total or self.six_monthly_reports)
+
+
+@dataclass(frozen=True)
+class OverdueRequest:
+    event_id: str
+    event_type: str
+    agency: str
+    occurred_at: datetime
+    deadline: datetime
+    overdue: timedelta
+    """How long past the deadline at the as-of instant."""
+    summary: str
+
+
+@dataclass(frozen=True)
+class CorrelationReport:
+    """One report carrying a correlated key."""
+
+    agency: str
+    event_type: str
+    occurred_at: datetime
+    event_id: str
+    label: str
+    """How this report spelled it."""
+
+
+@dataclass(frozen=True)
+class CorrelationGroup:
+    kind: str
+    value: str
+    agencies: tuple[str, ...]
+    reports: tuple[CorrelationReport, ...]
+
+    @property
+    def label(self) -> str:
+        """The first spelling reported (for a heading)."""
+        return self.reports[0].label if self.reports else self.value
+
+
+@dataclass(frozen=True)
+class SixMonthReport:
+    period: Period
+    generated_at: datetime
+    as_of: datetime
+    members: tuple[MemberReport, ...]
+    missing_periodic_reports: tuple[Agency, ...]
+    overdue: tuple[OverdueRequest, ...]
+    correlations: tuple[CorrelationGroup, ...]
+    deadlines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def events_total(self) -> int:
+        return sum(m.events_total for m in self.members)
+
+    @property
+    def totals_by_type(self) -> dict[str, int]:
+        totals: Counter[str] = Counter()
+        for member in self.members:
+            totals.update(member.events_by_type)
+        return dict(sorted(totals.items()))
+
+    def member(self, agency: Agency | str) -> MemberReport:
+        code = Agency(agency)
+        for member in self.members:
+            if member.agency == code:
+                return member
+        raise KeyError(code)
+
+
+# --- helpers on stored records ------------------------------------------------------------------------
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(to_millis(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _seller_name(record: Mapping[str, Any]) -> str | None:
+    seller = record.get("seller")
+    if isinstance(seller, Mapping):
+        name = _str(seller.get("name"))
+        tax_code = _str(seller.get("tax_code"))
+        if name and tax_code:
+            return f"{name} (MST {tax_code})"
+        return name
+    return None
+
+
+def _normalised_period(value: Any) -> str:
+    return re.sub(r"\s+", "", value).upper() if isinstance(value, str) else ""
+
+
+def _result_time(result: StoredEvent) -> datetime:
+    return _instant(result.record.get("decided_at")) or result.occurred_at
+
+
+def _outcome_line(event: StoredEvent) -> CaseOutcomeLine:
+    record = event.record
+    return CaseOutcomeLine(
+        event_id=event.event_id,
+        agency=event.source,
+        outcome=str(record.get("outcome") or "OTHER"),
+        decided_on=str(record.get("decided_on") or ""),
+        fine_vnd=_int(record.get("fine_vnd")),
+        goods_seized=_str(record.get("goods_seized")),
+        goods_seized_value_vnd=_int(record.get("goods_seized_value_vnd")),
+        decision_ref=_str(record.get("decision_ref")),
+    )
+
+
+class _Answers:
+    """Who answered what, as of one instant."""
+
+    def __init__(self, replies: Iterable[StoredEvent], as_of: datetime) -> None:
+        self.by_reply: dict[str, list[StoredEvent]] = defaultdict(list)
+        self.by_case: dict[str, list[StoredEvent]] = defaultdict(list)
+        for event in replies:
+            if self._time(event) > as_of:
+                continue
+            if event.in_reply_to:
+                self.by_reply[event.in_reply_to].append(event)
+            if event.case_ref:
+                self.by_case[event.case_ref].append(event)
+
+    @staticmethod
+    def _time(event: StoredEvent) -> datetime:
+        return _result_time(event) if event.event_type == "domain_block_result" else event.occurred_at
+
+    def block_results(self, request: StoredEvent) -> list[StoredEvent]:
+        found = [e for e in self.by_reply.get(request.event_id, []) if e.event_type == "domain_block_result"]
+        return sorted(found, key=lambda e: (_result_time(e), e.event_id))
+
+    def case_outcomes(self, referral: StoredEvent) -> list[StoredEvent]:
+        found = {
+            e.event_id: e for e in self.by_reply.get(referral.event_id, []) if e.event_type == "case_outcome"
+        }
+        if referral.case_ref:
+            found.update(
+                {
+                    e.event_id: e
+                    for e in self.by_case.get(referral.case_ref, [])
+                    if e.event_type == "case_outcome"
+                }
+            )
+        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
+
+    def is_answered(self, request: StoredEvent) -> bool:
+        if request.event_type == "domain_block_request":
+            return bool(self.block_results(request))
+        if request.event_type == "case_referral":
+            return bool(self.case_outcomes(request))
+        if any(e.event_id != request.event_id for e in self.by_reply.get(request.event_id, [])):
+            return True
+        if request.case_ref:
+            return any(
+                e.event_id != request.event_id and e.event_type in ("case_referral", "case_outcome")
+                for e in self.by_case.get(request.case_ref, [])
+            )
+        return False
+
+
+# --- building ------------------------------------------------------------------------------------------
+
+
+def build_report(
+    store: StandingOfficeStore,
+    period: Period,
+    *,
+    settings: ReportSettings | None = None,
+    now: datetime | None = None,
+) -> SixMonthReport:
+    """Compute the six-monthly report for ``period`` from ``store`` (see the module's definitions)."""
+    settings = settings or ReportSettings()
+    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
+    as_of = min(generated_at, period.end.astimezone(UTC))
+    deadlines = dict(settings.answer_deadline_days)
+
+    in_period = store.events_between(period.start, period.end)
+    older_requests = [
+        e for e in store.events_of_types_before(deadlines, as_of) if e.occurred_at < period.start
+    ]
+    asking = {"domain_block_request", "case_referral", *deadlines}
+    asked = [e for e in in_period if e.event_type in asking] + older_requests
+    answers = _Answers(
+        store.replies((e.event_id for e in asked), (e.case_ref for e in asked if e.case_ref)), as_of
+    )
+    six_monthly = _six_monthly_reports(store, period, generated_at)
+
+    by_member: dict[str, list[StoredEvent]] = defaultdict(list)
+    for event in in_period:
+        by_member[event.source].append(event)
+
+    members = tuple(
+        _member_report(agency, by_member.get(agency.value, []), answers, six_monthly.get(agency.value, []))
+        for agency in Agency
+    )
+    missing = tuple(a for a in Agency if a != STANDING_OFFICE and not six_monthly.get(a.value))
+    overdue = _overdue(asked, answers, deadlines, as_of)
+    correlations = _correlate(store, in_period)
+    return SixMonthReport(
+        period=period,
+        generated_at=generated_at,
+        as_of=as_of,
+        members=members,
+        missing_periodic_reports=missing,
+        overdue=overdue,
+        correlations=correlations,
+        deadlines=deadlines,
+    )
+
+
+def _six_monthly_reports(
+    store: StandingOfficeStore, period: Period, generated_at: datetime
+) -> dict[str, list[str]]:
+    filed: dict[str, list[str]] = defaultdict(list)
+    for event in store.events_of_types_before(["periodic_report"], generated_at + timedelta(milliseconds=1)):
+        record = event.record
+        if record.get("report_kind") != "SIX_MONTHLY":
+            continue
+        if _normalised_period(record.get("period")) != period.label:
+            continue
+        filed[event.source].append(event.event_id)
+    return filed
+
+
+def _member_report(
+    agency: Agency, events: list[StoredEvent], answers: _Answers, six_monthly: list[str]
+) -> MemberReport:
+    by_type = Counter(e.event_type for e in events)
+    blocks: list[BlockRequestLine] = []
+    referrals: list[ReferralLine] = []
+    outcomes: list[CaseOutcomeLine] = []
+    alerts = undeclared = owed = 0
+    for event in events:
+        record = event.record
+        if event.event_type == "domain_block_request":
+            blocks.append(_block_line(event, answers.block_results(event)))
+        elif event.event_type == "tax_discrepancy":
+            alerts += 1
+            undeclared += _int(record.get("undeclared_revenue_vnd"))
+            owed += _int(record.get("estimated_tax_owed_vnd"))
+        elif event.event_type == "case_referral":
+            referrals.append(
+                ReferralLine(
+                    event_id=event.event_id,
+                    occurred_at=event.occurred_at,
+                    case_ref=event.case_ref,
+                    seller=_seller_name(record),
+                    offences=tuple(s for s in record.get("suspected_offences") or [] if isinstance(s, str)),
+                    outcomes=tuple(_outcome_line(o) for o in answers.case_outcomes(event)),
+                )
+            )
+        elif event.event_type == "case_outcome":
+            outcomes.append(_outcome_line(event))
+    return MemberReport(
+        agency=agency,
+        events_by_type=dict(sorted(by_type.items())),
+        block_requests=tuple(blocks),
+        tax_alerts=alerts,
+        undeclared_revenue_vnd=undeclared,
+        tax_owed_vnd=owed,
+        referrals=tuple(referrals),
+        outcomes=OutcomesSummary(tuple(outcomes)),
+        six_monthly_reports=tuple(six_monthly),
+    )
+
+
+def _block_line(request: StoredEvent, results: list[StoredEvent]) -> BlockRequestLine:
+    record = request.record
+    domains = tuple(d for d in record.get("domains") or [] if isinstance(d, str))
+    urls = tuple(u for u in record.get("urls") or [] if isinstance(u, str))
+    ips = tuple(i for i in record.get("ip_addresses") or [] if isinstance(i, str))
+    first = results[0] if results else None
+    latest = results[-1] if results else None
+    answered_at = _result_time(first) if first else None
+    return BlockRequestLine(
+        event_id=request.event_id,
+        requester=request.source,
+        occurred_at=request.occurred_at,
+        domains=domains + urls + ips,
+        action=str(record.get("action") or "UNKNOWN"),
+        outcome=str(latest.record.get("outcome") or "UNKNOWN") if latest else None,
+        result_event_id=latest.event_id if latest else None,
+        answered_at=answered_at,
+        time_to_result=max(timedelta(0), answered_at - request.occurred_at) if answered_at else None,
+    )
+
+
+def _overdue(
+    asked: list[StoredEvent], answers: _Answers, deadlines: Mapping[str, int], as_of: datetime
+) -> tuple[OverdueRequest, ...]:
+    lines = []
+    for request in asked:
+        days = deadlines.get(request.event_type)
+        if days is None:
+            continue
+        deadline = request.occurred_at + timedelta(days=days)
+        if deadline >= as_of or answers.is_answered(request):
+            continue
+        record = request.record
+        summary = (
+            ", ".join(str(d) for d in record.get("domains") or [])
+            or _str(record.get("summary"))
+            or _seller_name(record)
+            or ""
+        )
+        lines.append(
+            OverdueRequest(
+                event_id=request.event_id,
+                event_type=request.event_type,
+                agency=request.source,
+                occurred_at=request.occurred_at,
+                deadline=deadline,
+                overdue=as_of - deadline,
+                summary=summary,
+            )
+        )
+    return tuple(sorted(lines, key=lambda o: (o.agency, o.occurred_at, o.event_id)))
+
+
+def _correlate(store: StandingOfficeStore, events: list[StoredEvent]) -> tuple[CorrelationGroup, ...]:
+    by_id = {e.event_id: e for e in events}
+    keys = store.keys_of(by_id)
+    grouped: dict[tuple[str, str], list[CorrelationReport]] = defaultdict(list)
+    for event_id, event_keys in keys.items():
+        event = by_id[event_id]
+        for key in event_keys:
+            if key.kind not in CORRELATED_KINDS:
+                continue
+            grouped[(key.kind, key.value)].append(
+                CorrelationReport(event.source, event.event_type, event.occurred_at, event_id, key.label)
+            )
+    groups = []
+    for (kind, value), reports in grouped.items():
+        agencies = sorted({r.agency for r in reports}, key=_agency_order)
+        if len(agencies) < 2:
+            continue
+        reports.sort(key=lambda r: (r.occurred_at, r.event_id))
+        groups.append(CorrelationGroup(kind, value, tuple(agencies), tuple(reports)))
+    kind_order = {k: i for i, k in enumerate(CORRELATED_KINDS)}
+    groups.sort(key=lambda g: (-len(g.agencies), kind_order[g.kind], g.value))
+    return tuple(groups)
+
+
+def _agency_order(code: str) -> tuple[int, str]:
+    order = [a.value for a in Agency]
+    return (order.index(code), code) if code in order else (len(order), code)
