@@ -7,6 +7,7 @@ from enum import StrEnum
 
 __all__ = [
     "AGENCY_INFO",
+    "REPORTING_MEMBERS",
     "STANDING_OFFICE",
     "Agency",
     "AgencyInfo",
@@ -26,10 +27,17 @@ class Agency(StrEnum):
     MEDIA = "media"
     OTHER_MEMBERS = "other_members"
     MARKET_SURVEILLANCE = "market_surveillance"
+    COMMITTEE = "committee"
+    """The provincial committee itself (its head and standing deputy): receives the standing office's
+    compiled reports and proposals (II.9), directs and assigns the members (II.8)."""
 
 
 STANDING_OFFICE = Agency.MARKET_SURVEILLANCE
 """The committee's standing office (Cơ quan Thường trực), which receives every event (plan III.3)."""
+
+
+REPORTING_MEMBERS = tuple(a for a in Agency if a not in (STANDING_OFFICE, Agency.COMMITTEE))
+"""The members that report to the standing office every six months (plan III.3)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ AGENCY_INFO: dict[Agency, AgencyInfo] = {
         "Cục Quản lý thị trường tỉnh (Cơ quan Thường trực BCĐ 389)",
         "Provincial Market Surveillance Department (standing office)",
         "II.9",
+    ),
+    Agency.COMMITTEE: AgencyInfo(
+        "Ban Chỉ đạo 389 tỉnh", "Provincial Steering Committee 389 (head and standing deputy)", "II.9"
     ),
 }
 

@@ -84,6 +84,8 @@ class Observed:
     audits: dict[str, list[frozenset[str]]] = field(default_factory=lambda: defaultdict(list))
     dead_letters: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     results: list[Result] = field(default_factory=list)
+    notices: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    """The router's notices, by the id of the event they are about: (inbox owner, SEALED|UNDELIVERABLE)."""
     undecodable: list[str] = field(default_factory=list)
     """Positions of records the checker could not attribute to an event (inboxes, audit)."""
     standing_office: set[str] | None = None
@@ -207,6 +209,7 @@ class _Comparison:
         audits = self.observed.audits.get(event_id, [])
         letters = self.observed.dead_letters.get(event_id, [])
         self.report.copies_checked += len(copies)
+        self.check_notices(label, event_id, sender, expected)
         if not expected.routed:
             self.check_dead_letter(label, expected, copies, audits, letters)
             return
@@ -222,6 +225,21 @@ class _Comparison:
         for reason in letters:
             self.report.note("misrouted", f"{label}: a valid event in the DLQ ({reason})")
         self.check_stores(label, event_id, event_type, expected)
+
+    def check_notices(self, label: str, event_id: str, sender: str, expected: Expected) -> None:
+        """The standing office's sealed notices and the sender's undeliverable notice, each exactly once."""
+        want = {(agency, "SEALED") for agency in expected.sealed}
+        if not expected.routed:
+            want.add((sender, "UNDELIVERABLE"))
+        got = self.observed.notices.get(event_id, [])
+        for notice in sorted(want):
+            n = got.count(notice)
+            if n == 0:
+                self.report.note("lost", f"{label}: no {notice[1]} notice in {notice[0]}'s inbox")
+            elif n > 1:
+                self.report.note("duplicated", f"{label}: {n} {notice[1]} notices to {notice[0]}", n - 1)
+        for notice in sorted(set(got) - want):
+            self.report.note("misrouted", f"{label}: a {notice[1]} notice in {notice[0]}'s inbox")
 
     def check_dead_letter(
         self, label: str, expected: Expected, copies: list[Copy], audits: list[Any], letters: list[str]
@@ -295,7 +313,7 @@ class _Comparison:
 
     def check_unknown(self) -> None:
         o = self.observed
-        for event_id in sorted(set(o.copies) | set(o.audits) | set(o.dead_letters)):
+        for event_id in sorted(set(o.copies) | set(o.audits) | set(o.dead_letters) | set(o.notices)):
             if event_id not in self.accounted:
                 self.report.note("misrouted", f"{event_id}: on the bus, but nobody published it")
         for position in o.undecodable:
@@ -421,6 +439,13 @@ def observe(
                 decoded = decode_event(record.value, record.headers or [])
             except CodecError:
                 found.undecodable.append(_position(record))
+                continue
+            if decoded.event_type == "routing_notice":
+                about = decoded.record.get("about_event_id")
+                kind = str(decoded.record.get("notice"))
+                found.notices[str(about) if about else f"<undecodable at {_position(record)}>"].append(
+                    (agency.value, kind)
+                )
                 continue
             redacted = _header(record, "bus389_redacted") or ""
             present = frozenset(

@@ -7,11 +7,16 @@ router's policy models, decision or redaction code:
 - an event goes to the recipients of every rule whose ``event_type`` (or ``*``) and ``when``
   conditions match; a recipient reached by several rules gets one copy, under the first rule (file
   order) that may deliver it; the sender is not sent its own event unless the rule says ``include_sender``;
+- an agency the ``rights`` section does not list for the event type may not publish it (``not_permitted``);
 - ``original_sender`` is the agency that published the event ``meta.in_reply_to`` names (the checker
-  knows it from the history), else the rule's ``reply_fallback`` field; a reply whose original sender
-  cannot be told is dead-lettered (``unknown_original``);
-- sensitivity (TLP 2.0, unknown = RED): ``clear_only`` agencies get CLEAR only; RED only through
-  ``allow_red`` rules; AMBER_STRICT not through ``cc`` rules unless ``allow_amber_strict``;
+  knows it from the history); a reply whose original the history does not hold is dead-lettered
+  (``unknown_original``), and one from an agency that did not receive the original (``not_asked``);
+- sensitivity (TLP 2.0, unknown = RED): ``clear_only`` agencies get CLEAR only; a RED or AMBER_STRICT
+  event that names recipients (``meta.recipients``) goes to the named ones only; otherwise RED only
+  through ``allow_red`` rules and AMBER_STRICT not through ``cc`` rules unless ``allow_amber_strict``;
+  the sender's own copy (``include_sender``) is never held back by sensitivity;
+- the standing office gets a sealed notice of every event it gets no copy of (unless it sent it), when
+  the event is routed or dead-lettered as ``no_route``;
 - personal-data fields without a grant for the recipient are nulled in its copy when they hold a value;
 - an event whose ``meta.source`` is not the outbox owner is a spoof (``spoofed_source``); an event with
   no recipient left goes to the DLQ as ``no_route``.
@@ -52,6 +57,8 @@ class Expected:
 
     copies: Mapping[str, ExpectedCopy] = field(default_factory=dict)
     dlq_reason: str | None = None
+    sealed: frozenset[str] = frozenset()
+    """Agencies that receive a sealed notice of the event (no content)."""
 
     @property
     def routed(self) -> bool:
@@ -101,6 +108,10 @@ class PolicyModel:
     def __init__(self, doc: Mapping[str, Any], *, source: str = "<policy>") -> None:
         try:
             self.rules: list[Mapping[str, Any]] = list(doc["rules"])
+            self.publishers: dict[str, frozenset[str]] = {
+                str(entry["event_type"]): frozenset(str(a) for a in entry.get("publishers") or ())
+                for entry in doc["rights"]
+            }
             self.clear_only = frozenset(doc.get("sensitivity", {}).get("clear_only", ["media"]))
             personal = doc["personal_data"]
             self.personal_fields: list[str] = list(personal["fields"])
@@ -126,9 +137,11 @@ class PolicyModel:
         patterns = self.grants.get(agency, [])
         return [f for f in self.personal_fields if not any(fnmatch.fnmatchcase(f, p) for p in patterns)]
 
-    def _blocked(self, rule: Mapping[str, Any], agency: str, level: str) -> bool:
+    def _blocked(self, rule: Mapping[str, Any], agency: str, level: str, named: frozenset[str]) -> bool:
         if agency in self.clear_only and level != "CLEAR":
             return True
+        if level in ("RED", "AMBER_STRICT") and named:
+            return agency not in named
         if level == "RED" and not rule.get("allow_red", False):
             return True
         strict_ok = rule.get("allow_amber_strict")
@@ -137,13 +150,21 @@ class PolicyModel:
         return level == "AMBER_STRICT" and not strict_ok
 
     def expect(
-        self, record: Mapping[str, Any], sender: str, original_sender: Callable[[str], str | None]
+        self,
+        record: Mapping[str, Any],
+        sender: str,
+        original_sender: Callable[[str], str | None],
+        received: Callable[[str], frozenset[str]] | None = None,
     ) -> Expected:
-        """Where ``record`` from ``sender``'s outbox must go (``original_sender``: event id → agency)."""
+        """Where ``record`` from ``sender``'s outbox must go (``original_sender``: event id → agency;
+        ``received``: event id → the agencies that received it, when the history knows)."""
         meta = record.get("meta") or {}
         event_type = meta.get("event_type")
         if meta.get("source") != sender:
             return Expected(dlq_reason="spoofed_source")
+        if sender not in self.publishers.get(str(event_type), frozenset()):
+            return Expected(dlq_reason="not_permitted")
+        named = frozenset(str(a) for a in meta.get("recipients") or ())
         level = meta.get("sensitivity")
         level = level if level in _TLP else "RED"
         matching = [
@@ -157,14 +178,9 @@ class PolicyModel:
             reply_to = meta.get("in_reply_to")
             target = original_sender(str(reply_to)) if reply_to else None
             if target is None:
-                for rule in matching:
-                    fallback = rule.get("reply_fallback")
-                    if fallback and _ORIGINAL_SENDER in rule["recipients"]:
-                        target = next((str(v) for v in values_at(record, fallback) if v), None)
-                        if target is not None:
-                            break
-            if target is None:
                 return Expected(dlq_reason="unknown_original")
+            if received is not None and sender != target and sender not in received(str(reply_to)):
+                return Expected(dlq_reason="not_asked")
         copies: dict[str, ExpectedCopy] = {}
         for rule in matching:
             for ref in rule["recipients"]:
@@ -173,7 +189,7 @@ class PolicyModel:
                     continue
                 if agency == sender and not rule.get("include_sender", False):
                     continue
-                if self._blocked(rule, agency, level):
+                if agency != sender and self._blocked(rule, agency, level, named):
                     continue
                 redacted = frozenset(
                     path
@@ -181,6 +197,8 @@ class PolicyModel:
                     if any(v is not None for v in values_at(record, path))
                 )
                 copies[agency] = ExpectedCopy(str(rule["id"]), redacted)
+        standing_office = "market_surveillance"
+        sealed = frozenset() if standing_office in copies or sender == standing_office else {standing_office}
         if not copies:
-            return Expected(dlq_reason="no_route")
-        return Expected(copies=copies)
+            return Expected(dlq_reason="no_route", sealed=frozenset(sealed))
+        return Expected(copies=copies, sealed=frozenset(sealed))

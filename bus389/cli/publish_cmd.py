@@ -36,19 +36,34 @@ __all__ = ["publish"]
     help="The file's format (default: from the extension .json, .jsonl/.ndjson, .csv).",
 )
 @click.option("--dry-run", is_flag=True, help="Validate every record and report; send nothing.")
+@click.option(
+    "--allow-unrouted",
+    is_flag=True,
+    help="Publish even events the routing policy sends nowhere (the DLQ takes them; your inbox says so).",
+)
 @pass_settings
 def publish(
-    settings: Settings, event_type: str, agency: str, file: str, fmt: str | None, dry_run: bool
+    settings: Settings,
+    event_type: str,
+    agency: str,
+    file: str,
+    fmt: str | None,
+    dry_run: bool,
+    allow_unrouted: bool,
 ) -> None:
     """Publish the events of FILE, all or nothing, to the outbox of AGENCY.
 
     Every record is validated first; if any is invalid, each problem is printed as
     FILE:LINE: field: message, nothing is published and the exit status is 1. Otherwise the
     events are sent in one Kafka transaction (or one per settings.kafka.transaction_chunk_events
-    events), and the exit status is 0 only after the transaction was committed.
+    events), and the exit status is 0 only after the transaction was committed. Before sending, each
+    event is checked against the routing policy the router reads: one AGENCY may not publish, or one
+    that would reach no one (a RED event naming no recipient whose duties cover it), refuses the file
+    with its line, the reason and the fix, unless --allow-unrouted.
 
     Each record is one event's own fields plus, optionally, "meta" with occurred_at, case_ref,
-    in_reply_to, sensitivity (TLP; RED unless given) and urgency; the bus fills event_id,
+    in_reply_to, sensitivity (TLP; RED unless given), urgency and recipients (the agencies a RED or
+    AMBER_STRICT event is addressed to); the bus fills event_id,
     event_type, source (= AGENCY) and published_at.
 
     \b
@@ -80,5 +95,18 @@ def publish(
         stdin=sys.stdin,
         schema=catalog.latest(event_type).schema_json,
     )
-    report = publish_file(settings, event_type, sender, records, dry_run=dry_run, source=source_name(file))
+    from bus389.routing.policy import load_policy
+
+    policy = load_policy(settings.router.policy_path)
+    # The rights are checked whatever the flag: the router would refuse the event anyway.
+    report = publish_file(
+        settings,
+        event_type,
+        sender,
+        records,
+        dry_run=dry_run,
+        source=source_name(file),
+        policy=policy,
+        allow_unrouted=allow_unrouted,
+    )
     click.echo(report.summary())

@@ -44,9 +44,11 @@ def routes() -> None:
     """
 
 
-def _parse_originals(values: tuple[str, ...]) -> dict[str, Any]:
+def _parse_originals(values: tuple[str, ...], answering: Any) -> dict[str, Any]:
+    """``--original EVENT_ID=AGENCY``: the router routed EVENT_ID from AGENCY to the answering agency."""
     from bus389.agencies import Agency
     from bus389.errors import InputError
+    from bus389.routing.decision import Original
 
     known: dict[str, Any] = {}
     for value in values:
@@ -54,7 +56,7 @@ def _parse_originals(values: tuple[str, ...]) -> dict[str, Any]:
         codes = {a.value for a in Agency}
         if not sep or not event_id.strip() or agency.strip() not in codes:
             raise InputError(f"--original {value!r}: expected EVENT_ID=AGENCY, e.g. 9f1c...=police")
-        known[event_id.strip()] = Agency(agency.strip())
+        known[event_id.strip()] = Original(Agency(agency.strip()), frozenset({answering}))
     return known
 
 
@@ -79,8 +81,16 @@ def _text(line: int, decision: Decision) -> list[str]:
         f"sensitivity {decision.sensitivity}"
     )
     out = [head]
+    if decision.named:
+        out.append(f"  addressed to: {', '.join(a.value for a in decision.named)}")
     if not decision.routed:
         out.append(f"  DLQ {decision.dlq_reason}: {decision.dlq_detail}")
+        for w in decision.withheld:
+            out.append(f"  withheld from {w.agency.value}: {w.reason}")
+        for agency in decision.sealed:
+            out.append(f"  sealed notice to {agency.value} (type, sender, time, case; no content)")
+        if decision.dead:
+            out.append(f"  the sender ({decision.sender.value}) is told in its inbox (routing_notice)")
         return out
     width = max(len(d.recipient.value) for d in decision.deliveries)
     for d in decision.deliveries:
@@ -89,6 +99,8 @@ def _text(line: int, decision: Decision) -> list[str]:
         out.append(f"  -> {who}  rule {d.rule_id} (plan {d.plan_section}); redacted: {redacted}")
     for w in decision.withheld:
         out.append(f"  withheld from {w.agency.value}: {w.reason}")
+    for agency in decision.sealed:
+        out.append(f"  sealed notice to {agency.value} (type, sender, time, case; no content)")
     return out
 
 
@@ -112,6 +124,8 @@ def _json(line: int, decision: Decision) -> str:
                 for d in decision.deliveries
             ],
             "withheld": [{"agency": w.agency.value, "reason": w.reason} for w in decision.withheld],
+            "named": [a.value for a in decision.named],
+            "sealed": [a.value for a in decision.sealed],
         },
         ensure_ascii=False,
     )
@@ -181,7 +195,7 @@ def explain(
     sender = parse_agency(agency)
     catalog = load_catalog()
     kind = _event_type_for(file, event_type, catalog.event_types())
-    known = _parse_originals(originals)
+    known = _parse_originals(originals, sender)
     records = read_records(file, fmt=fmt, stdin=sys.stdin, schema=catalog.latest(kind).schema_json)
     name = source_name(file)
     invalid = 0
@@ -211,7 +225,7 @@ def explain(
 @_POLICY_OPTION
 @pass_settings
 def check(settings: Settings, policy_path: Path | None) -> None:
-    """Validate the routing policy against the schemas; list the event types no rule routes.
+    """Validate the routing policy against the schemas; list who may publish and who receives each type.
 
     Every rule's event type, field paths and values are checked; every problem is named with its
     rule and field. Exits 2 on an invalid policy, 1 when an event type has no rule at all, else 0.
@@ -227,8 +241,19 @@ def check(settings: Settings, policy_path: Path | None) -> None:
     policy = _load(settings, policy_path)
     event_types = load_catalog().event_types()
     missing, catch_all_only = policy.unrouted(event_types)
-    click.echo(f"policy {policy.source}: {len(policy.rules)} rules, valid")
+    click.echo(f"policy {policy.source}: {len(policy.rules)} rules, {len(policy.rights)} rights, valid")
+    click.echo("who may publish:")
     for event_type in event_types:
+        right = policy.right_for(event_type)
+        who = ", ".join(a.value for a in right.publishers) if right and right.publishers else "the bus only"
+        click.echo(f"  {event_type}: {who} ({right.plan_section if right else '-'})")
+    click.echo("who receives:")
+    written_by_the_bus = {
+        t for t in event_types if (r := policy.right_for(t)) is not None and not r.publishers
+    }
+    for event_type in event_types:
+        if event_type in written_by_the_bus:
+            continue
         rules = [r for r in policy.rules if r.event_type == event_type]
         sections = ", ".join(f"{r.id} ({r.plan_section})" for r in rules) or "-"
         click.echo(f"  {event_type}: {sections}")

@@ -85,7 +85,8 @@ def _line(entry: AclEntry) -> str:
 )
 @pass_settings
 def show(settings: Settings, fmt: str) -> None:
-    """Print the ACL spec for the topic prefix: who may read (R) and write (W) each topic.
+    """Print the ACL spec for the topic prefix: who may read (R) and write (W) each topic, and who may
+    publish which event type inside its own outbox (the routing policy's rights).
 
     Derived from the agency list, without a broker; `--format yaml` prints the spec file
     (deploy/security/acl-spec.yaml is this output for the prefix bus389).
@@ -102,6 +103,19 @@ def show(settings: Settings, fmt: str) -> None:
         click.echo(render_spec_yaml(settings.topic_prefix, spec), nl=False)
         return
     click.echo(_render_matrix(settings, spec))
+    click.echo(_render_rights(settings))
+
+
+def _render_rights(settings: Settings) -> str:
+    """Inside its own outbox, what each agency may say: the routing policy's rights (the router enforces)."""
+    from bus389.routing.policy import load_policy
+
+    policy = load_policy(settings.router.policy_path)
+    lines = ["", f"publishing rights (the router dead-letters the rest; {policy.source}):"]
+    for right in policy.rights:
+        who = ", ".join(a.value for a in right.publishers) or "the router only"
+        lines.append(f"  {right.event_type}: {who} ({right.plan_section})")
+    return "\n".join(lines)
 
 
 def _render_matrix(settings: Settings, entries: list[AclEntry]) -> str:

@@ -19,6 +19,7 @@ from bus389.events.cases import (
 )
 from bus389.events.common import PERSONAL_DATA_FIELDS, Person, Platform, Seller, SellerAccount, ViolationKind
 from bus389.events.meta import Event, EventMeta, Tlp, Urgency, new_meta
+from bus389.events.notices import NoticeKind, RoutingNotice
 from bus389.events.parsing import (
     EVENT_MODELS,
     USER_META_FIELDS,
@@ -54,10 +55,12 @@ __all__ = [
     "Event",
     "EventMeta",
     "LawGapProposal",
+    "NoticeKind",
     "PeriodicReport",
     "Person",
     "Platform",
     "ReportKind",
+    "RoutingNotice",
     "Seller",
     "SellerAccount",
     "SuspectSeller",

@@ -49,6 +49,15 @@ class EventMeta(BusModel):
     sensitivity: Tlp = Tlp.RED
     """Unless the publisher says otherwise an event is RED: fail closed."""
     urgency: Urgency = Urgency.ROUTINE
+    recipients: list[Agency] = []
+    """The agencies the sender addresses the event to: a RED or AMBER_STRICT event reaches only these
+    (those whose duties cover its type); empty, the routes decide (schema v2; v1 events read as empty)."""
+
+    @model_validator(mode="after")
+    def _recipients_distinct(self) -> Self:
+        if len(set(self.recipients)) != len(self.recipients):
+            raise ValueError("meta.recipients names an agency twice")
+        return self
 
 
 class Event(BusModel):
@@ -111,6 +120,7 @@ def new_meta(
     in_reply_to: str | None = None,
     sensitivity: Tlp | str = Tlp.RED,
     urgency: Urgency | str = Urgency.ROUTINE,
+    recipients: list[Agency] | list[str] | None = None,
     event_id: str | None = None,
     now: datetime | None = None,
 ) -> EventMeta:
@@ -128,5 +138,6 @@ def new_meta(
             "in_reply_to": in_reply_to,
             "sensitivity": sensitivity,
             "urgency": urgency,
+            "recipients": list(recipients or []),
         }
     )

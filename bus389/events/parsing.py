@@ -16,6 +16,7 @@ from bus389.events._rules import to_utc_millis
 from bus389.events.blocking import DomainBlockRequest, DomainBlockResult
 from bus389.events.cases import CaseOutcome, CaseReferral, Complaint
 from bus389.events.meta import Event
+from bus389.events.notices import RoutingNotice
 from bus389.events.reports import LawGapProposal, PeriodicReport
 from bus389.events.sellers import SuspectSeller, TaxDiscrepancy
 
@@ -41,11 +42,12 @@ EVENT_MODELS: dict[str, type[Event]] = {
         CaseOutcome,
         PeriodicReport,
         LawGapProposal,
+        RoutingNotice,
     )
 }
 """Every event type's model, by event type code."""
 
-USER_META_FIELDS = ("occurred_at", "case_ref", "in_reply_to", "sensitivity", "urgency")
+USER_META_FIELDS = ("occurred_at", "case_ref", "in_reply_to", "sensitivity", "urgency", "recipients")
 """The ``meta`` fields a publisher may set; the bus fills the rest."""
 _CONSISTENT_META_FIELDS = ("event_id", "event_type", "source")
 

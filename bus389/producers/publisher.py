@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bus389.agencies import Agency
+from bus389.agencies import STANDING_OFFICE, Agency
 from bus389.codec import Encoded, encode_event
 from bus389.errors import (
     BrokerError,
@@ -47,6 +47,8 @@ from bus389.kafka import (
     retry_until,
 )
 from bus389.producers.readers import SourceRecord
+from bus389.routing.decision import NO_ROUTE, NOT_PERMITTED, Original, decide
+from bus389.routing.policy import Policy
 from bus389.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -197,6 +199,52 @@ def _check_sizes(events: Sequence[OutgoingEvent], limit: int, source: str) -> No
         for e in events
         if _encoded_size(e.encoded) > limit
     ]
+    if bad:
+        raise InvalidRecordsError(bad, source=source, note="nothing was published")
+
+
+def check_routes(
+    events: Sequence[OutgoingEvent],
+    sender: Agency,
+    policy: Policy,
+    *,
+    source: str = "",
+    allow_unrouted: bool = False,
+) -> None:
+    """Refuse the whole file when an event would reach no one or is not the sender's to say.
+
+    The router's own :func:`~bus389.routing.decision.decide` with the policy the router reads: an event
+    outside the sender's rights, or one the policy routes nowhere (a RED event that names no recipient
+    a duty covers, say), is named with its line, the reason and what to change. A reply's route
+    depends on the router's audit trail, which a publisher does not have: only its right is checked.
+    """
+
+    bad: list[RecordError] = []
+    for item in events:
+        record = item.event.to_avro()
+        in_reply_to = item.event.meta.in_reply_to
+
+        def lookup(event_id: str, asked: str | None = in_reply_to) -> Original | None:
+            # The trail is the router's: a reply is taken as answering an event this sender received.
+            return Original(STANDING_OFFICE, frozenset({sender})) if asked and event_id == asked else None
+
+        decision = decide(sender, record, policy, lookup)
+        if decision.dlq_reason == NOT_PERMITTED:
+            bad.append(
+                RecordError(item.line, [f"not yours to publish: {decision.dlq_detail}"], source=source)
+            )
+        elif decision.dlq_reason == NO_ROUTE and in_reply_to is None and not allow_unrouted:
+            bad.append(
+                RecordError(
+                    item.line,
+                    [
+                        f"would reach no one: {decision.dlq_detail}; name the recipients in meta.recipients, "
+                        "or lower meta.sensitivity (see `bus389 routes explain`), or publish it anyway with "
+                        "--allow-unrouted (it then goes to the DLQ and you are told in your inbox)"
+                    ],
+                    source=source,
+                )
+            )
     if bad:
         raise InvalidRecordsError(bad, source=source, note="nothing was published")
 
@@ -417,8 +465,13 @@ def publish_file(
     dry_run: bool = False,
     source: str = "",
     transactional_id: str | None = None,
+    policy: Policy | None = None,
+    allow_unrouted: bool = False,
 ) -> PublishReport:
     """Validate every record, then publish them all to ``agency``'s outbox (see the module docstring).
+
+    With ``policy``, every event must also be the sender's to say and reach someone
+    (:func:`check_routes`); without it the router alone decides.
 
     Raises :class:`InputError` (unknown agency or event type), :class:`InvalidRecordsError` (every bad
     record with its line and fields; nothing published) or :class:`PublishError` (says which chunks
@@ -427,6 +480,8 @@ def publish_file(
     sender = parse_agency(agency)
     _check_event_type(event_type)
     events = prepare_events(event_type, sender, records, source=source)
+    if policy is not None:
+        check_routes(events, sender, policy, source=source, allow_unrouted=allow_unrouted)
     _check_sizes(events, settings.kafka.max_message_bytes, source)
     topic = settings.topics.outbox(sender)
     if dry_run:

@@ -58,6 +58,7 @@ __all__ = [
     "PersonalData",
     "Policy",
     "RecipientRef",
+    "Right",
     "Rule",
     "SchemaFields",
     "SensitivityPolicy",
@@ -193,8 +194,6 @@ class Rule(_Model):
     """Override: may this rule carry AMBER_STRICT? Default: yes unless ``cc``."""
     include_sender: bool = False
     """Deliver to a recipient even when it is the event's sender (otherwise never echoed back)."""
-    reply_fallback: str | None = None
-    """For ``original_sender``: a typed agency field used when the original event is unknown."""
     description: str = ""
 
     @field_validator("recipients")
@@ -203,19 +202,6 @@ class Rule(_Model):
         if len(set(recipients)) != len(recipients):
             raise ValueError("a recipient is listed twice")
         return recipients
-
-    @field_validator("reply_fallback")
-    @classmethod
-    def _fallback_path(cls, path: str | None) -> str | None:
-        if path is not None:
-            split_path(path)
-        return path
-
-    @model_validator(mode="after")
-    def _fallback_needs_reply(self) -> Rule:
-        if self.reply_fallback is not None and ORIGINAL_SENDER not in self.recipients:
-            raise ValueError("reply_fallback is only meaningful with the recipient 'original_sender'")
-        return self
 
     @property
     def carries_amber_strict(self) -> bool:
@@ -229,6 +215,23 @@ class Rule(_Model):
         if self.event_type not in (ANY_EVENT, event_type):
             return False
         return all(condition.holds(record) for condition in self.when)
+
+
+class Right(_Model):
+    """Who may publish one event type, and the duty of the plan that gives them the right to say it."""
+
+    event_type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    publishers: list[Agency]
+    """May be empty: an event type only the bus itself writes (the router's notices)."""
+    plan_section: str = Field(pattern=r"^(I|II|III)(\.\d+)+$")
+    description: str = ""
+
+    @field_validator("publishers")
+    @classmethod
+    def _distinct(cls, publishers: list[Agency]) -> list[Agency]:
+        if len(set(publishers)) != len(publishers):
+            raise ValueError("a publisher is listed twice")
+        return publishers
 
 
 class SensitivityPolicy(_Model):
@@ -273,14 +276,18 @@ class Policy(_Model):
     version: Literal[1] = 1
     sensitivity: SensitivityPolicy = SensitivityPolicy()
     personal_data: PersonalData
+    rights: list[Right] = Field(min_length=1)
+    """Who may publish each event type (every event type of the catalog has exactly one entry)."""
     rules: list[Rule] = Field(min_length=1)
     source: str = Field("", exclude=True)
     """Where the policy was read from (for messages)."""
 
     _rules_by_type: dict[str, tuple[Rule, ...]] = PrivateAttr(default_factory=dict)
     _wildcard_rules: tuple[Rule, ...] = PrivateAttr(default=())
+    _rights: dict[str, Right] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
+        self._rights = {right.event_type: right for right in self.rights}
         # Worked out once (the policy is frozen), not filtered again for every event the router sees.
         self._wildcard_rules = tuple(rule for rule in self.rules if rule.event_type == ANY_EVENT)
         for named in {rule.event_type for rule in self.rules}:
@@ -290,8 +297,18 @@ class Policy(_Model):
         """The rules that may match ``event_type``, in policy order (a type no rule names: the wildcards)."""
         return self._rules_by_type.get(event_type, self._wildcard_rules)
 
+    def right_for(self, event_type: str) -> Right | None:
+        """Who may publish ``event_type`` (None: a type the policy gives no one)."""
+        return self._rights.get(event_type)
+
+    def may_publish(self, agency: Agency, event_type: str) -> bool:
+        right = self._rights.get(event_type)
+        return right is not None and agency in right.publishers
+
     def unrouted(self, event_types: list[str]) -> tuple[list[str], list[str]]:
-        """(types no rule routes, types only wildcard rules route)."""
+        """(types no rule routes, types only wildcard rules route); types no agency may publish (the
+        router's own notices) are routed by the router itself and left out."""
+        event_types = [t for t in event_types if (r := self._rights.get(t)) is None or r.publishers]
         wildcard = any(rule.event_type == ANY_EVENT and not rule.when for rule in self.rules)
         specific = {rule.event_type for rule in self.rules if rule.event_type != ANY_EVENT}
         missing = [t for t in event_types if t not in specific]
@@ -410,15 +427,17 @@ def _meaning_problems(policy: Policy, fields: SchemaFields) -> list[str]:
             continue
         for i, condition in enumerate(rule.when):
             problems += _check_condition(rule, f"when[{i}]", condition, fields)
-        if rule.reply_fallback is not None:
-            types = [rule.event_type] if rule.event_type != ANY_EVENT else sorted(fields)
-            infos = [fields[t].get(rule.reply_fallback) for t in types]
-            agency_enum = {a.value for a in Agency}
-            if not any(i is not None and i.kind == "enum" and set(i.symbols) <= agency_enum for i in infos):
-                problems.append(
-                    f"rule {rule.id!r}: reply_fallback: {rule.reply_fallback!r} is not an agency field "
-                    f"of {rule.event_type}"
-                )
+    given: dict[str, int] = {}
+    for right in policy.rights:
+        given[right.event_type] = given.get(right.event_type, 0) + 1
+        if right.event_type not in fields:
+            problems.append(f"rights: unknown event type {right.event_type!r}")
+    problems += [f"rights: {t!r} is listed {n} times" for t, n in given.items() if n > 1]
+    problems += [
+        f"rights: no entry for {t!r} (say who may publish it, citing the plan)"
+        for t in sorted(fields)
+        if t not in given
+    ]
     all_paths = {path for paths in fields.values() for path in paths}
     for path in policy.personal_data.fields:
         if path not in all_paths:

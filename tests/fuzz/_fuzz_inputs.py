@@ -33,6 +33,20 @@ PREFIX = "fuzz"
 TOPICS = Topics(PREFIX)
 NOW = datetime(2021, 7, 15, 2, 30, 12, 345000, tzinfo=UTC)
 
+NOTICE_FIELDS = (
+    "meta",
+    "notice",
+    "about_event_id",
+    "about_event_type",
+    "about_sender",
+    "about_sensitivity",
+    "about_occurred_at",
+    "about_published_at",
+    "recipients",
+    "deadline",
+    "reason",
+    "origin",
+)
 ROUTER_REASONS = frozenset(
     {
         "bad_magic_byte",
@@ -42,8 +56,11 @@ ROUTER_REASONS = frozenset(
         "schema_mismatch",
         "invalid_event",
         "spoofed_source",
+        "not_permitted",
+        "id_taken",
         "no_route",
         "unknown_original",
+        "not_asked",
         "not_an_outbox",
     }
 )
@@ -445,6 +462,23 @@ def agency_names() -> list[str]:
 RECEIVED = datetime(2021, 7, 15, 3, 0, tzinfo=UTC)
 
 
+def check_notices(raw: FakeRecord, routed: Routed, notices: list[Any]) -> None:
+    """The router's notices: the sender told of a dead letter, the standing office sealed, no content."""
+    sender = TOPICS.sender_of(raw.topic)
+    want = []
+    if not routed.routed and sender is not None:
+        want.append((TOPICS.inbox(sender), "UNDELIVERABLE"))
+    if routed.decision is not None:
+        want += [(TOPICS.inbox(a), "SEALED") for a in routed.decision.sealed]
+    got = []
+    for notice in notices:
+        decoded = decode_event(notice.value, notice.headers)
+        assert decoded.event_type == "routing_notice"
+        assert set(decoded.record) == set(NOTICE_FIELDS), "a notice carries no field of the event"
+        got.append((notice.topic, decoded.record["notice"]))
+    assert got == want
+
+
 def check_invariants(raw: FakeRecord, routed: Routed) -> None:
     """What must hold of the router's answer to any record whatsoever."""
     assert isinstance(routed, Routed)
@@ -456,7 +490,8 @@ def check_invariants(raw: FakeRecord, routed: Routed) -> None:
     if not routed.routed:
         assert routed.dlq_reason in ROUTER_REASONS, routed.dlq_reason
         assert routed.dlq_detail
-        [letter] = routed.outgoing
+        letter, *notices = routed.outgoing
+        check_notices(raw, routed, notices)
         assert letter.topic == TOPICS.dlq
         assert letter.value == raw.value and letter.key == raw.key, "the original bytes, untouched"
         headers = dict(letter.headers)
@@ -469,8 +504,14 @@ def check_invariants(raw: FakeRecord, routed: Routed) -> None:
         assert letter.headers[: len(kept)] == kept, "the sender's headers are kept as they were"
         return
     decision = routed.decision
-    assert decision is not None and decision.deliveries
+    assert decision is not None
+    if decision.duplicate:
+        assert routed.outgoing == (), "a duplicate writes nothing"
+        return
+    assert decision.deliveries
     *copies, audit = routed.outgoing
+    copies, sealed = copies[: routed.copies], copies[routed.copies :]
+    check_notices(raw, routed, sealed)
     assert audit.topic == TOPICS.audit
     assert [c.topic for c in copies] == [TOPICS.inbox(d.recipient) for d in decision.deliveries]
     assert len({c.topic for c in copies}) == len(copies), "one copy per recipient"

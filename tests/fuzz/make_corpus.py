@@ -58,8 +58,10 @@ def codec_outcome(raw: FakeRecord) -> str:
 
 def router_outcome(raw: FakeRecord, *, replies: dict[str, Agency] | None = None) -> str:
     router = new_router()
+    answering = router.topics.sender_of(raw.topic)
     for event_id, sender in (replies or {}).items():
-        router.replies.record(event_id, sender)
+        router.replies.record(event_id, sender, [answering] if answering else [])
+    router.replies.commit()
     routed = router.route(raw, received_at=sample_event("law_gap_proposal").meta.published_at)
     return "routed" if routed.routed else str(routed.dlq_reason)
 

@@ -233,11 +233,13 @@ def _sensitivity_body(index_bytes: bytes) -> bytes:
     """law_gap_proposal whose ``meta.sensitivity`` (enum Tlp: CLEAR .. RED) is written as ``index_bytes``."""
     event = sample_event("law_gap_proposal")
     record = event.to_avro()
-    record["meta"]["sensitivity"] = "AMBER_STRICT"  # index 3, then urgency ROUTINE (index 0): 0x06 0x00
+    # index 3, then urgency ROUTINE (index 0) and no recipients (an empty array): 0x06 0x00 0x00
+    record["meta"]["sensitivity"] = "AMBER_STRICT"
     record["meta"]["urgency"] = "ROUTINE"
+    record["meta"]["recipients"] = []
     entry = entry_of("law_gap_proposal")
     body = write_body(record, entry)
-    needle = zigzag(3) + zigzag(0) + zigzag(len(record["regulation"].encode()))
+    needle = zigzag(3) + zigzag(0) + zigzag(0) + zigzag(len(record["regulation"].encode()))
     assert body.count(needle) == 1
     return frame(entry.schema_id, body.replace(needle, index_bytes + needle[1:]))
 

@@ -55,6 +55,7 @@ def test_the_corpus_is_there_and_covers_every_reason() -> None:
         "schema_mismatch",
         "invalid_event",
         "spoofed_source",
+        "not_permitted",
         "no_route",
         "not_an_outbox",
     } <= reasons
@@ -76,8 +77,11 @@ def test_corpus_entry_keeps_its_outcome(path: Path) -> None:
     except CodecError as exc:
         codec = exc.reason
     router = new_router()
+    answering = router.topics.sender_of(raw.topic)
     for event_id, sender in entry.get("replies", {}).items():
-        router.replies.record(event_id, Agency(sender))
+        # the router routed event_id from sender to the agency now answering it
+        router.replies.record(event_id, Agency(sender), [answering] if answering else [])
+    router.replies.commit()
     routed = router.route(raw, received_at=RECEIVED, now=lambda: RECEIVED)
     check_invariants(raw, routed)
     assert (codec, "routed" if routed.routed else routed.dlq_reason) == (entry["codec"], entry["router"]), (

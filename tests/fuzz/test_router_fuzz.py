@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus389.agencies import Agency
-from bus389.codec import decode_value
+from bus389.codec import decode_event, decode_value
 from bus389.consumers.router.records import RecordRouter, Routed
 from bus389.errors import BusError
 
@@ -122,7 +122,9 @@ def test_records_that_decode_but_break_the_rules(data: st.DataObject) -> None:
 def test_valid_samples_are_routed(event_type: str) -> None:
     router = new_router()
     if event_type == "domain_block_result":
-        router.replies.record(sample_event(event_type).meta.in_reply_to or "", Agency.MARKET_SURVEILLANCE)
+        request = sample_event(event_type).meta.in_reply_to or ""
+        router.replies.record(request, Agency.MARKET_SURVEILLANCE, [Agency.ICT])
+        router.replies.commit()
     assert route(router, outbox_record(event_type)).routed
 
 
@@ -177,9 +179,16 @@ def test_poison_does_not_disturb_the_good_records_around_it(data: st.DataObject)
             other = next(a for a in AGENCIES if a != sample_source(event_type))
             raw = outbox_record(event_type, topic=TOPICS.outbox(other), offset=i)
         stream.append((kind == "good", raw))
+    routed_ids: set[str] = set()
     for good, raw in stream:
         routed = route(router, raw)
+        router.replies.commit()  # as the service does once the batch's transaction commits
         if good:
+            event_id = decode_event(raw.value, raw.headers).event_id
+            if event_id in routed_ids:  # the same event again: a duplicate, delivered once
+                assert routed.duplicate and routed.outgoing == ()
+                continue
+            routed_ids.add(event_id)
             alone = new_router().route(raw, received_at=RECEIVED, now=lambda: RECEIVED)
             assert routed.routed
             assert routed.outgoing == alone.outgoing

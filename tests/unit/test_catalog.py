@@ -25,6 +25,7 @@ EVENT_TYPES = [
     "case_outcome",
     "periodic_report",
     "law_gap_proposal",
+    "routing_notice",
 ]
 PINNED_IDS = {
     1: "suspect_seller/v1",
@@ -37,7 +38,20 @@ PINNED_IDS = {
     8: "periodic_report/v1",
     9: "law_gap_proposal/v1",
     10: "audit/v1",
+    # v2: the committee joins the Agency enum, meta.recipients names a RED/AMBER_STRICT event's addressees
+    11: "suspect_seller/v2",
+    12: "domain_block_request/v2",
+    13: "tax_discrepancy/v2",
+    14: "domain_block_result/v2",
+    15: "complaint/v2",
+    16: "case_referral/v2",
+    17: "case_outcome/v2",
+    18: "periodic_report/v2",
+    19: "law_gap_proposal/v2",
+    20: "audit/v2",
+    21: "routing_notice/v1",
 }
+NEXT_ID = max(PINNED_IDS) + 1
 SHARED_TYPES = [
     "EventMeta",
     "Agency",
@@ -61,6 +75,7 @@ ENUM_DEFAULTS = {
     "ComplaintChannel": "OTHER",
     "CaseOutcomeKind": "OTHER",
     "ReportKind": "AD_HOC",
+    "NoticeKind": "SEALED",
 }
 
 
@@ -104,14 +119,15 @@ def test_ids_are_pinned_as_the_contract_says() -> None:
 def test_lookups_by_id_type_version_and_ce_type() -> None:
     catalog = load_catalog()
     entry = catalog.latest("tax_discrepancy")
-    assert (entry.schema_id, entry.version, entry.event_type) == (3, 1, "tax_discrepancy")
-    assert catalog.by_id(3) is entry
-    assert catalog.get("tax_discrepancy", 1) is entry
-    assert catalog.by_ce_type("vn.bcd389.tax_discrepancy.v1") is entry
+    assert (entry.schema_id, entry.version, entry.event_type) == (13, 2, "tax_discrepancy")
+    assert catalog.by_id(13) is entry
+    assert catalog.get("tax_discrepancy", 2) is entry
+    assert catalog.get("tax_discrepancy", 1) is catalog.by_id(3)
+    assert catalog.by_ce_type("vn.bcd389.tax_discrepancy.v2") is entry
     assert catalog.by_ce_type("vn.bcd389.tax_discrepancy.v9") is None
     assert entry.full_name == "vn.bcd389.TaxDiscrepancy"
-    assert entry.ce_type == "vn.bcd389.tax_discrepancy.v1"
-    assert entry.path == SCHEMAS_DIR / "tax_discrepancy" / "v1.avsc"
+    assert entry.ce_type == "vn.bcd389.tax_discrepancy.v2"
+    assert entry.path == SCHEMAS_DIR / "tax_discrepancy" / "v2.avsc"
     assert catalog.audit.full_name == "vn.bcd389.AuditRecord"
     assert not catalog.audit.is_event
     assert AUDIT not in catalog.event_types()
@@ -189,8 +205,10 @@ def test_event_records_start_with_meta_and_meta_is_the_contract(catalog_entries:
         "in_reply_to",
         "sensitivity",
         "urgency",
+        "recipients",
     ]
     types = {f["name"]: f["type"] for f in meta["fields"]}
+    assert types["recipients"] == {"type": "array", "items": "Agency"}
     assert types["event_id"] == {"type": "string", "logicalType": "uuid"}
     assert types["occurred_at"] == {"type": "long", "logicalType": "timestamp-millis"}
     assert types["in_reply_to"] == ["null", {"type": "string", "logicalType": "uuid"}]
@@ -204,6 +222,7 @@ def test_event_records_start_with_meta_and_meta_is_the_contract(catalog_entries:
         "media",
         "other_members",
         "market_surveillance",
+        "committee",
     ]
     assert types["sensitivity"]["symbols"] == ["CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED"]
 
@@ -217,7 +236,8 @@ def test_money_is_long_dong_and_there_are_no_floats(catalog_entries: list[Schema
             if path.endswith("_vnd"):
                 money += 1
                 assert field["type"] in ("long", ["null", "long"]), f"{entry.ref}: {path}"
-    assert money == 11  # 1 suspect_seller, 4 tax_discrepancy, 1 case_referral, 2 case_outcome, 3 report
+    # per version: 1 suspect_seller, 4 tax_discrepancy, 1 case_referral, 2 case_outcome, 3 report
+    assert money == 11 * 2
 
 
 def test_dates_and_instants_use_logical_types() -> None:
@@ -248,8 +268,8 @@ def test_shared_types_are_identical_in_every_file() -> None:
     for name in SHARED_TYPES:
         assert len(copies[name]) >= 2 or name == "Person", name
         assert len(set(copies[name].values())) == 1, f"{name} differs between {sorted(copies[name])}"
-    assert len(copies["EventMeta"]) == 9
-    assert len(copies["Agency"]) == 10  # the audit record's too
+    assert len(copies["EventMeta"]) == 10
+    assert len(copies["Agency"]) == 11  # the audit record's too
     assert len(copies["ViolationKind"]) == 4
 
 
@@ -283,8 +303,8 @@ def _edit_ids(directory: Path, old: str, new: str) -> None:
 
 
 def test_a_duplicate_id_is_found(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "  10: audit/v1\n", "  10: audit/v1\n  9: complaint/v2\n")
-    shutil.copy(copy_dir / "complaint" / "v1.avsc", copy_dir / "complaint" / "v2.avsc")
+    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  9: complaint/v3\n")
+    shutil.copy(copy_dir / "complaint" / "v2.avsc", copy_dir / "complaint" / "v3.avsc")
     problems = check_catalog(copy_dir)
     assert any("duplicate id 9" in p for p in problems), problems
     with pytest.raises(SchemaCatalogError, match="duplicate id 9"):
@@ -292,46 +312,48 @@ def test_a_duplicate_id_is_found(copy_dir: Path) -> None:
 
 
 def test_an_id_without_a_file_and_a_file_without_an_id_are_found(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "  10: audit/v1\n", "  10: audit/v1\n  11: complaint/v2\n")
-    shutil.copy(copy_dir / "suspect_seller" / "v1.avsc", copy_dir / "suspect_seller" / "v2.avsc")
+    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  22: complaint/v3\n")
+    shutil.copy(copy_dir / "suspect_seller" / "v2.avsc", copy_dir / "suspect_seller" / "v3.avsc")
     problems = check_catalog(copy_dir)
-    assert any(p.startswith("complaint/v2: id 11") and "has no file" in p for p in problems), problems
-    assert any(p.startswith("suspect_seller/v2:") and "has no id" in p for p in problems), problems
+    assert any(p.startswith("complaint/v3: id 22") and "has no file" in p for p in problems), problems
+    assert any(p.startswith("suspect_seller/v3:") and "has no id" in p for p in problems), problems
 
 
 def test_a_record_name_that_does_not_match_its_event_type_is_found(copy_dir: Path) -> None:
-    path = copy_dir / "law_gap_proposal" / "v1.avsc"
+    path = copy_dir / "law_gap_proposal" / "v2.avsc"
     path.write_text(path.read_text(encoding="utf-8").replace('"LawGapProposal"', '"LawProposal"'), "utf-8")
     problems = check_catalog(copy_dir)
-    assert problems == [
-        "law_gap_proposal/v1: record name vn.bcd389.LawProposal does not match event type "
+    # The rename also breaks compatibility with v1; the name rule is the first problem named.
+    assert problems[0] == (
+        "law_gap_proposal/v2: record name vn.bcd389.LawProposal does not match event type "
         "(expected vn.bcd389.LawGapProposal)"
-    ]
+    )
 
 
 def test_a_retired_id_must_not_be_reused(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "retired: {}", "retired:\n  10: old_thing/v1")
+    _edit_ids(copy_dir, "retired: {}", "retired:\n  21: old_thing/v1")
     problems = check_catalog(copy_dir)
-    assert any("id 10 is retired" in p for p in problems), problems
+    assert any("id 21 is retired" in p for p in problems), problems
 
 
 def test_next_id_must_stay_above_every_id(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "next_id: 11", "next_id: 10")
-    assert any("next_id 10" in p for p in check_catalog(copy_dir))
+    _edit_ids(copy_dir, "next_id: 22", "next_id: 21")
+    assert any("next_id 21" in p for p in check_catalog(copy_dir))
 
 
 def test_an_invalid_schema_file_is_a_problem_not_a_crash(copy_dir: Path) -> None:
-    (copy_dir / "complaint" / "v1.avsc").write_text(
+    (copy_dir / "complaint" / "v2.avsc").write_text(
         '{"type": "record", "name": "Complaint", "fields": [', "utf-8"
     )
     problems = check_catalog(copy_dir)
-    assert len(problems) == 1 and problems[0].startswith("complaint/v1: invalid schema file"), problems
+    assert len(problems) == 1 and problems[0].startswith("complaint/v2: invalid schema file"), problems
 
 
 def test_a_gap_in_versions_is_found(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "  10: audit/v1\n", "  10: audit/v1\n  11: complaint/v3\n")
-    shutil.copy(copy_dir / "complaint" / "v1.avsc", copy_dir / "complaint" / "v3.avsc")
-    assert "complaint: versions [1, 3] are not 1..2 without gaps" in check_catalog(copy_dir)
+    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  22: complaint/v4\n")
+    _edit_ids(copy_dir, "next_id: 22", "next_id: 23")
+    shutil.copy(copy_dir / "complaint" / "v2.avsc", copy_dir / "complaint" / "v4.avsc")
+    assert check_catalog(copy_dir) == ["complaint: versions [1, 2, 4] are not 1..3 without gaps"]
 
 
 # ---------------------------------------------------------------- the CLI
@@ -343,11 +365,11 @@ def test_cli_schemas_check_and_list(copy_dir: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["schemas", "check"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 10 schemas")
+    assert result.output.startswith(f"ok: {len(PINNED_IDS)} schemas")
     listing = runner.invoke(cli, ["schemas", "list", "--dir", str(copy_dir)])
     assert listing.exit_code == 0, listing.output
     lines = listing.output.splitlines()
-    assert len(lines) == 10
+    assert len(lines) == len(PINNED_IDS)
     assert lines[0].split() == [
         "1",
         "suspect_seller/v1",
@@ -355,10 +377,10 @@ def test_cli_schemas_check_and_list(copy_dir: Path) -> None:
         "suspect_seller/v1.avsc",
     ]
 
-    _edit_ids(copy_dir, "  10: audit/v1\n", "  10: audit/v1\n  11: complaint/v2\n")
+    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  22: complaint/v3\n")
     broken = runner.invoke(cli, ["schemas", "check", "--dir", str(copy_dir)])
     assert broken.exit_code == 2, broken.output
-    assert "problem: complaint/v2: id 11" in broken.output
+    assert "problem: complaint/v3: id 22 in ids.yaml has no file" in broken.output
 
 
 def test_cli_help_has_an_example() -> None:

@@ -41,7 +41,7 @@ def meta(
 
 
 def tax_alert(event_id: str, owed: int, status: str = "ok") -> EventEntry:
-    """A tax discrepancy: market_surveillance (II.9) and industry_trade (II.5); police from 100 M owed."""
+    """A tax discrepancy: market_surveillance (II.9); police from 100 M owed (II.1)."""
     record = {
         "meta": meta(event_id, "tax_discrepancy", "tax"),
         "seller": dict(SELLER),
@@ -68,9 +68,8 @@ NID = frozenset({"seller.national_id"})
 def delivered_tax_alert(observed: Observed, event_id: str, *, police: bool) -> None:
     observed.copies[event_id] += [
         copy("market_surveillance", "tax_discrepancy.market_surveillance", present=NID),
-        copy("industry_trade", "tax_discrepancy.industry_trade", redacted=NID),
     ]
-    recipients = {"market_surveillance", "industry_trade"}
+    recipients = {"market_surveillance"}
     if police:
         observed.copies[event_id].append(copy("police", "tax_discrepancy.police", present=NID))
         recipients.add("police")
@@ -114,7 +113,7 @@ def test_a_healthy_run_has_no_anomaly() -> None:
     history, observed = healthy()
     report = compare(history, observed, POLICY)
     assert report.ok, report.describe()
-    assert (report.acknowledged, report.results, report.copies_checked) == (3, 1, 9)
+    assert (report.acknowledged, report.results, report.copies_checked) == (3, 1, 7)
 
 
 def test_a_missing_copy_is_lost() -> None:
@@ -140,8 +139,10 @@ def test_a_missing_audit_record_a_missing_answer_and_a_missing_stored_event_are_
 
 def test_a_second_copy_a_second_audit_and_a_second_answer_are_duplicates() -> None:
     history, observed = healthy()
-    observed.copies["e1"].append(copy("industry_trade", "tax_discrepancy.industry_trade", redacted=NID))
-    observed.audits["e2"].append(frozenset({"market_surveillance", "industry_trade", "police"}))
+    observed.copies["e1"].append(
+        copy("market_surveillance", "tax_discrepancy.market_surveillance", present=NID)
+    )
+    observed.audits["e2"].append(frozenset({"market_surveillance", "police"}))
     answered(observed, "r1", n=1)  # the same result event once more in the ict outbox, and its copies
     report = compare(history, observed, POLICY)
     assert report.lost == 0 and report.misrouted == 0
@@ -160,13 +161,13 @@ def test_an_unexpected_recipient_is_misrouted() -> None:
     ("change", "why"),
     [
         (lambda c: copy(c.agency, "standing_office.all", c.redacted, c.personal_present), "under"),
-        (lambda c: copy(c.agency, c.rule_id, frozenset(), c.personal_present), "redacted"),
+        (lambda c: copy(c.agency, c.rule_id, NID, c.personal_present), "redacted"),
         (lambda c: copy(c.agency, c.rule_id, c.redacted, NID), "carries"),
     ],
 )
 def test_a_copy_under_the_wrong_rule_or_redaction_is_misrouted(change: Any, why: str) -> None:
     history, observed = healthy()
-    observed.copies["e1"] = [change(c) if c.agency == "industry_trade" else c for c in observed.copies["e1"]]
+    observed.copies["r1"] = [change(c) if c.agency == "ict" else c for c in observed.copies["r1"]]
     report = compare(history, observed, POLICY)
     assert report.misrouted >= 1 and report.lost == 0 and report.duplicated == 0
     assert any(why in line for line in report.details["misrouted"]), report.describe()
@@ -181,14 +182,30 @@ def test_a_valid_event_in_the_dlq_and_an_event_nobody_published_are_misrouted() 
 
 
 def test_an_event_the_policy_dead_letters_must_be_in_the_dlq_once() -> None:
-    """A RED block request: no rule carries RED to ict or as the standing office's copy → no_route."""
-    history = History(events=[block_request("red", sensitivity="RED")])
+    """A block request from the media, who may not ask for one: dead-lettered, and its sender told."""
+    history = History(events=[block_request("bad", source="media")])
     observed = Observed()
-    assert compare(history, observed, POLICY).lost == 1
-    observed.dead_letters["red"].append("no_route")
+    assert compare(history, observed, POLICY).lost == 2  # the dead letter and the sender's notice
+    observed.dead_letters["bad"].append("not_permitted")
+    observed.notices["bad"].append(("media", "UNDELIVERABLE"))
     assert compare(history, observed, POLICY).ok
-    observed.dead_letters["red"].append("no_route")
+    observed.dead_letters["bad"].append("not_permitted")
     assert compare(history, observed, POLICY).duplicated == 1
+
+
+def test_a_red_event_must_leave_a_sealed_notice_with_the_standing_office() -> None:
+    """A RED block request reaches ICT (II.6), and the standing office only as a sealed notice."""
+    history = History(events=[block_request("red", sensitivity="RED")])
+    observed = Observed(ict_requests={"red"})
+    observed.copies["red"].append(copy("ict", "domain_block_request.ict"))
+    observed.audits["red"].append(frozenset({"ict"}))
+    answered(observed, "red")
+    report = compare(history, observed, POLICY)
+    assert report.lost == 1 and "no SEALED notice in market_surveillance's inbox" in report.describe()
+    observed.notices["red"].append(("market_surveillance", "SEALED"))
+    assert compare(history, observed, POLICY).ok
+    observed.notices["red"].append(("police", "SEALED"))
+    assert compare(history, observed, POLICY).misrouted == 1
 
 
 def test_unconfirmed_events_may_be_absent_but_not_half_there() -> None:

@@ -18,7 +18,7 @@ from bus389.agencies import Agency
 from bus389.chaos.expectation import PolicyModel, values_at
 from bus389.chaos.workload import EventFactory
 from bus389.events import build_event
-from bus389.routing.decision import decide
+from bus389.routing.decision import Decision, Original, decide
 from bus389.routing.policy import load_policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,33 +30,43 @@ ROUTER_POLICY = load_policy(POLICY_PATH)
 
 
 def _both(
-    record_avro: dict[str, Any], record_json: dict[str, Any], sender: Agency, senders: dict[str, Agency]
-) -> None:
-    decision = decide(sender, record_avro, ROUTER_POLICY, senders.get)
-    expected = MODEL.expect(record_json, sender.value, lambda i: senders[i].value if i in senders else None)
+    record_avro: dict[str, Any], record_json: dict[str, Any], sender: Agency, history: dict[str, Original]
+) -> Decision:
+    """Both readings of one event, given the same history (event id → who sent it, who received it)."""
+    decision = decide(sender, record_avro, ROUTER_POLICY, history.get)
+    expected = MODEL.expect(
+        record_json,
+        sender.value,
+        lambda i: history[i].sender.value if i in history else None,
+        lambda i: frozenset(a.value for a in history[i].recipients) if i in history else frozenset(),
+    )
     mine = (
         expected.dlq_reason,
         {a: (c.rule_id, sorted(c.redacted)) for a, c in expected.copies.items()},
+        sorted(expected.sealed),
     )
     theirs = (
-        decision.dlq_reason,
+        None if decision.duplicate else decision.dlq_reason,
         {d.recipient.value: (d.rule_id, sorted(d.redacted)) for d in decision.deliveries},
+        sorted(a.value for a in decision.sealed),
     )
     assert mine == theirs, f"{record_json['meta']} from {sender.value}"
+    return decision
 
 
 def test_the_two_readings_agree_on_the_workload() -> None:
     factory = EventFactory(seed=389)
     rng = random.Random(7)
-    senders: dict[str, Agency] = {}
+    history: dict[str, Original] = {}
     reasons: set[str | None] = set()
     for _ in range(3000):
         event_type, source, data, event_id = factory.next()
         sender = source if rng.random() < 0.9 else rng.choice(list(Agency))
         event = build_event(event_type, source, data, event_id=event_id)
-        _both(event.to_avro(), event.to_json_dict(), sender, senders)
-        reasons.add(MODEL.expect(event.to_json_dict(), sender.value, lambda _: None).dlq_reason)
-        senders[event_id] = source
+        decision = _both(event.to_avro(), event.to_json_dict(), sender, history)
+        reasons.add(decision.dlq_reason)
+        if decision.routed:
+            history[event_id] = Original(sender, frozenset(decision.recipients))
     assert {None, "spoofed_source", "no_route"} <= reasons
 
 
@@ -70,13 +80,14 @@ def test_the_two_readings_agree_on_replies(known: bool, level: str, requester: A
         Agency.ICT,
         {
             "meta": {"sensitivity": level, "in_reply_to": request_id},
-            "requester": Agency.TAX.value,  # the typed fallback: used only when the request is unknown
+            "requester": Agency.TAX.value,  # never addresses the answer: only the trail does
             "outcome": "BLOCKED",
             "blocked": ["x.vn"],
             "decided_at": "2021-07-16T10:45:00+07:00",
         },
     )
-    senders = {request_id: requester} if known else {}
+    received = frozenset({Agency.ICT, Agency.POLICE})
+    senders = {request_id: Original(requester, received)} if known else {}
     _both(result.to_avro(), result.to_json_dict(), Agency.ICT, senders)
     outcome = build_event(
         "case_outcome",
@@ -110,3 +121,34 @@ def test_a_condition_the_checker_does_not_know_is_a_config_error() -> None:
     }
     with pytest.raises(ConfigError):
         PolicyModel(doc).expect({"meta": {"source": "tax", "event_type": "complaint"}}, "tax", lambda _: None)
+
+
+def test_the_two_readings_agree_on_rights_answers_and_named_recipients() -> None:
+    request_id = str(uuid.uuid4())
+    history = {request_id: Original(Agency.CUSTOMS, frozenset({Agency.ICT}))}
+    for sender in Agency:
+        for level in ("GREEN", "AMBER_STRICT", "RED"):
+            for named in ([], ["police"], ["customs", "market_surveillance", "media"]):
+                referral = build_event(
+                    "case_referral",
+                    sender if sender != Agency.MEDIA else Agency.POLICE,
+                    {
+                        "meta": {"sensitivity": level, "recipients": named},
+                        "seller": {"name": "Nguyễn Văn A"},
+                        "violation_kinds": ["SMUGGLING"],
+                        "summary": "x",
+                    },
+                )
+                _both(referral.to_avro(), referral.to_json_dict(), referral.source, history)
+            answer = build_event(
+                "domain_block_result",
+                sender,
+                {
+                    "meta": {"sensitivity": level, "in_reply_to": request_id},
+                    "requester": "customs",
+                    "outcome": "BLOCKED",
+                    "blocked": ["x.vn"],
+                    "decided_at": "2021-07-16T10:45:00+07:00",
+                },
+            )
+            _both(answer.to_avro(), answer.to_json_dict(), sender, history)

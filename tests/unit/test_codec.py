@@ -155,6 +155,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "problem": "Chưa quy định trách nhiệm của sàn khi người bán không kê khai thuế.",
         "proposal": "Bổ sung nghĩa vụ cung cấp thông tin người bán cho cơ quan thuế định kỳ.",
     },
+    "routing_notice": {
+        "notice": "SEALED",
+        "about_event_id": "0b7f3c2e-5d44-4e0f-9a51-3c2d1e0f9a88",
+        "about_event_type": "case_referral",
+        "about_sender": "customs",
+        "about_sensitivity": "RED",
+        "about_occurred_at": "2021-05-02T09:00:00+07:00",
+        "recipients": ["police"],
+        "reason": "sensitivity RED, addressed to police",
+        "origin": "bus389.outbox.customs/1/42",
+    },
 }
 SOURCES = {
     "suspect_seller": "police",
@@ -166,6 +177,7 @@ SOURCES = {
     "case_outcome": "market_surveillance",
     "periodic_report": "customs",
     "law_gap_proposal": "ict",
+    "routing_notice": "customs",
 }
 
 
@@ -288,7 +300,7 @@ def test_audit_record_round_trip() -> None:
     assert encoded.key == audit.event_id.encode()
     headers = dict(encoded.headers)
     assert headers["ce_source"] == b"/bus389/router"
-    assert headers["ce_type"] == b"vn.bcd389.audit.v1"
+    assert headers["ce_type"] == b"vn.bcd389.audit.v2"
     decoded = decode_event(encoded.value, encoded.headers)
     assert AuditRecord.from_avro(decoded.record) == audit
     assert decoded.event_id == audit.event_id
@@ -316,7 +328,7 @@ def test_cloudevents_headers() -> None:
         ("ce_specversion", b"1.0"),
         ("ce_id", event.event_id.encode()),
         ("ce_source", b"/bus389/tax"),
-        ("ce_type", b"vn.bcd389.tax_discrepancy.v1"),
+        ("ce_type", b"vn.bcd389.tax_discrepancy.v2"),
         ("ce_time", b"2021-07-15T02:30:12.345Z"),
         ("content-type", b"application/avro"),
     ]
@@ -340,7 +352,7 @@ def test_encode_value_accepts_a_plain_record() -> None:
 def test_encoding_a_record_that_does_not_fit_raises_encode_error() -> None:
     entry = load_catalog().latest("law_gap_proposal")
     good = sample_event("law_gap_proposal").to_avro()
-    with pytest.raises(EncodeError, match="law_gap_proposal/v1"):
+    with pytest.raises(EncodeError, match="law_gap_proposal/v2"):
         encode_value({**good, "unknown": 1}, entry)
     missing = {k: v for k, v in good.items() if k != "problem"}
     with pytest.raises(EncodeError):
@@ -419,7 +431,7 @@ def test_enum_index_out_of_range_is_corrupt() -> None:
     event_id = good["meta"]["event_id"].encode()
     source_at = bytes(value).index(b"law_gap_proposal") + len(b"law_gap_proposal")
     assert bytes(value).index(event_id) < source_at
-    value[source_at] = 0x7E  # zigzag 63: there are 9 agencies
+    value[source_at] = 0x7E  # zigzag 63: there are 10 agencies
     with pytest.raises(CorruptBodyError):
         decode_value(bytes(value))
 
@@ -430,7 +442,7 @@ def test_schema_mismatch_between_header_and_id() -> None:
     with pytest.raises(SchemaMismatchError, match="suspect_seller") as info:
         decode_event(encoded.value, headers)
     assert info.value.reason == "schema_mismatch"
-    wrong_version = {**dict(encoded.headers), "ce_type": b"vn.bcd389.complaint.v2"}
+    wrong_version = {**dict(encoded.headers), "ce_type": b"vn.bcd389.complaint.v1"}
     with pytest.raises(SchemaMismatchError):
         decode_event(encoded.value, wrong_version)
     assert decode_event(encoded.value, None).event_type == "complaint"  # no header: nothing to contradict

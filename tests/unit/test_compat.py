@@ -32,15 +32,21 @@ def _fixture(name: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / "complaint" / name).read_text(encoding="utf-8")))
 
 
+FIXTURE_ID = 22
+"""The ids.yaml ``next_id`` of the shipped catalog: the id a new complaint version would take."""
+
+
 def _catalog_with_v2(tmp_path: Path, fixture: str) -> Path:
     target = tmp_path / "schemas"
     shutil.copytree(SCHEMAS_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    # The fixture stands in for the shipped complaint/v2, under an id of its own (as a new version would).
     shutil.copy(FIXTURES / "complaint" / fixture, target / "complaint" / "v2.avsc")
     ids = target / "ids.yaml"
     text = ids.read_text(encoding="utf-8")
-    text = text.replace("  10: audit/v1\n", "  10: audit/v1\n  11: complaint/v2\n").replace(
-        "next_id: 11", "next_id: 12"
+    text = text.replace("  15: complaint/v2\n", "").replace(
+        "  21: routing_notice/v1\n", f"  21: routing_notice/v1\n  {FIXTURE_ID}: complaint/v2\n"
     )
+    text = text.replace(f"next_id: {FIXTURE_ID}", f"next_id: {FIXTURE_ID + 1}")
     ids.write_text(text, encoding="utf-8")
     return target
 
@@ -92,17 +98,17 @@ def test_a_compatible_v2_passes_and_data_resolves_both_ways(tmp_path: Path) -> N
     directory = _catalog_with_v2(tmp_path, "v2_compatible.avsc")
     assert check_catalog(directory) == []
     catalog = load_catalog(directory)
-    assert catalog.latest("complaint").schema_id == 11
+    assert catalog.latest("complaint").schema_id == FIXTURE_ID
 
     # v1 data read as v2 gets the new field's default; v2 data with a new symbol read by v1 gets OTHER
     old = decode_value(encode_value(_complaint_v1_record(), catalog.by_id(5)), catalog=catalog, latest=True)
     assert old.schema.schema_id == 5
     assert old.record["ticket_no"] is None
     new_record = {**_complaint_v1_record(), "channel": "SOCIAL_MEDIA", "ticket_no": "HL-2021-0042"}
-    new_bytes = encode_value(new_record, catalog.by_id(11))
+    new_bytes = encode_value(new_record, catalog.by_id(FIXTURE_ID))
     buffer = io.BytesIO(new_bytes[5:])
     as_v1 = fastavro.schemaless_reader(
-        buffer, catalog.by_id(11).reader_schema, catalog.by_id(5).reader_schema
+        buffer, catalog.by_id(FIXTURE_ID).reader_schema, catalog.by_id(5).reader_schema
     )
     assert as_v1["channel"] == "OTHER"
     assert "ticket_no" not in as_v1
@@ -182,7 +188,7 @@ def test_cli_check_passes_a_compatible_v2_and_fails_an_incompatible_one(tmp_path
         cli, ["schemas", "check", "--dir", str(_catalog_with_v2(tmp_path / "a", "v2_compatible.avsc"))]
     )
     assert good.exit_code == 0, good.output
-    assert good.output.startswith("ok: 11 schemas")
+    assert good.output.startswith("ok: 21 schemas")  # the shipped 21, the fixture in place of complaint/v2
     bad_dir = _catalog_with_v2(tmp_path / "b", "v2_adds_required_field.avsc")
     bad = runner.invoke(cli, ["schemas", "check", "--dir", str(bad_dir)])
     assert bad.exit_code == 2, bad.output
@@ -372,8 +378,11 @@ def test_compatibility_is_transitive_over_every_earlier_version(tmp_path: Path) 
     ids = directory / "ids.yaml"
     ids.write_text(
         ids.read_text(encoding="utf-8")
-        .replace("  11: complaint/v2\n", "  11: complaint/v2\n  12: complaint/v3\n")
-        .replace("next_id: 12", "next_id: 13"),
+        .replace(
+            f"  {FIXTURE_ID}: complaint/v2\n",
+            f"  {FIXTURE_ID}: complaint/v2\n  {FIXTURE_ID + 1}: complaint/v3\n",
+        )
+        .replace(f"next_id: {FIXTURE_ID + 1}", f"next_id: {FIXTURE_ID + 2}"),
         encoding="utf-8",
     )
     assert full_compatibility_problems(_fixture("v2_compatible.avsc"), v3) == []

@@ -9,7 +9,17 @@ import pytest
 
 from bus389.agencies import Agency
 from bus389.consumers.router.replies import ReplyIndex
-from bus389.routing.decision import NO_ROUTE, SPOOFED_SOURCE, UNKNOWN_ORIGINAL, Decision, decide
+from bus389.routing.decision import (
+    ID_TAKEN,
+    NO_ROUTE,
+    NOT_ASKED,
+    NOT_PERMITTED,
+    SPOOFED_SOURCE,
+    UNKNOWN_ORIGINAL,
+    Decision,
+    Original,
+    decide,
+)
 from bus389.routing.policy import Policy, load_policy
 from bus389.routing.redaction import redact
 from bus389.settings import RouterSettings
@@ -114,7 +124,7 @@ def complaint(signs_of_crime: bool, **meta: Any) -> dict[str, Any]:
     )
 
 
-def no_replies(_event_id: str) -> Agency | None:
+def no_replies(_event_id: str) -> Original | None:
     return None
 
 
@@ -230,14 +240,16 @@ def test_domain_block_request_reaches_ict_and_ms_only(policy: Policy) -> None:
 def test_tax_discrepancy_reaches_police_from_the_tax_evasion_threshold(
     policy: Policy, owed: int, reaches_police: bool
 ) -> None:
-    expected = {MS, A.INDUSTRY_TRADE} | ({A.POLICE} if reaches_police else set())
+    # II.5 gives Industry and Trade no duty on tax alerts: the standing office and, above it, the police.
+    expected = {MS} | ({A.POLICE} if reaches_police else set())
     assert recipients(route(policy, tax_discrepancy(owed))) == expected
 
 
 def test_domain_block_result_goes_to_the_requester_from_the_audit_trail(policy: Policy) -> None:
     index = ReplyIndex()
     request_id = str(uuid.uuid4())
-    index.record(request_id, A.CUSTOMS)
+    index.record(request_id, A.CUSTOMS, [A.ICT, MS])
+    index.commit()
     record = event(
         "domain_block_result",
         A.ICT,
@@ -258,7 +270,7 @@ def test_domain_block_result_goes_to_the_requester_from_the_audit_trail(policy: 
     )
 
 
-def test_domain_block_result_falls_back_to_the_typed_requester(policy: Policy) -> None:
+def test_a_typed_requester_never_addresses_an_answer(policy: Policy) -> None:
     record = event(
         "domain_block_result",
         A.ICT,
@@ -270,7 +282,9 @@ def test_domain_block_result_falls_back_to_the_typed_requester(policy: Policy) -
         providers_notified=[],
         note=None,
     )
-    assert recipients(route(policy, record)) == {A.POLICE, MS}
+    decision = route(policy, record)
+    assert decision.dlq_reason == UNKNOWN_ORIGINAL
+    assert not decision.deliveries
 
 
 def test_a_reply_to_an_unknown_original_without_fallback_is_a_dead_letter(policy: Policy) -> None:
@@ -292,7 +306,8 @@ def test_a_reply_to_an_unknown_original_without_fallback_is_a_dead_letter(policy
 def test_any_reply_goes_back_to_the_original_sender(policy: Policy) -> None:
     index = ReplyIndex()
     referral = str(uuid.uuid4())
-    index.record(referral, A.CUSTOMS)
+    index.record(referral, A.CUSTOMS, [A.POLICE, MS])
+    index.commit()
     record = event(
         "case_outcome",
         A.POLICE,
@@ -304,14 +319,15 @@ def test_any_reply_goes_back_to_the_original_sender(policy: Policy) -> None:
         summary="Khởi tố",
     )
     decision = route(policy, record, replies=index)
-    assert recipients(decision) == {A.CUSTOMS, MS}
+    assert recipients(decision) == {A.CUSTOMS, MS, A.TAX}
     assert decision.delivery_to(A.CUSTOMS).rule_id == "reply.original_sender"  # type: ignore[union-attr]
 
 
 def test_a_reply_to_ones_own_event_is_not_echoed(policy: Policy) -> None:
     index = ReplyIndex()
     original = str(uuid.uuid4())
-    index.record(original, A.POLICE)
+    index.record(original, A.POLICE, [MS])
+    index.commit()
     record = event(
         "case_outcome",
         A.POLICE,
@@ -323,7 +339,7 @@ def test_a_reply_to_ones_own_event_is_not_echoed(policy: Policy) -> None:
         summary="",
     )
     decision = route(policy, record, replies=index)
-    assert recipients(decision) == {MS}
+    assert recipients(decision) == {MS, A.TAX}  # II.4: the tax office collects back-taxes on outcomes
     assert [(w.agency, w.reason.split(":")[0]) for w in decision.withheld] == [(A.POLICE, "sender")]
 
 
@@ -374,7 +390,9 @@ def test_case_outcome_reaches_media_only_when_public(
     policy: Policy, public: bool, reaches_media: bool
 ) -> None:
     decision = route(policy, _outcome(public))
-    assert recipients(decision) == {MS} | ({A.MEDIA} if reaches_media else set())
+    # II.4: tax collects back-taxes; II.5 and II.7: Industry and Trade and the media publicise public cases
+    public_copies = {A.MEDIA, A.INDUSTRY_TRADE} if reaches_media else set()
+    assert recipients(decision) == {MS, A.TAX} | public_copies
     if reaches_media:
         assert decision.delivery_to(A.MEDIA).plan_section == "II.7"  # type: ignore[union-attr]
 
@@ -392,6 +410,10 @@ def test_reports_and_proposals_reach_the_standing_office_only(
     decision = route(policy, event(event_type, A.CUSTOMS, **fields))
     assert recipients(decision) == {MS}
     assert decision.deliveries[0].rule_id == f"{event_type}.market_surveillance"
+    # the standing office's own go on to the committee (II.9: "báo cáo Ban Chỉ đạo 389 tỉnh")
+    own = route(policy, event(event_type, MS, **fields))
+    assert recipients(own) == {A.COMMITTEE, MS}
+    assert own.delivery_to(A.COMMITTEE).rule_id == f"{event_type}.committee"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -406,18 +428,29 @@ def test_reports_and_proposals_reach_the_standing_office_only(
         "case_outcome",
         "periodic_report",
         "law_gap_proposal",
-        "some_future_type",
     ],
 )
 def test_the_standing_office_receives_every_event(policy: Policy, event_type: str) -> None:
-    record = event(event_type, A.OTHER_MEMBERS, requester="police")
-    assert MS in recipients(route(policy, record))
+    sender = A.CUSTOMS if event_type not in PUBLISHER else PUBLISHER[event_type]
+    original = str(uuid.uuid4())
+    index = ReplyIndex()
+    index.record(original, A.CUSTOMS, [sender])
+    index.commit()
+    meta = {"in_reply_to": original} if event_type == "domain_block_result" else {}
+    decision = route(policy, event(event_type, sender, meta=meta), replies=index)
+    assert MS in recipients(decision)
+    assert decision.sealed == ()
 
 
-def test_the_standing_office_keeps_its_own_events(policy: Policy) -> None:
-    decision = route(policy, event("periodic_report", MS, title="t"))
-    assert recipients(decision) == {MS}
-    assert decision.deliveries[0].rule_id == "standing_office.all"
+PUBLISHER = {"domain_block_result": A.ICT, "tax_discrepancy": A.TAX, "complaint": A.INDUSTRY_TRADE}
+
+
+def test_the_standing_office_keeps_its_own_events_whatever_their_sensitivity(policy: Policy) -> None:
+    for level in ("GREEN", "AMBER_STRICT", "RED"):
+        decision = route(policy, suspect_seller(MS, meta={"sensitivity": level}))
+        assert MS in recipients(decision), level
+        assert decision.delivery_to(MS).rule_id == "standing_office.all"  # type: ignore[union-attr]
+        assert decision.sealed == ()
 
 
 def test_the_sender_never_gets_its_own_event_back(policy: Policy) -> None:
@@ -440,7 +473,106 @@ def test_a_spoofed_source_is_a_dead_letter(policy: Policy) -> None:
 
 
 def test_the_matching_sender_is_not_a_spoof(policy: Policy) -> None:
-    assert route(policy, suspect_seller(A.MEDIA), sender=A.MEDIA).routed
+    assert route(policy, suspect_seller(A.CUSTOMS), sender=A.CUSTOMS).routed
+
+
+# -- who may say what (the policy's rights) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "sender", "fields"),
+    [
+        ("domain_block_result", A.POLICE, {"requester": "customs"}),  # only ICT answers block requests
+        ("tax_discrepancy", A.CUSTOMS, {}),  # only the tax office raises tax alerts
+        ("suspect_seller", A.MEDIA, {}),  # the media publish, they do not report sellers
+        ("complaint", A.POLICE, {}),  # complaints are received by II.5 and II.9
+        ("routing_notice", A.POLICE, {}),  # the router's own
+        ("some_future_type", A.POLICE, {}),  # a type the policy gives no one
+    ],
+)
+def test_an_event_outside_the_senders_rights_is_a_dead_letter(
+    policy: Policy, event_type: str, sender: Agency, fields: dict[str, Any]
+) -> None:
+    decision = route(policy, event(event_type, sender, **fields))
+    assert decision.dlq_reason == NOT_PERMITTED
+    assert not decision.deliveries and decision.sealed == ()
+    assert f"{sender.value} may not publish" in decision.dlq_detail
+
+
+def test_an_answer_from_an_agency_that_was_not_asked_is_a_dead_letter(policy: Policy) -> None:
+    index = ReplyIndex()
+    request = str(uuid.uuid4())
+    index.record(request, A.CUSTOMS, [A.ICT, MS])
+    index.commit()
+    answer = _outcome(False) | {
+        "meta": {**_outcome(False)["meta"], "source": "police", "in_reply_to": request}
+    }
+    decision = route(policy, answer, replies=index)
+    assert decision.dlq_reason == NOT_ASKED
+    assert "police answers" in decision.dlq_detail and "never received" in decision.dlq_detail
+    # the agency that received it may answer
+    answer["meta"]["source"] = "ict"
+    assert route(policy, answer, replies=index).routed
+
+
+def test_an_event_id_belongs_to_its_first_sender(policy: Policy) -> None:
+    index = ReplyIndex()
+    first = suspect_seller(A.POLICE)
+    index.record(first["meta"]["event_id"], A.POLICE, [MS, A.TAX])
+    index.commit()
+    stolen = suspect_seller(A.CUSTOMS)
+    stolen["meta"]["event_id"] = first["meta"]["event_id"]
+    decision = route(policy, stolen, replies=index)
+    assert decision.dlq_reason == ID_TAKEN and decision.dead
+    assert "already sent by police" in decision.dlq_detail
+    again = route(policy, first, replies=index)
+    assert again.duplicate and not again.dead and not again.deliveries
+
+
+def test_an_aborted_batch_does_not_make_its_events_duplicates() -> None:
+    index = ReplyIndex()
+    event_id = str(uuid.uuid4())
+    index.record(event_id, A.POLICE, [MS])
+    assert index(event_id) is not None  # pending: seen inside its own batch
+    index.discard()
+    assert index(event_id) is None
+    index.record(event_id, A.POLICE, [MS])
+    index.commit()
+    assert index(event_id) == Original(A.POLICE, frozenset({MS}))
+
+
+# -- named recipients, sealed notices -------------------------------------------------------------------
+
+
+def test_a_red_seller_reaches_exactly_the_named_recipients_its_duties_cover(policy: Policy) -> None:
+    named = ["customs", "border_guard", "ict"]
+    record = suspect_seller(A.POLICE, meta={"sensitivity": "RED", "recipients": named}, goods_imported=True)
+    decision = route(policy, record)
+    # border_guard: not in the border area (II.2); ict: no domain or social account (II.6)
+    assert recipients(decision) == {A.CUSTOMS}
+    reasons = {w.agency: w.reason for w in decision.withheld}
+    assert "no duty of border_guard" in reasons[A.BORDER_GUARD]
+    assert "addressed it to" in reasons[MS] and "addressed it to" in reasons[A.TAX]
+    assert decision.sealed == (MS,)
+    from_customs = suspect_seller(
+        A.CUSTOMS, meta={"sensitivity": "RED", "recipients": ["police", "market_surveillance"]}
+    )
+    decision = route(policy, from_customs)
+    assert recipients(decision) == {A.POLICE, MS}
+    assert decision.sealed == ()
+
+
+def test_a_red_event_naming_no_one_it_may_reach_is_dead_and_sealed(policy: Policy) -> None:
+    decision = route(policy, suspect_seller(A.POLICE, meta={"sensitivity": "RED"}))
+    assert decision.dlq_reason == NO_ROUTE and decision.dead
+    assert decision.sealed == (MS,)
+
+
+def test_amber_strict_named_recipients(policy: Policy) -> None:
+    record = suspect_seller(A.CUSTOMS, meta={"sensitivity": "AMBER_STRICT", "recipients": ["tax"]})
+    decision = route(policy, record)
+    assert recipients(decision) == {A.TAX}
+    assert decision.sealed == (MS,)
 
 
 # -- sensitivity (TLP 2.0) ----------------------------------------------------------------------------------
@@ -464,16 +596,20 @@ def test_red_reaches_only_recipients_of_rules_allowing_red(policy: Policy) -> No
     assert recipients(decision) == {A.POLICE}
     assert {w.agency for w in decision.withheld} == {MS, A.TAX, A.ICT, A.BORDER_GUARD}
     assert all("RED" in w.reason for w in decision.withheld)
+    assert decision.sealed == (MS,)  # the standing office knows the case exists
 
 
-def test_red_tax_discrepancy_above_the_threshold_reaches_police_only(policy: Policy) -> None:
-    assert recipients(route(policy, tax_discrepancy(500_000_000, sensitivity="RED"))) == {A.POLICE}
+def test_red_tax_discrepancy_reaches_its_addressees(policy: Policy) -> None:
+    assert recipients(route(policy, tax_discrepancy(500_000_000, sensitivity="RED"))) == {A.POLICE, MS}
+    assert recipients(route(policy, tax_discrepancy(1_000, sensitivity="RED"))) == {MS}
 
 
 def test_red_with_no_rule_allowing_it_is_a_dead_letter(policy: Policy) -> None:
-    decision = route(policy, tax_discrepancy(1_000, sensitivity="RED"))
+    record = _outcome(False, "RED")
+    decision = route(policy, record)
     assert decision.dlq_reason == NO_ROUTE
     assert "RED" in decision.dlq_detail
+    assert decision.sealed == (MS,)
 
 
 def test_an_unknown_sensitivity_counts_as_red(policy: Policy) -> None:
@@ -524,7 +660,7 @@ def test_redaction_per_recipient(policy: Policy) -> None:
     assert redacted[A.POLICE] == ()
     assert redacted[MS] == ()
     assert redacted[A.BORDER_GUARD] == ()
-    assert redacted[A.TAX] == ("seller.phone",)
+    assert redacted[A.TAX] == ()  # II.4: the sellers' records, the phone included
     assert redacted[A.ICT] == ("seller.national_id", "seller.phone", "seller.address")
 
 
@@ -543,17 +679,11 @@ def test_complainant_data_reaches_police_and_ms_only(policy: Policy) -> None:
     decision = route(policy, complaint(True))
     assert decision.delivery_to(A.POLICE).redacted == ()  # type: ignore[union-attr]
     assert decision.delivery_to(MS).redacted == ()  # type: ignore[union-attr]
-    decision = route(policy, event("complaint", A.CUSTOMS, complainant=complaint(False)["complainant"]))
+    assert decision.delivery_to(A.INDUSTRY_TRADE) is None  # it sent it
+    decision = route(policy, event("complaint", MS, complainant=complaint(False)["complainant"]))
     assert decision.delivery_to(MS).redacted == ()  # type: ignore[union-attr]
-
-
-def test_tax_discrepancy_redacted_for_industry_trade(policy: Policy) -> None:
-    decision = route(policy, tax_discrepancy(1))
-    assert decision.delivery_to(A.INDUSTRY_TRADE).redacted == (  # type: ignore[union-attr]
-        "seller.national_id",
-        "seller.phone",
-        "seller.address",
-    )
+    # II.5: Industry and Trade settles complaints and answers the complainant: it sees who complained
+    assert decision.delivery_to(A.INDUSTRY_TRADE).redacted == ()  # type: ignore[union-attr]
 
 
 def test_redact_nulls_the_fields_and_keeps_the_original() -> None:
@@ -595,21 +725,33 @@ def test_the_reply_index_keeps_the_newest_entries_within_its_bound() -> None:
     index = ReplyIndex(max_entries=4)
     ids = [str(uuid.uuid4()) for _ in range(5)]
     for number, event_id in enumerate(ids[:3]):
-        index.record(event_id, list(Agency)[number])
-    assert [index(i) for i in ids[:3]] == list(Agency)[:3], "a turned-over generation is still read"
+        index.record(event_id, list(Agency)[number], [Agency.COMMITTEE])
+        index.commit()
+    senders = [o.sender if o else None for o in map(index, ids[:3])]
+    assert senders == list(Agency)[:3], "a turned-over generation is still read"
     index.record(ids[3], Agency.TAX)
+    index.commit()
     index.record(ids[4], Agency.ICT)  # the second turnover drops the first two
-    assert [index(i) for i in ids] == [None, None, list(Agency)[2], Agency.TAX, Agency.ICT]
+    index.commit()
+    assert [o.sender if o else None for o in map(index, ids)] == [
+        None,
+        None,
+        list(Agency)[2],
+        Agency.TAX,
+        Agency.ICT,
+    ]
+    assert index(ids[2]) == Original(list(Agency)[2], frozenset({Agency.COMMITTEE}))
     assert len(index) <= 4
 
 
 def test_the_reply_index_takes_any_id_and_tells_uuid_spellings_apart() -> None:
     index = ReplyIndex()
     canonical = str(uuid.uuid4())
-    index.record(canonical, Agency.POLICE)
+    index.record(canonical, Agency.POLICE, list(Agency))
     index.record("not-a-uuid", Agency.TAX)
     index.record("", Agency.ICT)  # ignored
-    assert index(canonical) is Agency.POLICE
+    index.commit()
+    assert index(canonical) == Original(Agency.POLICE, frozenset(Agency))
     assert index(canonical.upper()) is None, "only the exact id the router saw"
-    assert index("not-a-uuid") is Agency.TAX
+    assert index("not-a-uuid") == Original(Agency.TAX)
     assert index("") is None

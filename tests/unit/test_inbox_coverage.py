@@ -73,7 +73,8 @@ def routed_copies() -> list[Outgoing]:
     """Every inbox copy the router writes for the examples, from every sender, replying or not."""
     topics = Topics(PREFIX)
     replies = ReplyIndex()
-    replies.record(ICT_EVENT, Agency.ICT)
+    replies.record(ICT_EVENT, Agency.ICT, list(Agency))  # sent to every member: any of them may answer
+    replies.commit()
     router = RecordRouter(
         topics, load_policy(REPO_ROOT / "bus389" / "routing" / "routing-policy.yaml"), replies
     )
@@ -126,7 +127,9 @@ def test_the_examples_reach_both_inboxes_with_every_kind_ict_can_get(copies: lis
     # Requests, leads (rule suspect_seller.ict), and replies of other types to ICT's own events.
     assert {"domain_block_request", "suspect_seller", "case_outcome", "law_gap_proposal"} <= ict_types
     so_types = {t for inbox, t in by_inbox if inbox == "market_surveillance"}
-    assert so_types == {stem for stem, _ in examples()}
+    # Every example type, and the router's notices (sealed ones, and its own dead letters').
+    assert so_types == {stem for stem, _ in examples()} | {"routing_notice"}
+    assert ("ict", "routing_notice") in by_inbox  # what ICT may not publish comes back as a notice
 
 
 def test_the_ict_service_keeps_everything_routed_to_it(copies: list[Outgoing], tmp_path: Path) -> None:

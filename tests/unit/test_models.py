@@ -570,6 +570,7 @@ def test_build_event_fills_meta() -> None:
                 "sensitivity": "GREEN",
                 "urgency": "IMMEDIATE",
                 "in_reply_to": None,
+                "recipients": ["customs", "police"],
             }
         ),
         now=NOW,
@@ -585,6 +586,7 @@ def test_build_event_fills_meta() -> None:
         "in_reply_to": None,
         "sensitivity": Tlp.GREEN,
         "urgency": Urgency.IMMEDIATE,
+        "recipients": [Agency.CUSTOMS, Agency.POLICE],
     }
 
 
@@ -615,7 +617,7 @@ def test_build_event_rejects_meta_the_bus_sets() -> None:
         "police",
         _suspect(meta={"published_at": "2021-01-01T00:00:00Z", "priority": 1}),
     )
-    allowed = "a publisher may set only occurred_at, case_ref, in_reply_to, sensitivity, urgency"
+    allowed = "a publisher may set only occurred_at, case_ref, in_reply_to, sensitivity, urgency, recipients"
     assert problems == [
         f"meta.published_at: set by the bus; {allowed}",
         f"meta.priority: set by the bus; {allowed}",
@@ -685,5 +687,6 @@ def test_every_model_is_registered_under_its_type() -> None:
         "case_outcome",
         "periodic_report",
         "law_gap_proposal",
+        "routing_notice",
     }
     assert EVENT_MODELS["tax_discrepancy"] is TaxDiscrepancy

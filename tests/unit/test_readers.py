@@ -307,6 +307,7 @@ def test_csv_shape_knows_every_array_of_every_event_type() -> None:
         "urls",
         "ip_addresses",
         "violation_kinds",
+        "meta.recipients",
     }
     outcome = csv_shape(_schema("case_outcome"))
     assert outcome["fine_vnd"].kind == "int"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from bus389.agencies import Agency
 from bus389.cli.main import cli
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "deploy" / "security" / "acl-spec.yaml"
@@ -29,15 +30,15 @@ def test_show_table_is_the_matrix() -> None:
     lines = output.splitlines()
     header = lines[1].split()
     assert header[0] == "topic" and header[-1] == "router" and "market_surveillance" in header
-    rows = {line.split()[0]: line.split()[1:] for line in lines[2:22]}
-    assert len(rows) == 20
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:24]}
+    assert len(rows) == 2 * len(Agency) + 2  # an outbox and an inbox each, the DLQ and the audit
     tax = header.index("tax") - 1
     router = header.index("router") - 1
     assert rows["outbox.tax"][tax] == "RW" and rows["outbox.tax"][router] == "R"
     assert rows["inbox.tax"][tax] == "R" and rows["inbox.tax"][router] == "W"
     assert rows["inbox.police"][tax] == "-"
-    assert rows["dlq"] == ["-"] * 9 + ["W"]
-    assert rows["audit"] == ["-"] * 9 + ["RW"]
+    assert rows["dlq"] == ["-"] * len(Agency) + ["W"]
+    assert rows["audit"] == ["-"] * len(Agency) + ["RW"]
     assert "  tax: groups bus389.tax.*; transactional ids bus389.tax.*; cluster IDEMPOTENT_WRITE" in lines
 
 

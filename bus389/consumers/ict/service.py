@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "ict"
 REQUEST_TYPE = "domain_block_request"
+NOTICE_TYPE = "routing_notice"
 _DRAIN_BATCH = 200
 _FIRST_ANSWERS = (DecisionKind.BLOCKED, DecisionKind.REJECTED, DecisionKind.UNBLOCKED)
 """Decision kinds that are a request's first answer (what request-to-result time measures)."""
@@ -233,6 +234,14 @@ class IctService:
             self._handle_lead(message)
         elif message.meta.get("in_reply_to"):
             self._handle_reply(message)
+        elif message.event_type == NOTICE_TYPE:
+            # The router's notice about a record of ICT's own it could not even decode: nothing to
+            # link it to in the store; the operator sees it in the log (and in the inbox topic).
+            log.warning(
+                "ict: the router could not deliver a record of ours: %s",
+                message.record.get("reason"),
+                extra={"event_id": message.event_id, "event_type": message.event_type},
+            )
         else:
             raise SchemaMismatchError(
                 f"the ict inbox carries {REQUEST_TYPE} and {LEAD_TYPE} events and replies to ICT's own "

@@ -1,11 +1,14 @@
 """What one outbox record becomes: inbox copies and an audit record, or a dead letter (no Kafka I/O).
 
 :class:`RecordRouter` decodes the record (the codec's typed errors are DLQ reasons), validates it with
-the event model (``invalid_event``), lets :func:`~bus389.routing.decision.decide` verify the sender
-and choose the recipients, and builds the records to write: one copy per recipient (the original
-bytes, or the event re-encoded with the redacted fields set to null), the original key and headers
-plus the router's, and one audit record. It never raises on bad input: what cannot be routed becomes
-a dead letter carrying the original bytes, the reason, a readable detail and the origin.
+the event model (``invalid_event``), lets :func:`~bus389.routing.decision.decide` verify the sender, its
+right to say it and its id, and choose the recipients, and builds the records to write: one copy per
+recipient (the original bytes, or the event re-encoded with the redacted fields set to null), the
+original key and headers plus the router's, a sealed notice to the standing office when it may not read
+the event, and one audit record. It never raises on bad input: what cannot be routed becomes a dead
+letter carrying the original bytes, the reason, a readable detail and the origin, and its sender is told
+in its own inbox (an UNDELIVERABLE ``routing_notice``). A duplicate (the same sender, the same id) is
+delivered once: the second copy writes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bus389.consumers.router.audit import Origin, build_audit_record
 from bus389.consumers.router.replies import ReplyIndex
 from bus389.errors import BusError, CodecError
 from bus389.routing.decision import Decision, decide
+from bus389.routing.notices import sealed_notice, undeliverable_notice
 from bus389.routing.policy import Policy
 from bus389.routing.redaction import redact
 
@@ -74,10 +78,16 @@ class Routed:
     dlq_detail: str = ""
     claimed_source: str = ""
     published_at: datetime | None = None
+    copies: int = 0
+    """Inbox copies of the event itself (notices and the audit record not counted)."""
 
     @property
     def routed(self) -> bool:
         return self.dlq_reason is None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.decision is not None and self.decision.duplicate
 
 
 def _headers(raw: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
@@ -110,15 +120,53 @@ class RecordRouter:
         self.topics = topics
         self.policy = policy
         self.replies = replies if replies is not None else ReplyIndex()
-        self._audit_schema = load_catalog().audit
+        catalog = load_catalog()
+        self._audit_schema = catalog.audit
+        self._notice_schema = catalog.latest("routing_notice")
 
-    def _dead(self, raw: Any, origin: Origin, reason: str, detail: str, **extra: Any) -> Routed:
+    def _dead(
+        self,
+        raw: Any,
+        origin: Origin,
+        reason: str,
+        detail: str,
+        *,
+        record: Mapping[str, Any] | None = None,
+        decision: Decision | None = None,
+        **extra: Any,
+    ) -> Routed:
+        """A dead letter, the sender's notice of it, and the standing office's sealed notice if due."""
+        outgoing = [dlq_record(self.topics.dlq, raw, reason, detail)]
+        sender = self.topics.sender_of(raw.topic)
+        if sender is not None:
+            notice = undeliverable_notice(sender, origin.header(), f"{reason}: {detail}", record)
+            outgoing.append(self._notice(self.topics.inbox(sender), raw.key, notice))
+        if decision is not None and record is not None:
+            for agency in decision.sealed:
+                outgoing.append(
+                    self._notice(
+                        self.topics.inbox(agency),
+                        raw.key,
+                        sealed_notice(decision, record, origin.header(), agency),
+                    )
+                )
         return Routed(
             origin=origin,
-            outgoing=(dlq_record(self.topics.dlq, raw, reason, detail),),
+            outgoing=tuple(outgoing),
             dlq_reason=reason,
             dlq_detail=detail,
+            decision=decision,
             **extra,
+        )
+
+    def _notice(self, topic: str, key: bytes | None, notice: Mapping[str, Any]) -> Outgoing:
+        from bus389.codec import encode_value, event_headers, event_key
+
+        return Outgoing(
+            topic,
+            key if key is not None else event_key(notice),
+            encode_value(notice, self._notice_schema),
+            event_headers(notice, self._notice_schema),
         )
 
     def route(self, raw: Any, *, received_at: datetime, now: Callable[[], datetime] | None = None) -> Routed:
@@ -143,9 +191,9 @@ class RecordRouter:
         try:
             event_from_avro(record)
         except ValidationError as exc:
-            return self._dead(raw, origin, INVALID_EVENT, "; ".join(validation_problems(exc)))
+            return self._dead(raw, origin, INVALID_EVENT, "; ".join(validation_problems(exc)), record=record)
         except BusError as exc:
-            return self._dead(raw, origin, INVALID_EVENT, str(exc))
+            return self._dead(raw, origin, INVALID_EVENT, str(exc), record=record)
 
         published_at = decoded.meta.get("published_at")
         decision = decide(sender, record, self.policy, self.replies)
@@ -154,8 +202,17 @@ class RecordRouter:
             "claimed_source": str(decoded.meta.get("source", "")),
             "published_at": published_at if isinstance(published_at, datetime) else None,
         }
+        if decision.duplicate:
+            return Routed(origin=origin, outgoing=(), **extra)
         if not decision.routed:
-            return self._dead(raw, origin, decision.dlq_reason or "no_route", decision.dlq_detail, **extra)
+            return self._dead(
+                raw,
+                origin,
+                decision.dlq_reason or "no_route",
+                decision.dlq_detail,
+                record=record,
+                **extra,
+            )
 
         key = raw.key if raw.key is not None else event_key(record)
         kept = [h for h in headers if not h[0].startswith("bus389_")]
@@ -174,6 +231,13 @@ class RecordRouter:
                 ("bus389_redacted", ",".join(delivery.redacted).encode("utf-8")),
             ]
             outgoing.append(Outgoing(self.topics.inbox(delivery.recipient), key, value, copy_headers))
+        copies = len(outgoing)
+        for agency in decision.sealed:
+            outgoing.append(
+                self._notice(
+                    self.topics.inbox(agency), key, sealed_notice(decision, record, origin.header(), agency)
+                )
+            )
         clock = now or (lambda: datetime.now(UTC))
         audit = build_audit_record(
             decision,
@@ -190,8 +254,8 @@ class RecordRouter:
                 event_headers(audit, self._audit_schema),
             )
         )
-        self.replies.record(decision.event_id, sender)
-        return Routed(origin=origin, outgoing=tuple(outgoing), **extra)
+        self.replies.record(decision.event_id, sender, decision.recipients)
+        return Routed(origin=origin, outgoing=tuple(outgoing), copies=copies, **extra)
 
 
 def headers_of(

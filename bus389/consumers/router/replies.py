@@ -1,13 +1,13 @@
-"""Who sent which event: the index that sends a reply (``meta.in_reply_to``) back to the original sender.
+"""Who sent which event and who received it: the index behind replies and event-id ownership.
 
 The router knows the sender of every event it routed (the outbox it came from, proven by the ACL),
 and its audit trail records it. At start-up :func:`rebuild_from_audit` reads the audit topic from the
 beginning, ``read_committed`` (only decisions whose transaction committed), up to its end; while
-running, the router adds every event it routes. A free-text field never decides where a reply goes.
+running, the router adds every event it routes, once its transaction commits. A reply goes back to the
+original sender, and only from an agency that received the original; an event id belongs to the agency
+that sent it first. A free-text or typed field never decides where a reply goes.
 
-The index is held in memory, oldest entries dropped first beyond ``max_entries``; an event routed in
-a transaction that later aborts stays in it harmlessly, since the same event is routed again with the
-same sender.
+The index is held in memory, oldest entries dropped first beyond ``max_entries``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from bus389.agencies import Agency
 from bus389.errors import BrokerError, BusError
+from bus389.routing.decision import Original
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -29,35 +31,74 @@ log = logging.getLogger(__name__)
 
 
 class ReplyIndex:
-    """event id → the agency that sent it; callable as a :data:`~bus389.routing.decision.ReplyLookup`.
+    """event id → who sent it and who received it; callable as a :data:`~bus389.routing.decision.ReplyLookup`.
 
     Two generations of plain dicts: new entries go to the current one; when it holds half of
     ``max_entries`` it becomes the previous one and the previous one is dropped, so at most
     ``max_entries`` are kept and the oldest go first, half at a time, at O(1) per event. A uuid event
-    id is kept as its 16 bytes: ≈ 100 bytes an entry instead of ≈ 175 with text ids in an ``OrderedDict``.
+    id is kept as its 16 bytes and its sender and recipients as one small int (the sender's ordinal and
+    a bit per recipient): ≈ 100 bytes an entry.
+
+    What the router routes in a transaction is *pending* until :meth:`commit`: an aborted batch is
+    routed again, and its events must then not meet themselves as duplicates or taken ids
+    (:meth:`discard` forgets them).
     """
 
     def __init__(self, max_entries: int = 5_000_000) -> None:
         self._generation = max(1, max_entries // 2)
-        self._current: dict[bytes | str, Agency] = {}
-        self._previous: dict[bytes | str, Agency] = {}
+        self._current: dict[bytes | str, int] = {}
+        self._previous: dict[bytes | str, int] = {}
+        self._pending: dict[bytes | str, int] = {}
 
     def __len__(self) -> int:
-        """Entries held (an id recorded again after its generation turned over counts twice)."""
+        """Committed entries held (an id recorded again after its generation turned over counts twice)."""
         return len(self._current) + len(self._previous)
 
-    def __call__(self, event_id: str) -> Agency | None:
+    def __call__(self, event_id: str) -> Original | None:
         key = _compact(event_id)
-        found = self._current.get(key)
-        return found if found is not None else self._previous.get(key)
+        found = self._pending.get(key)
+        if found is None:
+            found = self._current.get(key)
+        if found is None:
+            found = self._previous.get(key)
+        return None if found is None else _unpack(found)
 
-    def record(self, event_id: str, sender: Agency) -> None:
-        if not event_id:
-            return
-        key = _compact(event_id)
-        if key not in self._current and len(self._current) >= self._generation:
-            self._previous, self._current = self._current, {}
-        self._current[key] = sender
+    def record(self, event_id: str, sender: Agency, recipients: Iterable[Agency] = ()) -> None:
+        """Note a routed event, pending until :meth:`commit`."""
+        if event_id:
+            self._pending[_compact(event_id)] = _pack(sender, recipients)
+
+    def commit(self) -> None:
+        """The pending events' transaction committed: keep them."""
+        for key, packed in self._pending.items():
+            if key not in self._current and len(self._current) >= self._generation:
+                self._previous, self._current = self._current, {}
+            self._current[key] = packed
+        self._pending.clear()
+
+    def discard(self) -> None:
+        """The pending events' transaction did not commit: forget them (they are routed again)."""
+        self._pending.clear()
+
+
+_AGENCIES = tuple(Agency)
+_ORDINAL = {agency: i for i, agency in enumerate(_AGENCIES)}
+_SENDER_BITS = 5
+
+
+def _pack(sender: Agency, recipients: Iterable[Agency]) -> int:
+    mask = 0
+    for recipient in recipients:
+        mask |= 1 << _ORDINAL[recipient]
+    return _ORDINAL[sender] | (mask << _SENDER_BITS)
+
+
+def _unpack(packed: int) -> Original:
+    mask = packed >> _SENDER_BITS
+    return Original(
+        _AGENCIES[packed & ((1 << _SENDER_BITS) - 1)],
+        frozenset(a for i, a in enumerate(_AGENCIES) if mask & (1 << i)),
+    )
 
 
 def _compact(event_id: str) -> bytes | str:
@@ -116,7 +157,11 @@ def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: floa
                 for raw in records:
                     try:
                         audit = decode_value(raw.value).record
-                        index.record(str(audit["event_id"]), Agency(audit["sender"]))
+                        index.record(
+                            str(audit["event_id"]),
+                            Agency(audit["sender"]),
+                            [Agency(d["recipient"]) for d in audit.get("deliveries") or ()],
+                        )
                         read += 1
                     except (BusError, KeyError, ValueError) as exc:
                         log.warning(
@@ -126,6 +171,7 @@ def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: floa
                 with kafka_errors(bootstrap=settings.bootstrap):
                     if consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
+        index.commit()  # the trail holds committed decisions only (read_committed)
     finally:
         consumer.close()
     log.info("reply index: %d routed event(s) read back from %s", read, topic)

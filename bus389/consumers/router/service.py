@@ -74,6 +74,7 @@ class RouterStats:
     copies: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
     aborted: int = 0
+    duplicates: int = 0
     producers_built: int = 0
     rejoins: int = 0
 
@@ -584,6 +585,7 @@ class RouterService:
         for raw in batch:
             tp = TopicPartition(raw.topic, raw.partition)
             offsets[tp] = OffsetAndMetadata(raw.offset + 1, "", getattr(raw, "leader_epoch", -1) or -1)
+        self.replies.discard()  # what a failed batch noted is routed again now
         if self.config.transactions:
             self._producer.begin_transaction()
             self._in_transaction = True
@@ -615,6 +617,7 @@ class RouterService:
             self._in_transaction = False
         else:
             self._consumer.commit(offsets)
+        self.replies.commit()
         return results, commit_started
 
     def _recover(self, exc: BaseException, size: int) -> None:
@@ -649,9 +652,11 @@ class RouterService:
         self.stats.batches += 1
         self.stats.events += len(results)
         for routed in results:
-            if routed.routed:
+            if routed.duplicate:
+                self.stats.duplicates += 1
+            elif routed.routed:
                 self.stats.routed += 1
-                self.stats.copies += len(routed.outgoing) - 1
+                self.stats.copies += routed.copies
             else:
                 reason = routed.dlq_reason or "unknown"
                 self.stats.dead_letters[reason] = self.stats.dead_letters.get(reason, 0) + 1

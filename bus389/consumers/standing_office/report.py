@@ -43,7 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bus389.agencies import STANDING_OFFICE, Agency
+from bus389.agencies import REPORTING_MEMBERS, Agency
 from bus389.consumers.standing_office.correlation import CORRELATED_KINDS
 from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent, to_millis
 from bus389.errors import InputError
@@ -427,7 +427,7 @@ def build_report(
         _member_report(agency, by_member.get(agency.value, []), answers, six_monthly.get(agency.value, []))
         for agency in Agency
     )
-    missing = tuple(a for a in Agency if a != STANDING_OFFICE and not six_monthly.get(a.value))
+    missing = tuple(a for a in REPORTING_MEMBERS if not six_monthly.get(a.value))
     overdue = _overdue(asked, answers, deadlines, as_of)
     correlations = _correlate(store, in_period)
     return SixMonthReport(
