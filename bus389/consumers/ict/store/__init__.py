@@ -1,10 +1,11 @@
-"""The ICT service's store: requests, their targets, decisions, the result outbox, the blocklist state,
-and the leads and replies ICT keeps for its operator; one module per concept, re-exported here.
+"""The ICT service's store, one module per concept, re-exported here.
+
+Requests, their targets, decisions, the result outbox, the blocklist state, and the leads and replies
+ICT keeps for its operator (see :mod:`bus389.consumers.ict.leads`).
 
 All SQL of the ICT service lives in this package.
 """
 
-from bus389.consumers.ict.store.connection import StoreConnection
 from bus389.consumers.ict.store.ict_store import IctStore, open_store, sqlite_path
 from bus389.consumers.ict.store.leads import LeadRow
 from bus389.consumers.ict.store.migrations import MIGRATIONS
@@ -26,7 +27,6 @@ __all__ = [
     "RequestFields",
     "RequestRow",
     "RequestState",
-    "StoreConnection",
     "TargetRow",
     "TargetState",
     "open_store",

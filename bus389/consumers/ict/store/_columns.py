@@ -22,6 +22,7 @@ __all__ = [
     "HEADERS",
     "JSON_OBJECT",
     "JSON_TUPLE",
+    "PLAIN",
     "SORTED_JSON_OBJECT",
     "TEXT_TUPLE",
     "Codec",

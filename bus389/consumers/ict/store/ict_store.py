@@ -1,8 +1,8 @@
-"""The ICT store as its users see it: :class:`IctStore` (every concept's queries on one connection),
-opened from ``settings.store.ict_url`` by :func:`open_store`.
+"""The ICT store as its users see it: :class:`IctStore`, opened by :func:`open_store` from its URL.
 
-SQLite by default (``sqlite:///relative/path`` or ``sqlite:////abs/path``); see
-:mod:`.connection` for the transaction discipline and :mod:`.migrations` for the schema.
+:class:`IctStore` is every concept's queries on one connection. SQLite by default
+(``sqlite:///relative/path`` or ``sqlite:////abs/path``); see :mod:`.connection` for the transaction
+discipline and :mod:`.migrations` for the schema.
 """
 
 from __future__ import annotations
