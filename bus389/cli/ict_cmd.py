@@ -1,4 +1,4 @@
-"""``bus389 ict``: the ICT operator's commands on domain-block requests and leads, and ``bus389 serve ict``.
+"""``bus389 ict``: the ICT operator's commands on domain-block requests and leads.
 
 The operator's commands only read and write the ICT store (``BUS389_STORE__ICT_URL``): they need no
 broker. A decision is durable when the command returns; the running ``bus389 serve ict`` then rewrites
@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING
 import click
 
 from bus389.cli._context import pass_settings
-from bus389.cli._service import running_service, service_options
 from bus389.settings import Settings
 
 if TYPE_CHECKING:
     from bus389.consumers.ict.decisions import Decider
 
-__all__ = ["ict", "serve_ict"]
+__all__ = ["ict"]
 
 _SERVICE_HINT = "the running `bus389 serve ict` writes the blocklist and publishes the result"
 _NEVER_BLOCKED = (
@@ -410,30 +409,3 @@ def blocklist(settings: Settings, fmt: str) -> None:
         click.echo(render_txt(entries), nl=False)
     else:
         click.echo(render_csv(entries), nl=False)
-
-
-@click.command("ict")
-@service_options("ict")
-@pass_settings
-def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int | None) -> None:
-    """Handle the ict inbox's domain-block requests and keep the blocklist files (plan II.6).
-
-    Reads <prefix>.inbox.ict (read_committed) into the store at BUS389_STORE__ICT_URL, idempotent by
-    event id, committing offsets only after the event is stored: requests, leads (suspect_seller, never
-    blocked automatically: see `bus389 ict leads`) and replies to ICT's own events. Screens each request
-    (BUS389_ICT__NEVER_BLOCK, public IP addresses only), approves those of
-    BUS389_ICT__AUTO_APPROVE_SENDERS at once, and leaves the rest to `bus389 ict approve|reject`.
-    Between polls it lifts expired blocks, rewrites the RPZ zone, blocklist.txt and blocklist.csv
-    in BUS389_ICT__OUTPUT_DIR when they changed, and publishes each decision's domain_block_result
-    to <prefix>.outbox.ict, exactly once. SIGTERM finishes the batch in hand, commits and exits 0.
-
-    \b
-    Example:
-      bus389 serve ict
-      BUS389_ICT__AUTO_APPROVE_SENDERS='["police"]' bus389 serve ict --metrics-port 9465
-    """
-    from bus389.consumers.ict.service import SERVICE_NAME, run_ict_service
-
-    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
-        click.echo(f"ict: blocklist files in {settings.ict.output_dir}", err=True)
-        run_ict_service(settings, stop=stop, max_idle_polls=max_idle_polls)

@@ -1,10 +1,9 @@
-"""The local Kafka's pure parts: layout, server.properties, Java detection, the jar cache, the state."""
+"""The local Kafka's pure parts: layout, server.properties, Java detection, the jar cache, the commands
+without a cluster (state and processes: test_localkafka_state.py, test_localkafka_processes.py)."""
 
 from __future__ import annotations
 
-import base64
 import os
-import socket
 import stat
 from pathlib import Path
 
@@ -14,15 +13,9 @@ from click.testing import CliRunner
 from bus389.cli.main import cli
 from bus389.errors import LocalKafkaError
 from bus389.localkafka import fetch
-from bus389.localkafka.cluster import (
-    BrokerState,
-    ClusterState,
-    LocalCluster,
-    _port_free,
-    log_tail,
-    random_kafka_uuid,
-)
+from bus389.localkafka.cluster import LocalCluster
 from bus389.localkafka.config import Listener, NodeLayout, plan_cluster, render_properties, server_properties
+from bus389.localkafka.state import BrokerState, ClusterState
 from bus389.settings import LocalKafkaSettings, Settings
 
 
@@ -175,33 +168,6 @@ def test_kafka_home_needs_kafka_jars(tmp_path: Path) -> None:
     )
 
 
-def test_random_kafka_uuid_is_what_kafka_parses() -> None:
-    ids = {random_kafka_uuid() for _ in range(200)}
-    assert len(ids) == 200
-    for value in ids:
-        assert len(value) == 22
-        assert not value.startswith("-")
-        assert len(base64.urlsafe_b64decode(value + "==")) == 16
-
-
-def test_state_round_trips_through_json(tmp_path: Path) -> None:
-    state = ClusterState(
-        cluster_id="abc",
-        version="4.1.1",
-        host="127.0.0.1",
-        base_port=19092,
-        heap="384m",
-        java="/usr/bin/java",
-        libs="/cache/libs",
-        brokers=[BrokerState(1, 19092, 19192, str(tmp_path / "broker-1"), "dir1", pid=42)],
-        formatted=True,
-    )
-    assert ClusterState.from_json(state.to_json()) == state
-    assert state.broker(1).pid == 42
-    with pytest.raises(LocalKafkaError, match="no broker 7"):
-        state.broker(7)
-
-
 def test_a_recorded_pid_that_is_not_a_broker_is_not_alive(tmp_path: Path) -> None:
     settings = Settings(local=LocalKafkaSettings(data_dir=tmp_path))
     cluster = LocalCluster(settings)
@@ -222,23 +188,6 @@ def test_a_recorded_pid_that_is_not_a_broker_is_not_alive(tmp_path: Path) -> Non
     assert [b.alive for b in status.brokers] == [False]
     assert not status.healthy
     assert cluster.down() == []  # nothing of ours to stop, and certainly not this process
-
-
-def test_port_free_sees_a_listener() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        assert not _port_free("127.0.0.1", port)
-    assert _port_free("127.0.0.1", port)
-
-
-def test_log_tail_shows_the_end_of_server_log(tmp_path: Path) -> None:
-    (tmp_path / "server.log").write_text("".join(f"line {i}\n" for i in range(100)))
-    tail = log_tail(tmp_path, lines=5)
-    assert tail.splitlines()[1:] == [f"line {i}" for i in range(95, 100)]
-    assert str(tmp_path / "server.log") in tail
-    assert "no log written yet" in log_tail(tmp_path / "missing")
 
 
 def test_cli_status_of_an_empty_data_dir_is_down(tmp_path: Path) -> None:

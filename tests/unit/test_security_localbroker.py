@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bus389.config_file import load_settings
-from bus389.localkafka.cluster import ClusterState, _argfile_text
 from bus389.localkafka.config import plan_cluster, server_properties
+from bus389.localkafka.formatting import argfile_text
+from bus389.localkafka.state import ClusterState
 from bus389.security.localbroker import (
     SecureFiles,
     admin_settings,
@@ -107,7 +108,7 @@ def test_scram_arguments_go_through_a_quoted_argfile(files: SecureFiles) -> None
     assert args[:2] == ["--add-scram", f"SCRAM-SHA-512=[name=admin,password={admin}]"]
     assert args[2:3] == ["--add-scram"] and args[3].startswith("SCRAM-SHA-512=[name=broker,")
     tricky = ["kafka.tools.StorageTool", "-c", '/data dir/with "quotes"\\x', *args]
-    text = _argfile_text(tricky)
+    text = argfile_text(tricky)
     assert shlex.split(text) == tricky  # one quoted argument a line, as java @argfiles read them
 
 

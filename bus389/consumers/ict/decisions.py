@@ -43,7 +43,14 @@ from typing import Any
 
 from bus389.consumers.ict._results import build_result
 from bus389.consumers.ict.screening import ScreenResult, screen_targets
-from bus389.consumers.ict.store import IctStore, RequestRow, RequestState, TargetRow, TargetState
+from bus389.consumers.ict.store import (
+    IctStore,
+    RequestFields,
+    RequestRow,
+    RequestState,
+    TargetRow,
+    TargetState,
+)
 from bus389.errors import InputError
 from bus389.settings import Settings
 
@@ -63,6 +70,8 @@ AUTO_ACTOR = "auto-approve"
 EXPIRY_ACTOR = "expiry"
 
 _BLOCKING_ACTIONS = ("BLOCK", "REVOKE_VN_DOMAIN", "SUSPEND_LICENCE")
+_ITEM_FIELDS = ("domains", "urls", "ip_addresses")
+"""The request's item lists, in the order the store has always kept them in ``items``."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -109,24 +118,11 @@ def _wall_clock_ms() -> int:
 
 
 @dataclass(frozen=True)
-class BlockRequest:
-    """A ``domain_block_request`` as the ICT service reads it (from the decoded Avro record)."""
+class BlockRequest(RequestFields):
+    """A ``domain_block_request`` as the ICT service reads it (from the decoded Avro record).
 
-    event_id: str
-    requester: str
-    action: str
-    reason: str
-    legal_basis: str
-    case_ref: str | None
-    sensitivity: str
-    urgency: str
-    violation_kinds: tuple[str, ...]
-    domains: tuple[str, ...]
-    urls: tuple[str, ...]
-    ip_addresses: tuple[str, ...]
-    occurred_at: int
-    published_at: int
-    expires_at: int | None
+    Its fields are the stored request's (:class:`RequestFields`): one list, declared with the store.
+    """
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> BlockRequest:
@@ -145,9 +141,7 @@ class BlockRequest:
             sensitivity=str(meta.get("sensitivity") or "RED"),
             urgency=str(meta.get("urgency") or "ROUTINE"),
             violation_kinds=tuple(str(v) for v in record.get("violation_kinds") or ()),
-            domains=tuple(str(v) for v in record.get("domains") or ()),
-            urls=tuple(str(v) for v in record.get("urls") or ()),
-            ip_addresses=tuple(str(v) for v in record.get("ip_addresses") or ()),
+            items={name: [str(v) for v in record.get(name) or ()] for name in _ITEM_FIELDS},
             occurred_at=occurred_at,
             published_at=published_at,
             expires_at=epoch_ms(record.get("expires_at")),
@@ -202,31 +196,7 @@ class Decider:
         """Store one request and take the decisions due at once; a replayed event id changes nothing."""
         now = self.clock()
         with self.store.transaction():
-            row = RequestRow(
-                event_id=request.event_id,
-                requester=request.requester,
-                action=request.action,
-                reason=request.reason,
-                legal_basis=request.legal_basis,
-                case_ref=request.case_ref,
-                sensitivity=request.sensitivity,
-                urgency=request.urgency,
-                violation_kinds=request.violation_kinds,
-                items={
-                    "domains": list(request.domains),
-                    "urls": list(request.urls),
-                    "ip_addresses": list(request.ip_addresses),
-                },
-                occurred_at=request.occurred_at,
-                published_at=request.published_at,
-                expires_at=request.expires_at,
-                received_at=now,
-                origin=origin,
-                state=RequestState.PENDING,
-                decided_at=None,
-                decided_by=None,
-                note=None,
-            )
+            row = RequestRow.received(request, origin=origin, received_at=now)
             if not self.store.insert_request(row):
                 stored = self.store.request(request.event_id)
                 return Ingested(request.event_id, True, stored.state if stored else row.state, None)

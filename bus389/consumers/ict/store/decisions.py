@@ -1,0 +1,27 @@
+"""The decisions taken on requests, one per (request, kind): what makes taking one twice a no-op."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus389.consumers.ict.store.connection import StoreConnection
+
+__all__ = ["DecisionQueries"]
+
+
+class DecisionQueries(StoreConnection):
+    """Record a decision once, and list a request's decisions."""
+
+    def insert_decision(
+        self, request_id: str, kind: str, outcome: str, decided_at: int, actor: str, note: str | None
+    ) -> bool:
+        cursor = self._write(
+            "INSERT OR IGNORE INTO decisions (request_id, kind, outcome, decided_at, actor, note) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (request_id, kind, outcome, decided_at, actor, note),
+        )
+        return cursor.rowcount == 1
+
+    def decisions(self, request_id: str) -> list[dict[str, Any]]:
+        rows = self._read("SELECT * FROM decisions WHERE request_id = ? ORDER BY id", (request_id,))
+        return [dict(r) for r in rows]
