@@ -22,6 +22,7 @@ import yaml
 
 from bus389.errors import SchemaCatalogError, UnknownEventTypeError, UnknownSchemaIdError
 from bus389.schemas import SCHEMAS_DIR
+from bus389.schemas.rules import PROJECT_ENUM_DEFAULT
 
 __all__ = [
     "AUDIT",
@@ -322,10 +323,11 @@ def check_catalog(directory: Path | None = None) -> list[str]:
     """Every problem of the catalog in ``directory`` (default: the shipped one); empty means sound.
 
     Checks ids (duplicates, ids without files, files without ids, reuse of retired ids), record names
-    against event types, that every enum has a default, and FULL_TRANSITIVE compatibility between
-    every pair of versions of a type.
+    against event types, each schema on its own (Avro parses it, every default fits its type, no alias
+    is ambiguous), that every enum has a default, and FULL_TRANSITIVE compatibility between every pair
+    of versions of a type. Each problem of a schema names its rule, Avro's or the project's.
     """
-    from bus389.schemas.compat import full_compatibility_problems
+    from bus389.schemas.compat import full_compatibility_problems, schema_problems
 
     scan = _scan((directory or SCHEMAS_DIR).resolve())
     problems = list(scan.problems)
@@ -333,9 +335,12 @@ def check_catalog(directory: Path | None = None) -> list[str]:
     for entry in sorted(scan.entries, key=lambda e: e.version):
         by_type.setdefault(entry.event_type, []).append(entry)
     for entry in sorted(scan.entries, key=lambda e: e.schema_id):
+        for problem in schema_problems(entry.schema_json):
+            problems.append(f"{entry.ref}: {problem}")
         for name in _enums_without_default(entry.schema_json):
             problems.append(
-                f"{entry.ref}: enum {name} has no default (an old reader could not survive a new symbol)"
+                f"{entry.ref}: enum {name} has no default (an old reader could not survive a new symbol) "
+                f"[{PROJECT_ENUM_DEFAULT}]"
             )
     for event_type, versions in sorted(by_type.items()):
         numbers = [e.version for e in versions]
