@@ -64,6 +64,7 @@ from bus389.schemas.rules import (
     AVRO_READER_FIELD_MISSING_DEFAULT_VALUE,
     AVRO_TYPE_MISMATCH,
     PROJECT_DECIMAL,
+    PROJECT_ENUM_DEFAULT,
     PROJECT_FULL_NAME,
     PROJECT_LOGICAL_TYPE,
     PROJECT_UNAMBIGUOUS_ALIASES,
@@ -116,7 +117,7 @@ def schema_problems(schema: Any) -> list[Problem]:
     """Why ``schema`` (schema JSON) is not a sound schema on its own; empty if it is.
 
     Avro's parser must accept it, every default must fit its field's type (:mod:`bus389.schemas.defaults`)
-    and no alias may name two things.
+    no alias may name two things, and every enum needs a default.
     """
     problems: list[Problem] = []
     try:
@@ -125,7 +126,26 @@ def schema_problems(schema: Any) -> list[Problem]:
         problems.append(Problem(AVRO_INVALID_SCHEMA, f"invalid Avro schema: {exc}"))
     problems += default_problems(schema)
     problems += [Problem(PROJECT_UNAMBIGUOUS_ALIASES, message) for message in alias_collisions(schema)]
+    problems += [
+        Problem(
+            PROJECT_ENUM_DEFAULT, f"enum {name} has no default (an old reader could not survive a new symbol)"
+        )
+        for name in _enums_without_default(schema)
+    ]
     return problems
+
+
+def _enums_without_default(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "enum" and "default" not in node:
+            found.append(str(node.get("name")))
+        for value in node.values():
+            found += _enums_without_default(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _enums_without_default(value)
+    return found
 
 
 def apache_problems(reader: Any, writer: Any) -> list[Problem]:
