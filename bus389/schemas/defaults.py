@@ -11,13 +11,15 @@ hence this module. :func:`default_problems` reports, for every field default of 
   whose every field has a fitting value or its own default, and for a union a value of any branch;
 * the project's ``default-fits-type`` when Java accepts a string the type cannot hold: an enum default
   that is no symbol, a fixed default of the wrong length, a bytes or fixed default with a code point
-  above 255 (the specification maps code points 0-255 to bytes);
+  above 255 (the specification maps code points 0-255 to bytes), a float or double field's default
+  written as a string (Java's parser reads ``"1.0"`` or ``"NaN"`` as a number; the spec wants one);
 * the project's ``union-default-first-branch`` when a union default fits a later branch only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bus389.schemas.names import NAMED, PRIMITIVES, NamedTypes, describe, full_name, namespace_of
@@ -29,6 +31,8 @@ _INT_RANGE = (-(2**31), 2**31 - 1)
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 _MISSING = object()
 _BUILTIN = PRIMITIVES | NAMED | {"array", "map"}
+# What Java's Double.parseDouble reads (decimal forms; its hexadecimal ones are left out).
+_JAVA_DOUBLE = re.compile(r"^\s*[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?)\s*$")
 
 
 class _Fits:
@@ -122,7 +126,12 @@ def default_problems(schema: Any) -> list[Problem]:
                 continue
             value, kind = f["default"], f.get("type")
             where = f"record {full}, field '{f.get('name')}': default {_show(value)}"
-            if not avro(kind, value, namespace):
+            if _is_floating(kind) and isinstance(value, str):
+                # Java's parser reads a string default of a float or double field as a number ("NaN",
+                # "1.0"); the specification wants a JSON number.
+                rule = PROJECT_DEFAULT_FITS if _JAVA_DOUBLE.match(value) else AVRO_INVALID_DEFAULT
+                problems.append(Problem(rule, f"{where} is a string, not a number for {describe(kind)}"))
+            elif not avro(kind, value, namespace):
                 problems.append(Problem(AVRO_INVALID_DEFAULT, f"{where} is not a {describe(kind)}"))
             elif not fits(kind, value, namespace):
                 problems.append(
@@ -136,6 +145,12 @@ def default_problems(schema: Any) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _is_floating(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        schema = schema.get("type")
+    return schema in ("float", "double")
 
 
 def _first(schema: Any) -> Any:
