@@ -255,7 +255,14 @@ def _scan(directory: Path) -> _Scan:
             schema_json = json.loads(path.read_text(encoding="utf-8"))
             parsed = fastavro.parse_schema(copy.deepcopy(schema_json))
             reader = fastavro.parse_schema(_strip_uuid(schema_json))
-        except (OSError, ValueError, TypeError, KeyError, fastavro.schema.SchemaParseException) as exc:
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            RecursionError,
+            fastavro.schema.SchemaParseException,
+        ) as exc:
             problems.append(f"{ref}: invalid schema file {path.name}: {exc}")
             continue
         if (

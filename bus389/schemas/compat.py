@@ -109,8 +109,20 @@ def _parse(schema: Any) -> avro.schema.Schema:
             # An ignored logical type (e.g. a decimal without precision) is a warning there, as in Java.
             warnings.simplefilter("ignore")
             return avro.schema.parse(json.dumps(schema))
-    except (avro.errors.AvroException, TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise _InvalidSchema(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    except (
+        avro.errors.AvroException,
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
+        cause: BaseException = exc
+        # The parser wraps a nested type's error in "Type property <the whole type> not a valid schema".
+        while isinstance(cause.__context__, avro.errors.AvroException):
+            cause = cause.__context__
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise _InvalidSchema(text if len(text) <= 300 else text[:297] + "...") from exc
 
 
 def schema_problems(schema: Any) -> list[Problem]:

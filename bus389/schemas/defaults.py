@@ -130,13 +130,11 @@ def default_problems(schema: Any) -> list[Problem]:
                 # Java's parser reads a string default of a float or double field as a number ("NaN",
                 # "1.0"); the specification wants a JSON number.
                 rule = PROJECT_DEFAULT_FITS if _JAVA_DOUBLE.match(value) else AVRO_INVALID_DEFAULT
-                problems.append(Problem(rule, f"{where} is a string, not a number for {describe(kind)}"))
+                problems.append(Problem(rule, f"{where} is a string, not a {describe(kind)} number"))
             elif not avro(kind, value, namespace):
-                problems.append(Problem(AVRO_INVALID_DEFAULT, f"{where} is not a {describe(kind)}"))
+                problems.append(Problem(AVRO_INVALID_DEFAULT, f"{where} is not a value of {describe(kind)}"))
             elif not fits(kind, value, namespace):
-                problems.append(
-                    Problem(PROJECT_DEFAULT_FITS, f"{where} is not a {describe(kind)} (symbol, size, bytes)")
-                )
+                problems.append(Problem(PROJECT_DEFAULT_FITS, f"{where} is not a value of {describe(kind)}"))
             elif not first(kind, value, namespace):
                 problems.append(
                     Problem(

@@ -399,3 +399,117 @@ def test_compatibility_is_transitive_over_every_earlier_version(tmp_path: Path) 
         "from the writer's schema and has no default in the reader's "
         "[Avro rule reader_field_missing_default_value]"
     ]
+
+
+def test_every_project_rule_is_written_down() -> None:
+    """The project's stricter rules are the contract: each is in ids.yaml's header and the README."""
+    from bus389.schemas.rules import PROJECT_RULES
+
+    header = (SCHEMAS_DIR / "ids.yaml").read_text(encoding="utf-8").split("\nnext_id:")[0]
+    readme = (SCHEMAS_DIR.parents[1] / "README.md").read_text(encoding="utf-8")
+    for rule in PROJECT_RULES:
+        assert f"* {rule.name}:" in header, rule.name
+    assert "What `bus389 schemas check` guarantees" in readme
+    assert "[bus389 rule" in readme and "[Avro rule" in readme
+
+
+# ---------------------------------------------------------------- defaults, aliases, hostile files
+
+
+def _complaint_v2_with(tmp_path: Path, edit: Any) -> Path:
+    """A catalog whose complaint/v2 is complaint/v1 changed by ``edit`` (a function of the JSON)."""
+    directory = _catalog_with_v2(tmp_path, "v2_compatible.avsc")
+    v2 = json.loads((SCHEMAS_DIR / "complaint" / "v1.avsc").read_text(encoding="utf-8"))
+    edit(v2)
+    (directory / "complaint" / "v2.avsc").write_text(json.dumps(v2, ensure_ascii=False), encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("field", "rule"),
+    [
+        (
+            {"name": "tags", "type": {"type": "array", "items": "string"}, "default": [1]},
+            "Avro rule invalid_default",
+        ),
+        (
+            {
+                "name": "inspector",
+                "type": {
+                    "type": "record",
+                    "name": "Inspector",
+                    "fields": [{"name": "name", "type": "string"}],
+                },
+                "default": {},
+            },
+            "Avro rule invalid_default",
+        ),
+        ({"name": "inspections", "type": "int", "default": 3_000_000_000}, "Avro rule invalid_default"),
+        (
+            {"name": "note", "type": ["null", "string"], "default": "x"},
+            "bus389 rule union-default-first-branch",
+        ),
+        ({"name": "raw", "type": "bytes", "default": "đ"}, "bus389 rule default-fits-type"),
+    ],
+)
+def test_the_issues_invalid_defaults_fail_the_check(tmp_path: Path, field: dict[str, Any], rule: str) -> None:
+    directory = _complaint_v2_with(tmp_path, lambda v2: v2["fields"].append(field))
+    problems = check_catalog(directory)
+    assert [p for p in problems if p.startswith("complaint/v2: record vn.bcd389.Complaint, field")] == [
+        p for p in problems if rule in p
+    ], problems
+    assert any(f"field '{field['name']}': default" in p and p.endswith(f"[{rule}]") for p in problems), (
+        problems
+    )
+
+
+def test_aliases_in_another_namespace_do_not_name_our_types() -> None:
+    """The issue's alias case: the old check matched ``vn.other.Seller`` to ``vn.bcd389.Seller``."""
+    writer = _record("Top", {"name": "s", "type": _record("Seller", {"name": "n", "type": "string"})})
+    renamed = _record("Vendor", {"name": "n", "type": "string"}, aliases=["vn.other.Seller"])
+    reader = _record("Top", {"name": "s", "type": renamed})
+    assert reader_problems(reader, writer) == [
+        "field 's': record vn.bcd389.Vendor cannot read record vn.bcd389.Seller (names differ, and no "
+        "alias of the reader names vn.bcd389.Seller) [Avro rule name_mismatch]"
+    ]
+    relative = _record("Top", {"name": "s", "type": {**renamed, "aliases": ["Seller"]}})
+    assert reader_problems(relative, writer) == []
+
+
+def test_a_field_alias_matching_two_writer_fields_is_refused() -> None:
+    writer = _record("R", {"name": "a", "type": "int"}, {"name": "b", "type": "int"})
+    reader = _record("R", {"name": "a", "type": "int", "aliases": ["b"]})
+    assert reader_problems(reader, writer) == [
+        "field 'a' (name and aliases) matches several writer fields: a, b [Avro rule ambiguous_field_alias]"
+    ]
+
+
+def test_a_hostile_schema_file_is_shown_as_data(tmp_path: Path) -> None:
+    """Names and defaults of a checked file reach the terminal escaped: no control sequence, no traceback."""
+    from bus389.cli.main import cli
+
+    hostile = {"name": "x\x1b]0;owned\x07\x1b[2J", "type": "string", "aliases": ["\x1b[31mred"]}
+    directory = _complaint_v2_with(tmp_path, lambda v2: v2["fields"].append(hostile))
+    result = CliRunner().invoke(cli, ["schemas", "check", "--dir", str(directory)])
+    assert result.exit_code == 2, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\\x1b[2J" in result.output
+    assert all(line.startswith(("problem: ", "error: ")) for line in result.output.splitlines()), (
+        result.output
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_deeply_nested_schema_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    directory = _catalog_with_v2(tmp_path, "v2_compatible.avsc")
+    v2 = json.loads((SCHEMAS_DIR / "complaint" / "v1.avsc").read_text(encoding="utf-8"))
+    v2["fields"].append({"name": "deep", "type": "DEEP", "default": []})
+    for depth, expected in ((300, None), (5000, "complaint/v2: invalid schema file v2.avsc")):
+        deep = '{"type": "array", "items": ' * depth + '"string"' + "}" * depth
+        text = json.dumps(v2, ensure_ascii=False).replace('"DEEP"', deep)
+        (directory / "complaint" / "v2.avsc").write_text(text, encoding="utf-8")
+        problems = check_catalog(directory)
+        if expected is None:
+            assert problems == [], problems
+        else:
+            assert len(problems) == 1 and problems[0].startswith(expected), problems
