@@ -128,7 +128,7 @@ def _parse(schema: Any) -> avro.schema.Schema:
 def schema_problems(schema: Any) -> list[Problem]:
     """Why ``schema`` (schema JSON) is not a sound schema on its own; empty if it is.
 
-    Avro's parser must accept it, every default must fit its field's type (:mod:`bus389.schemas.defaults`)
+    Avro's parser must accept it, every default must fit its field's type (:mod:`bus389.schemas.defaults`),
     no alias may name two things, and every enum needs a default.
     """
     problems: list[Problem] = []

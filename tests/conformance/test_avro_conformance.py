@@ -25,6 +25,7 @@ import pytest
 from _avro_java import AvroJavaError, avro_version, ensure_jars, verdicts
 from _corpus import COMPONENTS, Case, load_cases
 
+from bus389.errors import LocalKafkaError
 from bus389.schemas import SCHEMAS_DIR
 from bus389.schemas.compat import apache_problems, read_problems, schema_problems
 from bus389.schemas.rules import Problem
@@ -47,7 +48,10 @@ def java(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
         folder.mkdir()
         (folder / "old.avsc").write_text(json.dumps(case.old, ensure_ascii=False), encoding="utf-8")
         (folder / "new.avsc").write_text(json.dumps(case.new, ensure_ascii=False), encoding="utf-8")
-    found = verdicts(root, libs)
+    try:
+        found = verdicts(root, libs)
+    except (AvroJavaError, LocalKafkaError) as exc:
+        pytest.fail(f"cannot run Apache Avro's Java harness: {exc}")
     assert sorted(found) == sorted(c.name for c in CASES), "the harness answered for other cases"
     return found
 
