@@ -40,7 +40,9 @@ def check(settings: Settings, directory: Path | None) -> None:
     """Check ids, record names and FULL_TRANSITIVE compatibility; exit 0 if sound, 2 otherwise.
 
     Every version of a type must read every earlier one and be read by it (Schema Registry's
-    FULL_TRANSITIVE), ids must be unique and match the files.
+    FULL_TRANSITIVE), ids must be unique and match the files. Avro's own rules decide (Apache Avro's
+    checker, defaults validated as its Java parser does) and the project's stricter ones follow (see
+    ids.yaml); each problem ends with the rule that refused it, [Avro rule …] or [bus389 rule …].
 
     \b
     Example:
@@ -50,11 +52,17 @@ def check(settings: Settings, directory: Path | None) -> None:
     problems = check_catalog(directory)
     if problems:
         for problem in problems:
-            click.echo(f"problem: {problem}")
+            # Names and values come from the schema files checked: shown as data, never as terminal codes.
+            click.echo(f"problem: {_printable(problem)}")
         raise SchemaCatalogError(f"{len(problems)} problem(s) in the schema catalog")
     catalog = load_catalog(directory)
     types = len(catalog.event_types())
     click.echo(f"ok: {len(catalog)} schemas ({types} event types and the audit record), FULL_TRANSITIVE")
+
+
+def _printable(text: str) -> str:
+    """``text`` with every non-printable character (ESC, other controls, line breaks) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 @schemas.command("list")

@@ -1,36 +1,86 @@
-"""Avro schema-resolution compatibility: can a reader schema read what a writer schema wrote?
+"""Avro schema-resolution compatibility: Apache Avro's verdict, with the project's stricter rules, each named.
 
-Follows the resolution rules of the Avro specification ("Schema Resolution"), as Schema Registry
-applies them:
+Can a reader schema read what a writer schema wrote? **Apache Avro decides**: its own checker,
+``avro.compatibility.ReaderWriterCompatibilityChecker`` (the Python port of Java's ``SchemaCompatibility``),
+runs on the two schemas with every type alias written as a full name — the specification and Java resolve
+a relative alias in the type's own namespace, the port compares aliases as written. Java's refusal of a
+reader field whose name and aliases match two writer fields (``ambiguous_field_alias``), which the port
+lacks, is added. The rules Avro applies, in short:
 
 * primitives match themselves, and the writer's type may be promoted: int → long, float, double;
   long → float, double; float → double; string ↔ bytes;
-* records match by (unqualified) name or a reader alias; reader fields are matched to writer fields
-  by name or alias; a reader field the writer lacks needs a default; writer fields the reader lacks
-  are skipped;
-* enums match by name; every writer symbol must be a reader symbol unless the reader has a default;
-* fixed match by name and size; arrays by items; maps by values;
-* a writer union is readable if every branch is; a reader union reads a writer type if one branch does;
-* logical types: reading the underlying type is fine, two different logical types on one field are
-  not (e.g. ``timestamp-millis`` read as ``timestamp-micros``), nor are decimals of another scale.
+* a named type (record, enum, fixed) reads a writer type of the same short name, or whose full name is
+  one of the reader's aliases; reader fields match writer fields by name or field alias; a reader field
+  the writer lacks needs a default; writer fields the reader lacks are skipped;
+* an enum reads every writer symbol unless it has a default; a fixed keeps its size;
+* a writer union is readable if every branch is; a reader union reads a type if one branch does.
 
-FULL_TRANSITIVE (what :func:`bus389.schemas.catalog.check_catalog` requires) is: each new version reads every
-earlier one (backward) and every earlier one reads it (forward).
+A walk over the two schemas explains each refusal by field (``field 'seller.email'``) and applies the
+project's stricter rules on top (:mod:`bus389.schemas.rules`): full names stay stable, logical types and
+decimal scale/precision do not change, aliases are unambiguous. The walk never overrules Avro: where
+Apache's checker accepts, the walk adds only the project's rules.
+
+:func:`schema_problems` judges one schema alone (it parses, its defaults fit, see
+:mod:`bus389.schemas.defaults`); FULL_TRANSITIVE (what :func:`bus389.schemas.catalog.check_catalog`
+requires) is: each new version reads every earlier one (backward) and every earlier one reads it (forward).
+Every problem names its rule: ``[Avro rule type_mismatch]`` or ``[bus389 rule logical-type-stable]``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import warnings
+from dataclasses import dataclass
 from typing import Any
+
+import avro.errors
+import avro.schema
+from avro.compatibility import (
+    ReaderWriterCompatibilityChecker,
+    SchemaCompatibilityType,
+    SchemaIncompatibilityType,
+)
+
+from bus389.schemas.defaults import default_problems
+from bus389.schemas.names import (
+    NAMED,
+    PRIMITIVES,
+    NamedTypes,
+    alias_collisions,
+    describe,
+    full_name,
+    namespace_of,
+    resolved_aliases,
+    short_name,
+    with_full_aliases,
+)
+from bus389.schemas.rules import (
+    AVRO_AMBIGUOUS_FIELD_ALIAS,
+    AVRO_FIXED_SIZE_MISMATCH,
+    AVRO_INVALID_SCHEMA,
+    AVRO_MISSING_ENUM_SYMBOLS,
+    AVRO_MISSING_UNION_BRANCH,
+    AVRO_NAME_MISMATCH,
+    AVRO_READER_FIELD_MISSING_DEFAULT_VALUE,
+    AVRO_TYPE_MISMATCH,
+    PROJECT_DECIMAL,
+    PROJECT_ENUM_DEFAULT,
+    PROJECT_FULL_NAME,
+    PROJECT_LOGICAL_TYPE,
+    PROJECT_UNAMBIGUOUS_ALIASES,
+    Problem,
+    Rule,
+)
 
 __all__ = [
     "PRIMITIVES",
+    "apache_problems",
     "full_compatibility_problems",
+    "read_problems",
     "reader_problems",
+    "schema_problems",
 ]
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_NAMED = frozenset({"record", "error", "enum", "fixed"})
 _PROMOTIONS: dict[str, frozenset[str]] = {
     "int": frozenset({"long", "float", "double"}),
     "long": frozenset({"float", "double"}),
@@ -38,54 +88,97 @@ _PROMOTIONS: dict[str, frozenset[str]] = {
     "string": frozenset({"bytes"}),
     "bytes": frozenset({"string"}),
 }
+_APACHE_RULES: dict[SchemaIncompatibilityType, Rule] = {
+    SchemaIncompatibilityType.name_mismatch: AVRO_NAME_MISMATCH,
+    SchemaIncompatibilityType.fixed_size_mismatch: AVRO_FIXED_SIZE_MISMATCH,
+    SchemaIncompatibilityType.missing_enum_symbols: AVRO_MISSING_ENUM_SYMBOLS,
+    SchemaIncompatibilityType.reader_field_missing_default_value: AVRO_READER_FIELD_MISSING_DEFAULT_VALUE,
+    SchemaIncompatibilityType.type_mismatch: AVRO_TYPE_MISMATCH,
+    SchemaIncompatibilityType.missing_union_branch: AVRO_MISSING_UNION_BRANCH,
+}
 
 
-@dataclass
-class _Names:
-    """The named types one schema defines, by full name."""
-
-    types: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def collect(self, node: Any, namespace: str) -> None:
-        if isinstance(node, list):
-            for branch in node:
-                self.collect(branch, namespace)
-            return
-        if not isinstance(node, dict):
-            return
-        kind = node.get("type")
-        if kind in _NAMED:
-            full = _full_name(node, namespace)
-            self.types.setdefault(full, node)
-            inner = full.rpartition(".")[0]
-            for child in node.get("fields", []) if kind in ("record", "error") else []:
-                self.collect(child.get("type"), inner)
-        elif kind == "array":
-            self.collect(node.get("items"), namespace)
-        elif kind == "map":
-            self.collect(node.get("values"), namespace)
-        elif isinstance(kind, dict | list):
-            self.collect(kind, namespace)
-
-    def lookup(self, name: str, namespace: str) -> tuple[dict[str, Any], str] | None:
-        candidates = [name] if "." in name else [f"{namespace}.{name}" if namespace else name, name]
-        for candidate in candidates:
-            found = self.types.get(candidate)
-            if found is not None:
-                return found, candidate.rpartition(".")[0]
-        return None
+class _InvalidSchema(Exception):
+    """Apache Avro's parser refused a schema."""
 
 
-def _full_name(node: dict[str, Any], namespace: str) -> str:
-    name = str(node.get("name", ""))
-    if "." in name:
-        return name
-    own = node.get("namespace", namespace)
-    return f"{own}.{name}" if own else name
+def _parse(schema: Any) -> avro.schema.Schema:
+    """The schema parsed by Apache Avro's Python implementation (its warnings are not ours to show)."""
+    try:
+        with warnings.catch_warnings():
+            # An ignored logical type (e.g. a decimal without precision) is a warning there, as in Java.
+            warnings.simplefilter("ignore")
+            return avro.schema.parse(json.dumps(schema))
+    except (
+        avro.errors.AvroException,
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
+        cause: BaseException = exc
+        # The parser wraps a nested type's error in "Type property <the whole type> not a valid schema".
+        while isinstance(cause.__context__, avro.errors.AvroException):
+            cause = cause.__context__
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise _InvalidSchema(text if len(text) <= 300 else text[:297] + "...") from exc
 
 
-def _short(name: str) -> str:
-    return name.rpartition(".")[2]
+def schema_problems(schema: Any) -> list[Problem]:
+    """Why ``schema`` (schema JSON) is not a sound schema on its own; empty if it is.
+
+    Avro's parser must accept it, every default must fit its field's type (:mod:`bus389.schemas.defaults`),
+    no alias may name two things, and every enum needs a default.
+    """
+    problems: list[Problem] = []
+    try:
+        _parse(schema)
+    except _InvalidSchema as exc:
+        problems.append(Problem(AVRO_INVALID_SCHEMA, f"invalid Avro schema: {exc}"))
+    problems += default_problems(schema)
+    problems += [Problem(PROJECT_UNAMBIGUOUS_ALIASES, message) for message in alias_collisions(schema)]
+    problems += [
+        Problem(
+            PROJECT_ENUM_DEFAULT, f"enum {name} has no default (an old reader could not survive a new symbol)"
+        )
+        for name in _enums_without_default(schema)
+    ]
+    return problems
+
+
+def _enums_without_default(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "enum" and "default" not in node:
+            found.append(str(node.get("name")))
+        for value in node.values():
+            found += _enums_without_default(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _enums_without_default(value)
+    return found
+
+
+def apache_problems(reader: Any, writer: Any) -> list[Problem]:
+    """Apache Avro's own verdict on reading ``writer`` data with ``reader``: empty if compatible.
+
+    Its messages are Apache's (``reader type: string not compatible with writer type: boolean``) with the
+    location in the reader schema; :func:`read_problems` gives the same verdict with field names.
+    """
+    try:
+        parsed_reader = _parse(with_full_aliases(reader))
+        parsed_writer = _parse(with_full_aliases(writer))
+    except _InvalidSchema as exc:
+        return [Problem(AVRO_INVALID_SCHEMA, f"invalid Avro schema: {exc}")]
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    result = checker.get_compatibility(parsed_reader, parsed_writer)
+    if result.compatibility is SchemaCompatibilityType.compatible:
+        return []
+    where = ", ".join(sorted(result.locations))
+    rules = list(dict.fromkeys(_APACHE_RULES[kind] for kind in result.incompatibilities))
+    message = "; ".join(sorted(result.messages))
+    return [Problem(rule, f"Apache Avro at {where}: {message}") for rule in rules]
 
 
 @dataclass(frozen=True)
@@ -96,21 +189,26 @@ class _Node:
     namespace: str
 
 
-class _Checker:
+class _Unresolvable(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class _Walker:
+    """Explains by field why a reader cannot read a writer, and applies the project's rules."""
+
     def __init__(self, reader: Any, writer: Any) -> None:
-        self.reader_names = _Names()
-        self.writer_names = _Names()
-        self.reader_names.collect(reader, "")
-        self.writer_names.collect(writer, "")
-        self.problems: list[str] = []
+        self.reader_names = NamedTypes.of(reader)
+        self.writer_names = NamedTypes.of(writer)
         self._in_progress: set[tuple[int, int]] = set()
 
-    def _deref(self, node: _Node, names: _Names) -> _Node:
+    def _deref(self, node: _Node, names: NamedTypes) -> _Node:
         schema = node.schema
         if isinstance(schema, dict):
             inner = schema.get("type")
             if isinstance(inner, dict | list) or (
-                isinstance(inner, str) and inner not in PRIMITIVES | _NAMED | {"array", "map"}
+                isinstance(inner, str) and inner not in PRIMITIVES | NAMED | {"array", "map"}
             ):
                 return self._deref(_Node(inner, node.namespace), names)
         if isinstance(schema, str) and schema not in PRIMITIVES:
@@ -118,49 +216,52 @@ class _Checker:
             if found is None:
                 raise _Unresolvable(schema)
             return _Node(found[0], found[1])
-        if isinstance(schema, dict) and schema.get("type") in _NAMED:
-            full = _full_name(schema, node.namespace)
-            return _Node(schema, full.rpartition(".")[0])
+        if isinstance(schema, dict) and schema.get("type") in NAMED:
+            return _Node(schema, namespace_of(full_name(schema, node.namespace)))
         return node
 
-    def check(self, reader: _Node, writer: _Node, path: str) -> list[str]:
+    def check(self, reader: _Node, writer: _Node, path: str) -> list[Problem]:
         """Problems reading ``writer`` data with ``reader`` (empty when it can)."""
         try:
             reader = self._deref(reader, self.reader_names)
         except _Unresolvable as exc:
-            return [f"{_at(path)}: the reader's schema names an undefined type {exc.name!r}"]
+            return [
+                Problem(
+                    AVRO_INVALID_SCHEMA,
+                    f"{_at(path)}: the reader's schema names an undefined type {exc.name!r}",
+                )
+            ]
         try:
             writer = self._deref(writer, self.writer_names)
         except _Unresolvable as exc:
-            return [f"{_at(path)}: the writer's schema names an undefined type {exc.name!r}"]
+            return [
+                Problem(
+                    AVRO_INVALID_SCHEMA,
+                    f"{_at(path)}: the writer's schema names an undefined type {exc.name!r}",
+                )
+            ]
         r, w = reader.schema, writer.schema
         if isinstance(w, list):
-            problems: list[str] = []
+            problems: list[Problem] = []
             for branch in w:
                 problems += self.check(reader, _Node(branch, writer.namespace), path)
             return problems
         if isinstance(r, list):
-            undefined: list[str] = []
-            for branch in r:
-                found = self.check(_Node(branch, reader.namespace), writer, path)
-                if not found:
-                    return []
-                undefined += [p for p in found if "names an undefined type" in p]
-            if undefined:
-                return undefined
-            return [
-                f"{_at(path)}: no branch of the reader's union {_describe(r)} "
-                f"reads the writer's {_describe(w)}"
-            ]
+            return self._reader_union(reader, writer, path)
         r_type, w_type = _type_of(r), _type_of(w)
-        if r_type != w_type and w_type not in PRIMITIVES | {"array", "map"} | _NAMED:
-            return [f"{_at(path)}: unknown writer type {w_type!r}"]
         if r_type in PRIMITIVES and w_type in PRIMITIVES:
             if r_type != w_type and r_type not in _PROMOTIONS.get(w_type, frozenset()):
-                return [f"{_at(path)}: type changed from {w_type} to {r_type}, which Avro cannot promote"]
+                return [
+                    Problem(
+                        AVRO_TYPE_MISMATCH,
+                        f"{_at(path)}: type changed from {w_type} to {r_type}, which Avro cannot promote",
+                    )
+                ]
             return _logical_problems(r, w, path)
         if r_type != w_type:
-            return [f"{_at(path)}: type changed from {_describe(w)} to {_describe(r)}"]
+            return [
+                Problem(AVRO_TYPE_MISMATCH, f"{_at(path)}: type changed from {describe(w)} to {describe(r)}")
+            ]
         key = (id(r), id(w))
         if key in self._in_progress:
             return []  # a recursive type already being compared: assume it matches
@@ -182,70 +283,153 @@ class _Checker:
         finally:
             self._in_progress.discard(key)
 
-    def _same_name(self, reader: _Node, writer: _Node) -> bool:
-        r, w = reader.schema, writer.schema
-        w_full = _full_name(w, writer.namespace)
-        if _short(str(r.get("name", ""))) == _short(w_full):
-            return True
-        aliases = {a if "." in a else f"{reader.namespace}.{a}".lstrip(".") for a in r.get("aliases", [])}
-        return w_full in aliases or _short(w_full) in {_short(a) for a in aliases}
+    def _reader_union(self, reader: _Node, writer: _Node, path: str) -> list[Problem]:
+        results = [self.check(_Node(branch, reader.namespace), writer, path) for branch in reader.schema]
+        if any(not found for found in results):
+            return []
+        undefined = [p for found in results for p in found if "names an undefined type" in p.message]
+        if undefined:
+            return undefined
+        # Avro reads with a branch that it accepts: what stops it then is one of the project's rules.
+        for found in results:
+            if all(p.rule.is_project for p in found):
+                return found
+        # No branch reads it: explain with the branch of the same kind and name, if there is one.
+        for branch, found in zip(reader.schema, results, strict=True):
+            if self._same_kind(_Node(branch, reader.namespace), writer):
+                return found
+        return [
+            Problem(
+                AVRO_MISSING_UNION_BRANCH,
+                f"{_at(path)}: no branch of the reader's union {describe(reader.schema)} "
+                f"reads the writer's {describe(writer.schema)}",
+            )
+        ]
 
-    def _records(self, reader: _Node, writer: _Node, path: str) -> list[str]:
+    def _same_kind(self, branch: _Node, writer: _Node) -> bool:
+        try:
+            node = self._deref(branch, self.reader_names)
+        except _Unresolvable:
+            return False
+        r_type, w_type = _type_of(node.schema), _type_of(writer.schema)
+        if r_type != w_type:
+            return False
+        return r_type not in NAMED or not _avro_name_problems(node, writer, "")
+
+    def _names(self, reader: _Node, writer: _Node, path: str, kind: str) -> list[Problem]:
+        problems = _avro_name_problems(reader, writer, path)
+        if problems:
+            return problems
+        r_full = full_name(reader.schema, reader.namespace)
+        w_full = full_name(writer.schema, writer.namespace)
+        if r_full != w_full and w_full not in resolved_aliases(reader.schema, r_full):
+            return [
+                Problem(
+                    PROJECT_FULL_NAME,
+                    f"{_at(path)}: {kind} {r_full} reads {w_full} by its short name only "
+                    f"(keep the full name, or add the alias {w_full})",
+                )
+            ]
+        return []
+
+    def _records(self, reader: _Node, writer: _Node, path: str) -> list[Problem]:
         r, w = reader.schema, writer.schema
-        if not self._same_name(reader, writer):
-            return [f"{_at(path)}: record {r.get('name')} cannot read record {w.get('name')} (names differ)"]
+        problems = self._names(reader, writer, path, "record")
+        if any(not p.rule.is_project for p in problems):
+            return problems
         writer_fields = {f["name"]: f for f in w.get("fields", [])}
-        problems: list[str] = []
+        claimed: dict[str, str] = {}
         for r_field in r.get("fields", []):
             name = r_field["name"]
             where = f"{path}.{name}" if path else name
-            w_field = writer_fields.get(name)
-            if w_field is None:
-                for alias in r_field.get("aliases", []):
-                    w_field = writer_fields.get(alias)
-                    if w_field is not None:
-                        break
-            if w_field is None:
+            # As Java's SchemaCompatibility.lookupWriterField: the name, then every alias, duplicates counted.
+            matches = [name] if name in writer_fields else []
+            matches += [a for a in r_field.get("aliases", []) if a in writer_fields]
+            if len(matches) > 1:
+                problems.append(
+                    Problem(
+                        AVRO_AMBIGUOUS_FIELD_ALIAS,
+                        f"field '{where}' (name and aliases) matches several writer fields: "
+                        + ", ".join(matches),
+                    )
+                )
+                continue
+            if not matches:
                 if "default" not in r_field:
                     problems.append(
-                        f"field '{where}' is missing from the writer's schema "
-                        "and has no default in the reader's"
+                        Problem(
+                            AVRO_READER_FIELD_MISSING_DEFAULT_VALUE,
+                            f"field '{where}' is missing from the writer's schema "
+                            "and has no default in the reader's",
+                        )
                     )
                 continue
+            w_field = writer_fields[matches[0]]
+            if matches[0] in claimed:
+                problems.append(
+                    Problem(
+                        PROJECT_UNAMBIGUOUS_ALIASES,
+                        f"field '{where}' and field '{claimed[matches[0]]}' both read the writer's "
+                        f"field '{matches[0]}'",
+                    )
+                )
+            claimed[matches[0]] = name
             problems += self.check(
                 _Node(r_field["type"], reader.namespace), _Node(w_field["type"], writer.namespace), where
             )
         return problems
 
-    def _enums(self, reader: _Node, writer: _Node, path: str) -> list[str]:
+    def _enums(self, reader: _Node, writer: _Node, path: str) -> list[Problem]:
         r, w = reader.schema, writer.schema
-        if not self._same_name(reader, writer):
-            return [f"{_at(path)}: enum {r.get('name')} cannot read enum {w.get('name')} (names differ)"]
-        if "default" in r:
-            return []
-        missing = [s for s in w.get("symbols", []) if s not in set(r.get("symbols", []))]
+        problems = self._names(reader, writer, path, "enum")
+        if any(not p.rule.is_project for p in problems):
+            return problems
+        symbols = set(r.get("symbols", []))
+        if r.get("default") in symbols:
+            return problems
+        missing = [s for s in w.get("symbols", []) if s not in symbols]
         if missing:
-            return [
-                f"{_at(path)}: enum {r.get('name')} lacks the writer's symbols {', '.join(missing)} "
-                "and has no default"
-            ]
-        return []
+            problems.append(
+                Problem(
+                    AVRO_MISSING_ENUM_SYMBOLS,
+                    f"{_at(path)}: enum {r.get('name')} lacks the writer's symbols {', '.join(missing)} "
+                    "and has no default",
+                )
+            )
+        return problems
 
-    def _fixed(self, reader: _Node, writer: _Node, path: str) -> list[str]:
+    def _fixed(self, reader: _Node, writer: _Node, path: str) -> list[Problem]:
         r, w = reader.schema, writer.schema
-        if not self._same_name(reader, writer):
-            return [f"{_at(path)}: fixed {r.get('name')} cannot read fixed {w.get('name')} (names differ)"]
+        problems = self._names(reader, writer, path, "fixed")
+        if any(not p.rule.is_project for p in problems):
+            return problems
         if r.get("size") != w.get("size"):
             return [
-                f"{_at(path)}: fixed {r.get('name')} size changed from {w.get('size')} to {r.get('size')}"
+                *problems,
+                Problem(
+                    AVRO_FIXED_SIZE_MISMATCH,
+                    f"{_at(path)}: fixed {r.get('name')} size changed "
+                    f"from {w.get('size')} to {r.get('size')}",
+                ),
             ]
-        return _logical_problems(r, w, path)
+        return problems + _logical_problems(r, w, path)
 
 
-class _Unresolvable(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+def _avro_name_problems(reader: _Node, writer: _Node, path: str) -> list[Problem]:
+    """Avro's name rule: the same short name, or the writer's full name among the reader's aliases."""
+    r, w = reader.schema, writer.schema
+    r_full = full_name(r, reader.namespace)
+    w_full = full_name(w, writer.namespace)
+    if short_name(r_full) == short_name(w_full) or w_full in resolved_aliases(r, r_full):
+        return []
+    kind = _type_of(r)
+    return [
+        Problem(
+            AVRO_NAME_MISMATCH,
+            f"{_at(path)}: {kind} {r_full} cannot read {kind} {w_full} (names differ, and no alias of the "
+            f"reader names {w_full})",
+        )
+    ]
 
 
 def _at(path: str) -> str:
@@ -260,40 +444,49 @@ def _type_of(schema: Any) -> str:
     return "union"
 
 
-def _describe(schema: Any) -> str:
-    if isinstance(schema, list):
-        return "[" + ", ".join(_describe(s) for s in schema) + "]"
-    if isinstance(schema, dict):
-        kind = str(schema.get("type"))
-        if kind in _NAMED:
-            return f"{kind} {schema.get('name')}"
-        if kind == "array":
-            return f"array<{_describe(schema.get('items'))}>"
-        if kind == "map":
-            return f"map<{_describe(schema.get('values'))}>"
-        logical = schema.get("logicalType")
-        return f"{kind} ({logical})" if logical else kind
-    return str(schema)
-
-
-def _logical_problems(reader: Any, writer: Any, path: str) -> list[str]:
+def _logical_problems(reader: Any, writer: Any, path: str) -> list[Problem]:
     r_logical = reader.get("logicalType") if isinstance(reader, dict) else None
     w_logical = writer.get("logicalType") if isinstance(writer, dict) else None
     if r_logical and w_logical and r_logical != w_logical:
-        return [f"{_at(path)}: logical type changed from {w_logical} to {r_logical}"]
+        return [
+            Problem(
+                PROJECT_LOGICAL_TYPE, f"{_at(path)}: logical type changed from {w_logical} to {r_logical}"
+            )
+        ]
     if r_logical == w_logical == "decimal":
         for attr in ("scale", "precision"):
             if reader.get(attr, 0) != writer.get(attr, 0):
                 return [
-                    f"{_at(path)}: decimal {attr} changed from {writer.get(attr, 0)} to {reader.get(attr, 0)}"
+                    Problem(
+                        PROJECT_DECIMAL,
+                        f"{_at(path)}: decimal {attr} changed "
+                        f"from {writer.get(attr, 0)} to {reader.get(attr, 0)}",
+                    )
                 ]
     return []
 
 
+def read_problems(reader: Any, writer: Any) -> list[Problem]:
+    """Why data written with ``writer`` cannot be read with ``reader`` (schema JSON), each with its rule.
+
+    Empty if it can. Avro's part is Apache's verdict (explained by field where the walk can); the
+    project's part is the rules Avro does not have.
+    """
+    explained = _Walker(reader, writer).check(_Node(reader, ""), _Node(writer, ""), "")
+    project = [p for p in explained if p.rule.is_project]
+    avro_explained = [p for p in explained if not p.rule.is_project]
+    apache = apache_problems(reader, writer)
+    if apache:
+        avro_part = avro_explained or apache
+    else:
+        # Java refuses an ambiguous field alias outright; the Python port silently takes the name.
+        avro_part = [p for p in avro_explained if p.rule is AVRO_AMBIGUOUS_FIELD_ALIAS]
+    return list(dict.fromkeys([*avro_part, *project]))
+
+
 def reader_problems(reader: Any, writer: Any) -> list[str]:
-    """Why data written with ``writer`` cannot be read with ``reader`` (schema JSON); empty if it can."""
-    checker = _Checker(reader, writer)
-    return checker.check(_Node(reader, ""), _Node(writer, ""), "")
+    """:func:`read_problems` as one-line messages, each ending with its rule."""
+    return [str(problem) for problem in read_problems(reader, writer)]
 
 
 def full_compatibility_problems(older: Any, newer: Any) -> list[str]:

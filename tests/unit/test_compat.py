@@ -22,7 +22,7 @@ from fastavro.read import SchemaResolutionError
 from bus389.codec import decode_value, encode_value
 from bus389.schemas import SCHEMAS_DIR
 from bus389.schemas.catalog import check_catalog, load_catalog
-from bus389.schemas.compat import full_compatibility_problems, reader_problems
+from bus389.schemas.compat import apache_problems, full_compatibility_problems, reader_problems
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemas"
 NOW = datetime(2021, 7, 1, 1, 30, tzinfo=UTC)
@@ -132,8 +132,8 @@ def test_an_incompatible_v2_fails_naming_the_field(
     assert any(direction in p and field in p for p in compat), problems
     if fixture == "v2_removes_enum_symbol.avsc":
         assert (
-            "complaint/v2: enum ComplaintKind has no default (an old reader could not survive a new symbol)"
-            in problems
+            "complaint/v2: enum ComplaintKind has no default (an old reader could not survive a new symbol) "
+            "[bus389 rule enum-has-default]" in problems
         )
 
 
@@ -141,17 +141,17 @@ def test_incompatible_messages_say_what_is_wrong() -> None:
     v1 = load_catalog().latest("complaint").schema_json
     assert full_compatibility_problems(v1, _fixture("v2_removes_field.avsc")) == [
         "the old version cannot read new data: field 'summary' is missing from the writer's schema "
-        "and has no default in the reader's"
+        "and has no default in the reader's [Avro rule reader_field_missing_default_value]"
     ]
     assert full_compatibility_problems(v1, _fixture("v2_removes_enum_symbol.avsc")) == [
         "the new version cannot read old data: field 'kind': enum ComplaintKind lacks the writer's "
-        "symbols PETITION and has no default"
+        "symbols PETITION and has no default [Avro rule missing_enum_symbols]"
     ]
     assert full_compatibility_problems(v1, _fixture("v2_changes_type.avsc")) == [
         "the new version cannot read old data: field 'signs_of_crime': type changed from boolean to string, "
-        "which Avro cannot promote",
+        "which Avro cannot promote [Avro rule type_mismatch]",
         "the old version cannot read new data: field 'signs_of_crime': type changed from string to boolean, "
-        "which Avro cannot promote",
+        "which Avro cannot promote [Avro rule type_mismatch]",
     ]
 
 
@@ -230,7 +230,8 @@ def test_promotions_are_readable(writer: str, reader: str) -> None:
 )
 def test_narrowing_and_unrelated_types_are_not(writer: str, reader: str) -> None:
     assert reader_problems(reader, writer) == [
-        f"the top-level record: type changed from {writer} to {reader}, which Avro cannot promote"
+        f"the top-level record: type changed from {writer} to {reader}, which Avro cannot promote "
+        "[Avro rule type_mismatch]"
     ]
 
 
@@ -248,7 +249,8 @@ def test_records_match_fields_by_name_and_need_defaults_for_missing_ones() -> No
     assert reader_problems(with_default, writer) == []
     without = _record("R", {"name": "a", "type": "int"}, {"name": "c", "type": "int"})
     assert reader_problems(without, writer) == [
-        "field 'c' is missing from the writer's schema and has no default in the reader's"
+        "field 'c' is missing from the writer's schema and has no default in the reader's "
+        "[Avro rule reader_field_missing_default_value]"
     ]
 
 
@@ -257,13 +259,21 @@ def test_field_aliases_and_record_aliases_match() -> None:
     reader = _record("New", {"name": "after", "type": "int", "aliases": ["before"]}, aliases=["Old"])
     assert reader_problems(reader, writer) == []
     assert reader_problems(_record("New", {"name": "before", "type": "int"}), writer) == [
-        "the top-level record: record New cannot read record Old (names differ)"
+        "the top-level record: record vn.bcd389.New cannot read record vn.bcd389.Old (names differ, and no "
+        "alias of the reader names vn.bcd389.Old) [Avro rule name_mismatch]"
     ]
 
 
-def test_records_match_by_unqualified_name() -> None:
+def test_records_match_by_unqualified_name_for_avro_but_not_for_the_project() -> None:
+    """Avro matches a record by its short name; the project's full-name-stable rule refuses a move."""
     writer = _record("R", {"name": "a", "type": "int"}, namespace="old.ns")
-    assert reader_problems(_record("R", {"name": "a", "type": "int"}, namespace="new.ns"), writer) == []
+    moved = _record("R", {"name": "a", "type": "int"}, namespace="new.ns")
+    assert apache_problems(moved, writer) == []
+    assert reader_problems(moved, writer) == [
+        "the top-level record: record new.ns.R reads old.ns.R by its short name only (keep the full name, "
+        "or add the alias old.ns.R) [bus389 rule full-name-stable]"
+    ]
+    assert reader_problems({**moved, "aliases": ["old.ns.R"]}, writer) == []
 
 
 def test_enums_need_every_writer_symbol_unless_the_reader_has_a_default() -> None:
@@ -271,10 +281,12 @@ def test_enums_need_every_writer_symbol_unless_the_reader_has_a_default() -> Non
     assert reader_problems({"type": "enum", "name": "E", "symbols": ["C", "B", "A", "D"]}, writer) == []
     assert reader_problems({"type": "enum", "name": "E", "symbols": ["A", "B"], "default": "A"}, writer) == []
     assert reader_problems({"type": "enum", "name": "E", "symbols": ["A"]}, writer) == [
-        "the top-level record: enum E lacks the writer's symbols B, C and has no default"
+        "the top-level record: enum E lacks the writer's symbols B, C and has no default "
+        "[Avro rule missing_enum_symbols]"
     ]
     assert reader_problems({"type": "enum", "name": "F", "symbols": ["A", "B", "C"]}, writer) == [
-        "the top-level record: enum F cannot read enum E (names differ)"
+        "the top-level record: enum F cannot read enum E (names differ, and no alias of the reader names E) "
+        "[Avro rule name_mismatch]"
     ]
 
 
@@ -282,11 +294,13 @@ def test_unions() -> None:
     assert reader_problems(["null", "string"], "string") == []
     assert reader_problems(["null", "long"], "int") == []
     assert reader_problems("string", ["null", "string"]) == [
-        "the top-level record: type changed from null to string, which Avro cannot promote"
+        "the top-level record: type changed from null to string, which Avro cannot promote "
+        "[Avro rule type_mismatch]"
     ]
     assert reader_problems(["null", "string", "long"], ["null", "string"]) == []
     assert reader_problems(["null", "string"], ["null", "string", "long"]) == [
-        "the top-level record: no branch of the reader's union [null, string] reads the writer's long"
+        "the top-level record: no branch of the reader's union [null, string] reads the writer's long "
+        "[Avro rule missing_union_branch]"
     ]
 
 
@@ -295,15 +309,17 @@ def test_arrays_maps_and_fixed() -> None:
     assert reader_problems(
         _record("R", {"name": "xs", "type": {"type": "array", "items": "int"}}),
         _record("R", {"name": "xs", "type": {"type": "array", "items": "string"}}),
-    ) == ["field 'xs[]': type changed from string to int, which Avro cannot promote"]
+    ) == [
+        "field 'xs[]': type changed from string to int, which Avro cannot promote [Avro rule type_mismatch]"
+    ]
     assert reader_problems({"type": "map", "values": "double"}, {"type": "map", "values": "float"}) == []
     assert reader_problems({"type": "map", "values": "int"}, {"type": "array", "items": "int"}) == [
-        "the top-level record: type changed from array<int> to map<int>"
+        "the top-level record: type changed from array<int> to map<int> [Avro rule type_mismatch]"
     ]
     fixed4 = {"type": "fixed", "name": "F", "size": 4}
     assert reader_problems(fixed4, fixed4) == []
     assert reader_problems(fixed4, {"type": "fixed", "name": "F", "size": 8}) == [
-        "the top-level record: fixed F size changed from 8 to 4"
+        "the top-level record: fixed F size changed from 8 to 4 [Avro rule fixed_size_mismatch]"
     ]
 
 
@@ -313,11 +329,12 @@ def test_logical_types() -> None:
     assert reader_problems("long", millis) == []
     assert reader_problems(millis, millis) == []
     assert reader_problems(micros, millis) == [
-        "the top-level record: logical type changed from timestamp-millis to timestamp-micros"
+        "the top-level record: logical type changed from timestamp-millis to timestamp-micros "
+        "[bus389 rule logical-type-stable]"
     ]
     dec = {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}
     assert reader_problems({**dec, "scale": 3}, dec) == [
-        "the top-level record: decimal scale changed from 2 to 3"
+        "the top-level record: decimal scale changed from 2 to 3 [bus389 rule decimal-scale-precision-stable]"
     ]
 
 
@@ -334,7 +351,7 @@ def test_named_references_resolve_within_each_schema() -> None:
     assert reader_problems(reader, writer) == []
     broken = _record("R", {"name": "b", "type": ["null", "Nowhere"], "default": None})
     assert reader_problems(broken, writer) == [
-        "field 'b': the reader's schema names an undefined type 'Nowhere'"
+        "field 'b': the reader's schema names an undefined type 'Nowhere' [Avro rule invalid_schema]"
     ]
 
 
@@ -348,7 +365,7 @@ def test_recursive_types_terminate() -> None:
     )
     assert reader_problems(wider, node) == []
     assert reader_problems(node, wider) == [
-        "field 'v': type changed from long to int, which Avro cannot promote"
+        "field 'v': type changed from long to int, which Avro cannot promote [Avro rule type_mismatch]"
     ]
 
 
@@ -359,7 +376,7 @@ def test_nested_field_paths_are_named() -> None:
     seller["fields"].append({"name": "email", "type": "string", "doc": "no default"})
     assert full_compatibility_problems(v1, v2) == [
         "the new version cannot read old data: field 'seller.email' is missing from the writer's schema "
-        "and has no default in the reader's"
+        "and has no default in the reader's [Avro rule reader_field_missing_default_value]"
     ]
 
 
@@ -388,5 +405,120 @@ def test_compatibility_is_transitive_over_every_earlier_version(tmp_path: Path) 
     assert full_compatibility_problems(_fixture("v2_compatible.avsc"), v3) == []
     assert check_catalog(directory) == [
         "complaint/v3 vs complaint/v1: the new version cannot read old data: field 'ticket_no' is missing "
-        "from the writer's schema and has no default in the reader's"
+        "from the writer's schema and has no default in the reader's "
+        "[Avro rule reader_field_missing_default_value]"
     ]
+
+
+def test_every_project_rule_is_written_down() -> None:
+    """The project's stricter rules are the contract: each is in ids.yaml's header and the README."""
+    from bus389.schemas.rules import PROJECT_RULES
+
+    header = (SCHEMAS_DIR / "ids.yaml").read_text(encoding="utf-8").split("\nnext_id:")[0]
+    readme = (SCHEMAS_DIR.parents[1] / "README.md").read_text(encoding="utf-8")
+    for rule in PROJECT_RULES:
+        assert f"* {rule.name}:" in header, rule.name
+    assert "What `bus389 schemas check` guarantees" in readme
+    assert "[bus389 rule" in readme and "[Avro rule" in readme
+
+
+# ---------------------------------------------------------------- defaults, aliases, hostile files
+
+
+def _complaint_v2_with(tmp_path: Path, edit: Any) -> Path:
+    """A catalog whose complaint/v2 is complaint/v1 changed by ``edit`` (a function of the JSON)."""
+    directory = _catalog_with_v2(tmp_path, "v2_compatible.avsc")
+    v2 = json.loads((SCHEMAS_DIR / "complaint" / "v1.avsc").read_text(encoding="utf-8"))
+    edit(v2)
+    (directory / "complaint" / "v2.avsc").write_text(json.dumps(v2, ensure_ascii=False), encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("field", "rule"),
+    [
+        (
+            {"name": "tags", "type": {"type": "array", "items": "string"}, "default": [1]},
+            "Avro rule invalid_default",
+        ),
+        (
+            {
+                "name": "inspector",
+                "type": {
+                    "type": "record",
+                    "name": "Inspector",
+                    "fields": [{"name": "name", "type": "string"}],
+                },
+                "default": {},
+            },
+            "Avro rule invalid_default",
+        ),
+        ({"name": "inspections", "type": "int", "default": 3_000_000_000}, "Avro rule invalid_default"),
+        (
+            {"name": "note", "type": ["null", "string"], "default": "x"},
+            "bus389 rule union-default-first-branch",
+        ),
+        ({"name": "raw", "type": "bytes", "default": "đ"}, "bus389 rule default-fits-type"),
+    ],
+)
+def test_the_issues_invalid_defaults_fail_the_check(tmp_path: Path, field: dict[str, Any], rule: str) -> None:
+    directory = _complaint_v2_with(tmp_path, lambda v2: v2["fields"].append(field))
+    problems = check_catalog(directory)
+    assert [p for p in problems if p.startswith("complaint/v2: record vn.bcd389.Complaint, field")] == [
+        p for p in problems if rule in p
+    ], problems
+    assert any(f"field '{field['name']}': default" in p and p.endswith(f"[{rule}]") for p in problems), (
+        problems
+    )
+
+
+def test_aliases_in_another_namespace_do_not_name_our_types() -> None:
+    """The issue's alias case: the old check matched ``vn.other.Seller`` to ``vn.bcd389.Seller``."""
+    writer = _record("Top", {"name": "s", "type": _record("Seller", {"name": "n", "type": "string"})})
+    renamed = _record("Vendor", {"name": "n", "type": "string"}, aliases=["vn.other.Seller"])
+    reader = _record("Top", {"name": "s", "type": renamed})
+    assert reader_problems(reader, writer) == [
+        "field 's': record vn.bcd389.Vendor cannot read record vn.bcd389.Seller (names differ, and no "
+        "alias of the reader names vn.bcd389.Seller) [Avro rule name_mismatch]"
+    ]
+    relative = _record("Top", {"name": "s", "type": {**renamed, "aliases": ["Seller"]}})
+    assert reader_problems(relative, writer) == []
+
+
+def test_a_field_alias_matching_two_writer_fields_is_refused() -> None:
+    writer = _record("R", {"name": "a", "type": "int"}, {"name": "b", "type": "int"})
+    reader = _record("R", {"name": "a", "type": "int", "aliases": ["b"]})
+    assert reader_problems(reader, writer) == [
+        "field 'a' (name and aliases) matches several writer fields: a, b [Avro rule ambiguous_field_alias]"
+    ]
+
+
+def test_a_hostile_schema_file_is_shown_as_data(tmp_path: Path) -> None:
+    """Names and defaults of a checked file reach the terminal escaped: no control sequence, no traceback."""
+    from bus389.cli.main import cli
+
+    hostile = {"name": "x\x1b]0;owned\x07\x1b[2J", "type": "string", "aliases": ["\x1b[31mred"]}
+    directory = _complaint_v2_with(tmp_path, lambda v2: v2["fields"].append(hostile))
+    result = CliRunner().invoke(cli, ["schemas", "check", "--dir", str(directory)])
+    assert result.exit_code == 2, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\\x1b[2J" in result.output
+    assert all(line.startswith(("problem: ", "error: ")) for line in result.output.splitlines()), (
+        result.output
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_deeply_nested_schema_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    directory = _catalog_with_v2(tmp_path, "v2_compatible.avsc")
+    v2 = json.loads((SCHEMAS_DIR / "complaint" / "v1.avsc").read_text(encoding="utf-8"))
+    v2["fields"].append({"name": "deep", "type": "DEEP", "default": []})
+    for depth, expected in ((300, None), (5000, "complaint/v2: invalid schema file v2.avsc")):
+        deep = '{"type": "array", "items": ' * depth + '"string"' + "}" * depth
+        text = json.dumps(v2, ensure_ascii=False).replace('"DEEP"', deep)
+        (directory / "complaint" / "v2.avsc").write_text(text, encoding="utf-8")
+        problems = check_catalog(directory)
+        if expected is None:
+            assert problems == [], problems
+        else:
+            assert len(problems) == 1 and problems[0].startswith(expected), problems
