@@ -17,7 +17,7 @@ from bus389.agencies import Agency
 from bus389.codec import encode_event
 from bus389.errors import BrokerError
 from bus389.lag import unregister_lag_collector
-from bus389.service import InboxMessage, StopFlag, run_inbox_service
+from bus389.runtime import InboxMessage, StopFlag, run_inbox_service
 from bus389.settings import Settings
 
 TOPIC = "t_loop.inbox.ict"

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bus389.errors import ConfigError, StoreError
+from bus389.errors import StoreError
 from bus389.sqlite import connect_wal
+from bus389.store_url import sqlite_path
 
 __all__ = [
     "MIGRATIONS",
@@ -200,20 +201,6 @@ MIGRATIONS: tuple[str, ...] = (
 """Schema migrations, applied in order; never edit one that has shipped, append a new one."""
 
 _BUSY_TIMEOUT_MS = 30_000
-
-
-def sqlite_path(url: str) -> str:
-    """The file of a ``sqlite:///path`` URL (``sqlite:////abs`` for an absolute path, ``:memory:``)."""
-    head = "sqlite:///"
-    if not url.startswith(head):
-        scheme = url.split(":", 1)[0]
-        raise ConfigError(
-            f"the ICT store needs a sqlite:/// URL (BUS389_STORE__ICT_URL), not {scheme!r}: {url!r}"
-        )
-    path = url[len(head) :]
-    if not path:
-        raise ConfigError(f"the ICT store URL names no file: {url!r}")
-    return path
 
 
 class LeadState:

@@ -46,7 +46,7 @@ from bus389.kafka import BoundedCaller
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error
 from bus389.routing.decision import SPOOFED_SOURCE
 from bus389.routing.policy import Policy, load_policy
-from bus389.service import StopFlag
+from bus389.runtime import StopFlag
 
 __all__ = ["ROUTER_ERROR", "RecordRouter", "RouterService", "RouterStats"]
 
