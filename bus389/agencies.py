@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bus389.errors import InputError
+
 __all__ = [
     "AGENCY_INFO",
     "STANDING_OFFICE",
@@ -26,6 +28,15 @@ class Agency(StrEnum):
     MEDIA = "media"
     OTHER_MEMBERS = "other_members"
     MARKET_SURVEILLANCE = "market_surveillance"
+
+    @classmethod
+    def parse(cls, value: str | Agency) -> Agency:
+        """The agency for a code, or an :class:`~bus389.errors.InputError` listing the valid codes."""
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(a.value for a in cls)
+            raise InputError(f"unknown agency {value!r}: use one of {valid}") from None
 
 
 STANDING_OFFICE = Agency.MARKET_SURVEILLANCE

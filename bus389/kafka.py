@@ -334,4 +334,3 @@ def broker_count(admin: Any) -> int:
     """How many brokers are live (registered and not fenced): the ceiling for a replication factor."""
     brokers = describe_cluster(admin).get("brokers", [])
     return sum(1 for b in brokers if not b.get("is_fenced", False))
-
