@@ -1,11 +1,7 @@
-"""The service runtime: what every long-running service shares (the stop flag, the self-healing group
-member, the inbox loop of the agency services).
+"""The service runtime: what every long-running service shares.
 
-Above the Kafka helpers, below the producers and the consumers (see docs/architecture.md).
+:mod:`~bus389.runtime.stop` (the SIGTERM flag), :mod:`~bus389.runtime.member` (the self-healing group
+member) and :mod:`~bus389.runtime.inbox_loop` (the agency services' loop). Above the Kafka helpers, below
+the producers and the consumers (docs/architecture.md). Nothing is re-exported here, so that a command
+that needs only the stop flag does not load the codec and the metrics.
 """
-
-from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
-from bus389.runtime.member import GroupMember
-from bus389.runtime.stop import StopFlag
-
-__all__ = ["GroupMember", "InboxMessage", "StopFlag", "run_inbox_service"]

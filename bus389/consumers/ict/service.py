@@ -2,7 +2,7 @@
 
 Delivery guarantees:
 
-- **In**: the shared loop (:func:`bus389.runtime.run_inbox_service`) commits the inbox offsets after
+- **In**: the shared loop (:func:`~bus389.runtime.inbox_loop.run_inbox_service`) commits the offsets after
   :meth:`IctService.handle` returned, and ``handle`` has stored the event in one SQLite transaction,
   idempotent by event id: at-least-once into an idempotent store. What the routing policy sends ICT:
   a ``domain_block_request`` (stored with any decision taken at once), a ``suspect_seller`` (a lead for
@@ -42,7 +42,8 @@ from bus389.consumers.ict.store import IctStore, OutboxRow, RejectedEventRow, Re
 from bus389.errors import BrokerError, BusError, SchemaMismatchError, StoreError
 from bus389.kafka import kafka_errors, open_transactional_producer
 from bus389.recovery import FailureKind, classify, fatal_error, is_fenced
-from bus389.runtime import InboxMessage, StopFlag, run_inbox_service
+from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
+from bus389.runtime.stop import StopFlag
 from bus389.topic_scan import scan_topic
 
 if TYPE_CHECKING:

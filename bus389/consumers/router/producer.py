@@ -19,7 +19,7 @@ from bus389 import kafka as bus_kafka
 from bus389.consumers.router.stats import RouterStats
 from bus389.errors import BusError, CallTimeoutError
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error, is_fenced
-from bus389.runtime import StopFlag
+from bus389.runtime.stop import StopFlag
 
 __all__ = ["RouterProducer", "unusable"]
 

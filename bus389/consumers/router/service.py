@@ -10,7 +10,7 @@ every inbox.
 
 :class:`~bus389.consumers.router.records.RecordRouter` turns one outbox record into the records to write,
 without Kafka; :class:`RouterService` is the loop around it, and wires the parts, one module each:
-the group member (:class:`bus389.runtime.GroupMember`), the rebalance handling
+the group member (:class:`bus389.runtime.member.GroupMember`), the rebalance handling
 (:mod:`~bus389.consumers.router.rebalance`), the producer's lifecycle
 (:mod:`~bus389.consumers.router.producer`: every transaction call bounded by
 ``settings.router.transaction_timeout_s``; after a timeout or a fencing error the producer is closed
@@ -48,7 +48,8 @@ from bus389.consumers.router.transaction import ROUTER_ERROR, Strikes, poisonous
 from bus389.errors import BrokerError, BusError
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error
 from bus389.routing.policy import Policy, load_policy
-from bus389.runtime import GroupMember, StopFlag
+from bus389.runtime.member import GroupMember
+from bus389.runtime.stop import StopFlag
 
 __all__ = ["ROUTER_ERROR", "RecordRouter", "RouterService", "RouterStats"]
 
