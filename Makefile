@@ -45,6 +45,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bus389
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

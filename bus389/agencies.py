@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bus389.errors import InputError
+
 __all__ = [
     "AGENCY_INFO",
     "REPORTING_MEMBERS",
@@ -30,6 +32,15 @@ class Agency(StrEnum):
     COMMITTEE = "committee"
     """The provincial committee itself (its head and standing deputy): receives the standing office's
     compiled reports and proposals (II.9), directs and assigns the members (II.8)."""
+
+    @classmethod
+    def parse(cls, value: str | Agency) -> Agency:
+        """The agency for a code, or an :class:`~bus389.errors.InputError` listing the valid codes."""
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(a.value for a in cls)
+            raise InputError(f"unknown agency {value!r}: use one of {valid}") from None
 
 
 STANDING_OFFICE = Agency.MARKET_SURVEILLANCE

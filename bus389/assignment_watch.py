@@ -11,7 +11,7 @@ members the group has. The range assignor gives every member something while no 
 fewer partitions than the group has members, so then an empty assignment means the group is stuck and the
 member rejoins with a new consumer (a new member: the group rebalances and the leader assigns again). A
 member of a group with more members than partitions is a standby and is left alone; it asks again after
-the same time. Used by the router and by every agency's inbox loop (:mod:`bus389.service`).
+the same time. Used by the router and by every agency's inbox loop (:mod:`bus389.runtime.inbox_loop`).
 """
 
 from __future__ import annotations

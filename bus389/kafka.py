@@ -25,12 +25,10 @@ from bus389.errors import BrokerError, CallTimeoutError, NoBrokerError
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
-    from bus389.topics import TopicReport
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "BoundedCaller",
-    "apply_topics",
     "bounded_call",
     "broker_count",
     "client_config",
@@ -336,10 +334,3 @@ def broker_count(admin: Any) -> int:
     """How many brokers are live (registered and not fenced): the ceiling for a replication factor."""
     brokers = describe_cluster(admin).get("brokers", [])
     return sum(1 for b in brokers if not b.get("is_fenced", False))
-
-
-def apply_topics(settings: Settings) -> TopicReport:
-    """Create every bus389 topic that is missing (see :func:`bus389.topics.apply_topics`)."""
-    from bus389.topics import apply_topics as _apply
-
-    return _apply(settings)

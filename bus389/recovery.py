@@ -26,7 +26,7 @@ import kafka.errors as kerrors
 
 from bus389.errors import BrokerError, BusError, ConfigError
 
-__all__ = ["Backoff", "FailureKind", "classify", "fatal_error", "is_fatal", "kafka_cause"]
+__all__ = ["Backoff", "FailureKind", "classify", "fatal_error", "is_fatal", "is_fenced", "kafka_cause"]
 
 _sleep: Callable[[float], None] = time.sleep
 """How :class:`Backoff` sleeps (tests replace it)."""
@@ -110,6 +110,24 @@ def classify(exc: BaseException) -> FailureKind:
 def is_fatal(exc: BaseException) -> bool:
     """True for an authorization, authentication or configuration failure (see :func:`classify`)."""
     return classify(exc) is FailureKind.FATAL
+
+
+_FENCED: tuple[type[BaseException], ...] = (
+    kerrors.ProducerFencedError,
+    kerrors.InvalidProducerEpochError,
+    kerrors.FencedInstanceIdError,
+)
+"""A newer instance took over the transactional id (or the static member id): this one is finished."""
+
+
+def is_fenced(exc: BaseException) -> bool:
+    """Was the transactional producer fenced (``exc`` itself, or the cause of a :class:`BrokerError`)?
+
+    A fenced producer cannot even abort: the caller closes it and builds a new one, whose
+    ``init_transactions`` takes the id back (and aborts what the old epoch left open). Fencing is
+    TRANSIENT for :func:`classify`: the service goes on with the new producer.
+    """
+    return isinstance(kafka_cause(exc), _FENCED)
 
 
 def fatal_error(service: str, what: str, exc: BaseException) -> BrokerError:

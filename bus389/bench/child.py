@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bus389.consumers.router.service import RouterService
-from bus389.service import StopFlag
+from bus389.runtime.stop import StopFlag
 from bus389.settings import Settings
 
 __all__ = [

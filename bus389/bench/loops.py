@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 
 from bus389.bench.workload import BacklogEvent
 from bus389.kafka import client_config
-from bus389.service import StopFlag
+from bus389.runtime.stop import StopFlag
 from bus389.settings import Settings
 
 __all__ = [

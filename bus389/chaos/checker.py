@@ -33,8 +33,10 @@ from typing import Any
 from bus389.agencies import Agency
 from bus389.chaos.expectation import Expected, PolicyModel, values_at
 from bus389.chaos.history import ACKNOWLEDGED, FAILED, INDETERMINATE, History
-from bus389.errors import BrokerError, BusError, CodecError, ConfigError, StoreError
+from bus389.errors import BrokerError, BusError, CodecError, StoreError
 from bus389.settings import Settings
+from bus389.store_url import parse_store_url
+from bus389.topic_scan import scan_topic
 
 __all__ = [
     "CheckReport",
@@ -346,33 +348,9 @@ def read_topic(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> li
 
 
 def _read_topic_once(settings: Settings, topic: str, deadline: float) -> list[Any]:
-    from kafka import TopicPartition
-
-    from bus389.kafka import kafka_errors, make_consumer
-
-    with kafka_errors(bootstrap=settings.bootstrap):
-        consumer = make_consumer(settings, group_id=None, max_poll_records=2000)
-    try:
-        with kafka_errors(bootstrap=settings.bootstrap):
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            if not tps:
-                raise BrokerError(f"topic {topic} not found", retriable=True)
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends: dict[Any, int] = consumer.end_offsets(tps)
-        records: list[Any] = []
-        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
-        while remaining:
-            if time.monotonic() > deadline:
-                raise BrokerError(f"could not read {topic} to its end in time", retriable=True)
-            with kafka_errors(bootstrap=settings.bootstrap):
-                for tp, batch in consumer.poll(timeout_ms=500).items():
-                    records.extend(r for r in batch if r.offset < ends[tp])
-                remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
-        return records
-    finally:
-        consumer.close()
+    return list(
+        scan_topic(settings, topic, timeout_s=max(0.0, deadline - time.monotonic()), max_poll_records=2000)
+    )
 
 
 def _header(record: Any, name: str) -> str | None:
@@ -386,18 +364,13 @@ def _position(record: Any) -> str:
     return f"{record.topic}/{record.partition}/{record.offset}"
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL, or None for another database."""
-    for head in ("sqlite:///", "sqlite://"):
-        if url.startswith(head):
-            return Path(url[len(head) :])
-    return None
+def sqlite_file(url: str, *, setting: str) -> Path:
+    """The file of a SQLite store URL (:mod:`bus389.store_url`); the checker reads SQLite stores only."""
+    return Path(parse_store_url(url, setting=setting, kinds=("sqlite",)).path)
 
 
-def _query_ids(url: str, sql: str) -> set[str]:
-    path = sqlite_file(url)
-    if path is None:
-        raise ConfigError(f"the checker reads SQLite stores only, not {url.split(':', 1)[0]}")
+def _query_ids(url: str, setting: str, sql: str) -> set[str]:
+    path = sqlite_file(url, setting=setting)
     if not path.exists():
         return set()
     try:
@@ -412,12 +385,12 @@ def _query_ids(url: str, sql: str) -> set[str]:
 
 def standing_office_ids(url: str) -> set[str]:
     """Event ids in the standing office's store (its ``so_events`` table)."""
-    return _query_ids(url, "SELECT event_id FROM so_events")
+    return _query_ids(url, "BUS389_STORE__STANDING_OFFICE_URL", "SELECT event_id FROM so_events")
 
 
 def ict_request_ids(url: str) -> set[str]:
     """Request ids in the ICT department's store (its ``requests`` table)."""
-    return _query_ids(url, "SELECT event_id FROM requests")
+    return _query_ids(url, "BUS389_STORE__ICT_URL", "SELECT event_id FROM requests")
 
 
 def observe(

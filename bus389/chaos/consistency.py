@@ -29,7 +29,7 @@ from typing import Any
 
 from bus389.agencies import Agency
 from bus389.chaos.checker import read_topic, sqlite_file
-from bus389.errors import BusError, ConfigError, StoreError
+from bus389.errors import BusError, StoreError
 from bus389.settings import Settings
 
 __all__ = ["ConsistencyReport", "check_consistency", "parse_rpz", "rpz_ip_owner"]
@@ -117,10 +117,8 @@ def rpz_ip_owner(target: str) -> str:
     return ".".join([str(net.prefixlen), *reversed(words), "rpz-ip"])
 
 
-def _connect(url: str) -> sqlite3.Connection | None:
-    path = sqlite_file(url)
-    if path is None:
-        raise ConfigError(f"the consistency check reads SQLite stores only, not {url.split(':', 1)[0]}")
+def _connect(url: str, setting: str) -> sqlite3.Connection | None:
+    path = sqlite_file(url, setting=setting)
     if not path.exists():
         return None
     try:
@@ -163,7 +161,7 @@ def _once(settings: Settings) -> ConsistencyReport:
     results = read_topic(settings, topics.outbox(Agency.ICT))
     results_out = _ids(results, "domain_block_result")
 
-    so = _connect(settings.store.standing_office_url)
+    so = _connect(settings.store.standing_office_url, "BUS389_STORE__STANDING_OFFICE_URL")
     try:
         stored = {str(r[0]).lower() for r in _rows(so, "SELECT event_id FROM so_events")}
         so_rejected = {str(r[0]).lower() for r in _rows(so, "SELECT event_id FROM so_rejected") if r[0]}
@@ -174,7 +172,7 @@ def _once(settings: Settings) -> ConsistencyReport:
     report.differ("in the standing office's inbox, not in its store", so_inbox - stored - so_rejected)
     report.differ("in the standing office's store, never in its inbox", stored - so_inbox)
 
-    ict = _connect(settings.store.ict_url)
+    ict = _connect(settings.store.ict_url, "BUS389_STORE__ICT_URL")
     try:
         requests = {str(r[0]).lower(): str(r[1]) for r in _rows(ict, "SELECT event_id, state FROM requests")}
         ict_rejected = {str(r[0]).lower() for r in _rows(ict, "SELECT event_id FROM rejected_events") if r[0]}

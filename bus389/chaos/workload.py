@@ -26,7 +26,13 @@ from typing import Any
 
 from bus389.agencies import Agency
 from bus389.chaos.history import ACKNOWLEDGED, FAILED, INDETERMINATE, EventEntry, HistoryWriter
+from bus389.codec import encode_event
 from bus389.errors import BusError
+from bus389.events import build_event
+
+# The workload publishes through the code `bus389 publish` runs (the operator tools sit above the
+# producers, see docs/architecture.md): a fault run tests that code, not a copy of it.
+from bus389.producers.publisher import OutgoingEvent, Publisher
 from bus389.settings import Settings
 
 __all__ = ["PUBLISHERS", "EventFactory", "Workload", "WorkloadStats"]
@@ -284,10 +290,6 @@ class Workload:
 
     def publish_one(self, factory: EventFactory, publishers: dict[Agency, Any]) -> EventEntry:
         """Build, publish and record one event; never raises for a broker failure (it is recorded)."""
-        from bus389.codec import encode_event
-        from bus389.events import build_event
-        from bus389.producers.publisher import OutgoingEvent
-
         event_type, source, data, event_id = factory.next()
         event = build_event(event_type, source, data, event_id=event_id)
         outgoing = OutgoingEvent(factory.count, event, encode_event(event))
@@ -309,8 +311,6 @@ class Workload:
         return entry
 
     def _send(self, publishers: dict[Agency, Any], source: Agency, outgoing: Any) -> tuple[Any, str]:
-        from bus389.producers.publisher import Publisher
-
         publisher = publishers.get(source)
         try:
             if publisher is None:

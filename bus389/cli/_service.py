@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bus389.service import StopFlag
+from bus389.runtime.stop import StopFlag
 from bus389.settings import Settings
 
 __all__ = ["running_service", "service_options"]

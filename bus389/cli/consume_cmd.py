@@ -7,6 +7,7 @@ from typing import cast
 
 import click
 
+from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
 from bus389.settings import Settings
 
@@ -76,9 +77,8 @@ def consume(
         to_json_line,
         topic_for,
     )
-    from bus389.producers.publisher import parse_agency
 
-    reader_agency = parse_agency(agency)
+    reader_agency = Agency.parse(agency)
     topic = topic_for(settings, reader_agency, cast(TopicKind, kind))
     group_id = agency_group_id(settings, reader_agency, group) if group else None
     out = sys.stdout.buffer

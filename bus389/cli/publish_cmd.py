@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
 from bus389.settings import Settings
 
@@ -78,11 +79,11 @@ def publish(
       cat events.json | bus389 publish complaint --as industry_trade --file - --format json
     """
     # Imported here: the models and Kafka clients load only when a command needs them.
-    from bus389.producers.publisher import parse_agency, publish_file
+    from bus389.producers.publisher import publish_file
     from bus389.producers.readers import read_records, source_name
     from bus389.schemas.catalog import load_catalog
 
-    sender = parse_agency(agency)
+    sender = Agency.parse(agency)
     catalog = load_catalog()
     if event_type not in catalog.event_types():
         from bus389.errors import InputError

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
 from bus389.settings import Settings
 
@@ -46,7 +47,6 @@ def routes() -> None:
 
 def _parse_originals(values: tuple[str, ...], answering: Any) -> dict[str, Any]:
     """``--original EVENT_ID=AGENCY``: the router routed EVENT_ID from AGENCY to the answering agency."""
-    from bus389.agencies import Agency
     from bus389.errors import InputError
     from bus389.routing.decision import Original
 
@@ -105,30 +105,7 @@ def _text(line: int, decision: Decision) -> list[str]:
 
 
 def _json(line: int, decision: Decision) -> str:
-    return json.dumps(
-        {
-            "line": line,
-            "event_id": decision.event_id,
-            "event_type": decision.event_type,
-            "sender": decision.sender.value,
-            "sensitivity": decision.sensitivity,
-            "dlq_reason": decision.dlq_reason,
-            "dlq_detail": decision.dlq_detail or None,
-            "deliveries": [
-                {
-                    "recipient": d.recipient.value,
-                    "rule_id": d.rule_id,
-                    "plan_section": d.plan_section,
-                    "redacted": list(d.redacted),
-                }
-                for d in decision.deliveries
-            ],
-            "withheld": [{"agency": w.agency.value, "reason": w.reason} for w in decision.withheld],
-            "named": [a.value for a in decision.named],
-            "sealed": [a.value for a in decision.sealed],
-        },
-        ensure_ascii=False,
-    )
+    return json.dumps({"line": line, **decision.to_json()}, ensure_ascii=False)
 
 
 @routes.command("explain")
@@ -186,13 +163,12 @@ def explain(
 
     from bus389.errors import BusError
     from bus389.events import build_event, validation_problems
-    from bus389.producers.publisher import parse_agency
     from bus389.producers.readers import read_records, source_name
     from bus389.routing.decision import decide
     from bus389.schemas.catalog import load_catalog
 
     policy = _load(settings, policy_path)
-    sender = parse_agency(agency)
+    sender = Agency.parse(agency)
     catalog = load_catalog()
     kind = _event_type_for(file, event_type, catalog.event_types())
     known = _parse_originals(originals, sender)

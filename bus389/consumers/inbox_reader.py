@@ -25,8 +25,9 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from bus389.agencies import Agency
 from bus389.codec import decode_event, rfc3339
 from bus389.errors import CodecError, ConfigError
-from bus389.kafka import kafka_errors, make_consumer, missing_topic_message
+from bus389.kafka import kafka_errors, make_consumer
 from bus389.settings import Settings
+from bus389.topic_scan import TopicMissingError, topic_partitions
 
 __all__ = [
     "TOPIC_KINDS",
@@ -223,11 +224,10 @@ class TopicReader:
         self._consumer = consumer
 
     def _assign_all(self, consumer: Any) -> None:
-        with kafka_errors(settings=self.settings):
-            partitions = consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            raise ConfigError(missing_topic_message(self.settings, self.topic))
-        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        try:
+            assigned = topic_partitions(consumer, self.settings, self.topic)
+        except TopicMissingError as exc:
+            raise ConfigError(str(exc)) from exc
         with kafka_errors(settings=self.settings):
             consumer.assign(assigned)
             if self.from_beginning:

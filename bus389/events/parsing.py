@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bus389.agencies import Agency
-from bus389.errors import InputError, UnknownEventTypeError
+from bus389.errors import UnknownEventTypeError
 from bus389.events._rules import to_utc_millis
 from bus389.events.blocking import DomainBlockRequest, DomainBlockResult
 from bus389.events.cases import CaseOutcome, CaseReferral, Complaint
@@ -103,7 +103,7 @@ def build_event(
     :class:`UnknownEventTypeError` / :class:`InputError` for an unknown type or agency.
     """
     model = model_for(event_type)
-    agency = _agency(source)
+    agency = Agency.parse(source)
     if not isinstance(data, Mapping):
         return model.model_validate(data)  # pydantic explains what it wanted
     fields = dict(data)
@@ -155,14 +155,6 @@ def build_event(
     if problems or event is None:
         raise ValidationError.from_exception_data(model.__name__, problems)
     return event
-
-
-def _agency(source: Agency | str) -> Agency:
-    try:
-        return Agency(source)
-    except ValueError:
-        known = ", ".join(a.value for a in Agency)
-        raise InputError(f"unknown agency {source!r} (known: {known})") from None
 
 
 def validation_problems(exc: ValidationError) -> list[str]:

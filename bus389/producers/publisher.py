@@ -58,7 +58,6 @@ __all__ = [
     "OutgoingEvent",
     "PublishReport",
     "Publisher",
-    "parse_agency",
     "prepare_events",
     "publish_file",
     "publish_transactional_id",
@@ -123,15 +122,6 @@ class PublishReport:
                 f"would be published to {self.topic} (nothing sent)"
             )
         return f"published {self.count} events of {self.event_type} to {self.topic}"
-
-
-def parse_agency(value: str | Agency) -> Agency:
-    """The agency for a code, or an :class:`InputError` listing the valid codes."""
-    try:
-        return Agency(value)
-    except ValueError:
-        valid = ", ".join(a.value for a in Agency)
-        raise InputError(f"unknown agency {value!r}: use one of {valid}") from None
 
 
 def _check_event_type(event_type: str) -> None:
@@ -477,7 +467,7 @@ def publish_file(
     record with its line and fields; nothing published) or :class:`PublishError` (says which chunks
     were committed before the failure and which were not).
     """
-    sender = parse_agency(agency)
+    sender = Agency.parse(agency)
     _check_event_type(event_type)
     events = prepare_events(event_type, sender, records, source=source)
     if policy is not None:

@@ -84,6 +84,15 @@ class Delivery:
     redacted: tuple[str, ...] = ()
     """Personal fields set to null in this copy (only those that held a value)."""
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, with the audit record's field names (``vn.bcd389.Delivery``: contract)."""
+        return {
+            "recipient": self.recipient.value,
+            "rule_id": self.rule_id,
+            "plan_section": self.plan_section,
+            "redacted_fields": list(self.redacted),
+        }
+
 
 @dataclass(frozen=True)
 class Withheld:
@@ -91,6 +100,10 @@ class Withheld:
 
     agency: Agency
     reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, with the audit record's field names (``vn.bcd389.Withheld``: contract)."""
+        return {"agency": self.agency.value, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,22 @@ class Decision:
 
     def delivery_to(self, agency: Agency) -> Delivery | None:
         return next((d for d in self.deliveries if d.recipient == agency), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as JSON-ready data (``bus389 routes explain --json``); its deliveries and
+        withheld agencies are written exactly as the audit record carries them."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "sender": self.sender.value,
+            "sensitivity": self.sensitivity,
+            "dlq_reason": self.dlq_reason,
+            "dlq_detail": self.dlq_detail or None,
+            "deliveries": [d.to_json() for d in self.deliveries],
+            "withheld": [w.to_json() for w in self.withheld],
+            "named": [a.value for a in self.named],
+            "sealed": [a.value for a in self.sealed],
+        }
 
 
 def sensitivity_of(record: Mapping[str, Any]) -> str:

@@ -203,7 +203,7 @@ class _NoProducer:
 
 
 def _inbox_message(agency: Agency, record: dict[str, Any], event_type: str) -> Any:
-    from bus389.service import InboxMessage
+    from bus389.runtime.inbox_loop import InboxMessage
 
     entry = entry_of(event_type)
     value = frame(entry.schema_id, write_body(record, entry))

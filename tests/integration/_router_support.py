@@ -16,7 +16,7 @@ from bus389.codec import encode_event
 from bus389.consumers.router.service import RouterService, RouterStats
 from bus389.events import Event, build_event
 from bus389.kafka import make_consumer, make_producer
-from bus389.service import StopFlag
+from bus389.runtime.stop import StopFlag
 from bus389.settings import RouterSettings, Settings
 
 SELLER = {

@@ -15,7 +15,8 @@ from bus389 import metrics
 from bus389.agencies import Agency
 from bus389.assignment_watch import group_member_count
 from bus389.kafka import make_producer
-from bus389.service import StopFlag, run_inbox_service
+from bus389.runtime.inbox_loop import run_inbox_service
+from bus389.runtime.stop import StopFlag
 from bus389.settings import KafkaClientSettings, Settings
 
 pytestmark = pytest.mark.integration

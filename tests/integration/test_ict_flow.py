@@ -31,7 +31,7 @@ from bus389.consumers.ict.blocklist import blocklist_files
 from bus389.consumers.ict.service import run_ict_service
 from bus389.consumers.ict.store import RequestState, open_store, sqlite_path
 from bus389.kafka import make_consumer, make_producer
-from bus389.service import StopFlag
+from bus389.runtime.stop import StopFlag
 from bus389.settings import IctSettings, Settings, StoreSettings
 
 pytestmark = pytest.mark.integration

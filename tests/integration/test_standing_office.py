@@ -36,7 +36,7 @@ from bus389.consumers.standing_office.service import run_standing_office
 from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.events import Event, build_event
 from bus389.kafka import kafka_errors, make_producer
-from bus389.service import StopFlag
+from bus389.runtime.stop import StopFlag
 from bus389.settings import ReportSettings, Settings, StoreSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

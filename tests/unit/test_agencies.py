@@ -33,3 +33,12 @@ def test_sender_of_names_only_real_outboxes() -> None:
 )
 def test_agency_ids_stay_under_the_identity_prefix(name: str, expected: str) -> None:
     assert Topics("t_1").agency_id(Agency.ICT, name) == expected
+
+
+def test_agency_parse_takes_a_code_and_names_the_valid_ones_otherwise() -> None:
+    from bus389.errors import InputError
+
+    assert Agency.parse("tax") is Agency.TAX
+    assert Agency.parse(Agency.ICT) is Agency.ICT
+    with pytest.raises(InputError, match=r"unknown agency 'cong_an': use one of police, border_guard"):
+        Agency.parse("cong_an")

@@ -755,3 +755,21 @@ def test_the_reply_index_takes_any_id_and_tells_uuid_spellings_apart() -> None:
     assert index(canonical.upper()) is None, "only the exact id the router saw"
     assert index("not-a-uuid") == Original(Agency.TAX)
     assert index("") is None
+
+
+def test_the_decision_as_json_carries_the_audit_record_s_names(policy: Policy) -> None:
+    """One decision-to-JSON: ``routes explain --json`` and the audit record say the same thing."""
+    from datetime import UTC, datetime
+
+    from bus389.consumers.router.audit import Origin, build_audit_record
+
+    decision = decide(A.POLICE, suspect_seller(domains=["x.vn"]), policy, no_replies)
+    assert decision.routed and any(d.redacted for d in decision.deliveries)
+    now = datetime.now(UTC)
+    audit = build_audit_record(
+        decision, schema_id=1, origin=Origin("o", 0, 0), received_at=now, routed_at=now
+    )
+    as_json = decision.to_json()
+    assert as_json["deliveries"] == audit["deliveries"]
+    assert as_json["withheld"] == audit["withheld"]
+    assert {"recipient", "rule_id", "plan_section", "redacted_fields"} == set(as_json["deliveries"][0])

@@ -28,7 +28,7 @@ from bus389.consumers.ict.decisions import BlockRequest, Decider
 from bus389.consumers.ict.service import IctService, group_id, transactional_id
 from bus389.consumers.ict.store import RequestState, open_store
 from bus389.errors import BadMagicByteError, BrokerError, BusError, SchemaMismatchError
-from bus389.service import InboxMessage
+from bus389.runtime.inbox_loop import InboxMessage
 from bus389.settings import IctSettings, Settings, StoreSettings
 
 

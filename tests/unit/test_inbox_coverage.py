@@ -33,7 +33,7 @@ from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.errors import BusError
 from bus389.events import build_event
 from bus389.routing.policy import load_policy
-from bus389.service import InboxMessage
+from bus389.runtime.inbox_loop import InboxMessage
 from bus389.settings import IctSettings, Settings, StoreSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -89,3 +89,20 @@ def test_backoff_doubles_up_to_its_cap_and_stops_waiting_when_told(monkeypatch: 
     assert slept == []
     backoff.reset()
     assert backoff.upcoming == 0.5 and backoff.failures == 0
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [kerrors.ProducerFencedError(), kerrors.InvalidProducerEpochError(), kerrors.FencedInstanceIdError()],
+)
+def test_a_fenced_producer_is_recognised_directly_or_behind_a_broker_error(exc: Exception) -> None:
+    assert recovery.is_fenced(exc)
+    assert recovery.is_fenced(wrapped(exc))
+    assert classify(exc) is FailureKind.TRANSIENT  # the service goes on with a new producer
+
+
+@pytest.mark.parametrize(
+    "exc", [kerrors.NotLeaderForPartitionError(), BrokerError("fenced", retriable=True), RuntimeError()]
+)
+def test_other_failures_are_not_fencing(exc: Exception) -> None:
+    assert not recovery.is_fenced(exc)

@@ -17,7 +17,8 @@ from bus389.agencies import Agency
 from bus389.codec import encode_event
 from bus389.errors import BrokerError
 from bus389.lag import unregister_lag_collector
-from bus389.service import InboxMessage, StopFlag, run_inbox_service
+from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
+from bus389.runtime.stop import StopFlag
 from bus389.settings import Settings
 
 TOPIC = "t_loop.inbox.ict"

@@ -16,7 +16,7 @@ from bus389 import metrics
 from bus389.consumers.standing_office.service import StandingOfficeService, group_id
 from bus389.consumers.standing_office.store import StandingOfficeStore, UnusableEventError
 from bus389.errors import ConfigError, CorruptBodyError, StoreError
-from bus389.service import InboxMessage
+from bus389.runtime.inbox_loop import InboxMessage
 
 NAME_NFD = unicodedata.normalize("NFD", "Nguyễn Thị Ánh Tuyết")
 ADDRESS = "Số 12 đường Lê Lợi, phường Trần Hưng Đạo, TP Quảng Ngãi"

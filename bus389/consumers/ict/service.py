@@ -2,7 +2,7 @@
 
 Delivery guarantees:
 
-- **In**: the shared loop (:func:`bus389.service.run_inbox_service`) commits the inbox offsets after
+- **In**: the shared loop (:func:`~bus389.runtime.inbox_loop.run_inbox_service`) commits the offsets after
   :meth:`IctService.handle` returned, and ``handle`` has stored the event in one SQLite transaction,
   idempotent by event id: at-least-once into an idempotent store. What the routing policy sends ICT:
   a ``domain_block_request`` (stored with any decision taken at once), a ``suspect_seller`` (a lead for
@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +40,13 @@ from bus389.consumers.ict.decisions import BlockRequest, Decider, DecisionKind
 from bus389.consumers.ict.leads import LEAD_TYPE, lead_row, reply_row
 from bus389.consumers.ict.store import IctStore, OutboxRow, RejectedEventRow, RequestState, open_store
 from bus389.errors import BrokerError, BusError, SchemaMismatchError, StoreError
-from bus389.kafka import kafka_errors, make_consumer, open_transactional_producer
-from bus389.recovery import FailureKind, classify, fatal_error, kafka_cause
+from bus389.kafka import kafka_errors, open_transactional_producer
+from bus389.recovery import FailureKind, classify, fatal_error, is_fenced
+from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
+from bus389.runtime.stop import StopFlag
+from bus389.topic_scan import scan_topic
 
 if TYPE_CHECKING:
-    from bus389.service import InboxMessage, StopFlag
     from bus389.settings import Settings
 
 __all__ = [
@@ -93,56 +96,27 @@ def scan_published(
     record is decoded. Raises :class:`BrokerError` when the end is not reached within ``timeout_s``:
     the caller must not publish on a guess.
     """
-    from kafka import TopicPartition
-
     remaining = set(wanted)
     found: dict[str, str] = {}
     if not remaining:
         return found
-    topic = settings.topics.outbox(Agency.ICT)
-    with kafka_errors(bootstrap=settings.bootstrap):
-        consumer = make_consumer(settings, group_id=None)
-    try:
-        with kafka_errors(bootstrap=settings.bootstrap):
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            if not tps:
-                raise BrokerError(f"topic {topic} not found: run `bus389 topics apply`", retriable=True)
-            consumer.assign(tps)
-            end = consumer.end_offsets(tps)
-            start = consumer.beginning_offsets(tps)
-            if since_ms is not None:
-                by_time = consumer.offsets_for_times({tp: max(0, since_ms) for tp in tps})
-                for tp in tps:
-                    hit = by_time.get(tp)
-                    start[tp] = max(start[tp], hit.offset) if hit is not None else end[tp]
-            todo = {tp for tp in tps if start[tp] < end[tp]}
-            for tp in tps:
-                consumer.seek(tp, start[tp])
-            deadline = time.monotonic() + timeout_s
-            while todo and remaining:
-                if time.monotonic() > deadline:
-                    raise BrokerError(
-                        f"could not read {topic} to its end within {timeout_s:.0f}s "
-                        "(BUS389_ICT__OUTBOX_SCAN_TIMEOUT_S)",
-                        retriable=True,
-                    )
-                batch = consumer.poll(timeout_ms=500)
-                for tp, records in batch.items():
-                    for record in records:
-                        if record.offset >= end[tp]:
-                            continue
-                        headers = dict(record.headers or [])
-                        raw_id = headers.get("ce_id")
-                        event_id = raw_id.decode("utf-8", errors="replace") if raw_id else ""
-                        if event_id in remaining:
-                            remaining.discard(event_id)
-                            found[event_id] = f"{tp.topic}/{tp.partition}/{record.offset}"
-                for tp in list(todo):
-                    if consumer.position(tp) >= end[tp]:
-                        todo.discard(tp)
-    finally:
-        consumer.close()
+    records = scan_topic(
+        settings,
+        settings.topics.outbox(Agency.ICT),
+        timeout_s=timeout_s,
+        since_ms=since_ms,
+        timeout_hint="BUS389_ICT__OUTBOX_SCAN_TIMEOUT_S",
+    )
+    with closing(records):
+        for record in records:
+            headers = dict(record.headers or [])
+            raw_id = headers.get("ce_id")
+            event_id = raw_id.decode("utf-8", errors="replace") if raw_id else ""
+            if event_id in remaining:
+                remaining.discard(event_id)
+                found[event_id] = f"{record.topic}/{record.partition}/{record.offset}"
+                if not remaining:
+                    break
     return found
 
 
@@ -364,7 +338,7 @@ class IctService:
             self._ready_to_publish()
             self.drain()
         except BusError as exc:
-            if _fenced(exc):
+            if is_fenced(exc):
                 raise BrokerError(
                     f"ict: another ICT service took over the results (transactional id "
                     f"{transactional_id(self.settings)}): run one at a time",
@@ -448,7 +422,7 @@ class IctService:
         except BrokerError as exc:
             # A commit that timed out may have gone through: look before publishing these again.
             self._unsure = True
-            if not _fenced(exc) and not self._abort():
+            if not is_fenced(exc) and not self._abort():
                 producer, self._producer = self._producer, None
                 _close_quietly(producer)
             raise
@@ -501,13 +475,6 @@ class IctService:
         metrics.ICT_OLDEST_PENDING.set(age)
 
 
-def _fenced(exc: BaseException) -> bool:
-    """Has another instance with the same transactional id taken over (it must not be fought)?"""
-    import kafka.errors as kerrors
-
-    return isinstance(kafka_cause(exc), kerrors.ProducerFencedError | kerrors.InvalidProducerEpochError)
-
-
 def _close_quietly(producer: Any) -> None:
     try:
         producer.close(timeout=0)
@@ -528,8 +495,6 @@ def run_ict_service(
     On stop the loop finishes the batch in hand and commits; the service then publishes what is due
     and closes the producer and the store.
     """
-    from bus389.service import run_inbox_service
-
     store = open_store(settings.store.ict_url)
     try:
         with IctService(settings, store, clock=clock) as service:

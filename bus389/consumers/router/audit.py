@@ -44,14 +44,6 @@ def build_audit_record(
         "origin_offset": origin.offset,
         "received_at": received_at,
         "routed_at": routed_at,
-        "deliveries": [
-            {
-                "recipient": d.recipient.value,
-                "rule_id": d.rule_id,
-                "plan_section": d.plan_section,
-                "redacted_fields": list(d.redacted),
-            }
-            for d in decision.deliveries
-        ],
-        "withheld": [{"agency": w.agency.value, "reason": w.reason} for w in decision.withheld],
+        "deliveries": [d.to_json() for d in decision.deliveries],
+        "withheld": [w.to_json() for w in decision.withheld],
     }

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bus389.agencies import Topics
 from bus389.errors import BusError, CodecError, InputError
+from bus389.topic_scan import TopicMissingError, scan_topic
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -78,37 +80,12 @@ def _int(text: str) -> int | None:
 
 def _records(settings: Settings, timeout_s: float) -> Iterator[Any]:
     """Every committed record of the DLQ, from the beginning to the end offsets taken at the start."""
-    from kafka import TopicPartition
-
-    from bus389.kafka import kafka_errors, make_consumer
-
-    topic = settings.topics.dlq
-    with kafka_errors(bootstrap=settings.bootstrap):
-        consumer = make_consumer(settings, group_id=None)
-    try:
-        with kafka_errors(bootstrap=settings.bootstrap):
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise InputError(f"no DLQ topic {topic} (run `bus389 topics apply`)")
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends = consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
-        deadline = time.monotonic() + timeout_s
-        while remaining:
-            if time.monotonic() > deadline:
-                raise BusError(f"reading {topic} took longer than {timeout_s:.0f}s")
-            with kafka_errors(bootstrap=settings.bootstrap):
-                batch = consumer.poll(timeout_ms=500)
-            for records in batch.values():
-                yield from records
-            with kafka_errors(bootstrap=settings.bootstrap):
-                for tp in list(remaining):
-                    if consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        consumer.close()
+    records = scan_topic(settings, settings.topics.dlq, timeout_s=timeout_s)
+    with closing(records):
+        try:
+            yield from records
+        except TopicMissingError as exc:
+            raise InputError(f"no DLQ topic {settings.topics.dlq} (run `bus389 topics apply`)") from exc
 
 
 def read_dead_letters(

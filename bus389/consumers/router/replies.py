@@ -13,14 +13,16 @@ The index is held in memory, oldest entries dropped first beyond ``max_entries``
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from contextlib import closing
+from typing import TYPE_CHECKING
 
 from bus389.agencies import Agency
-from bus389.errors import BrokerError, BusError
+from bus389.codec import decode_value
+from bus389.errors import BusError
 from bus389.routing.decision import Original
+from bus389.topic_scan import TopicMissingError, scan_topic
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -120,59 +122,30 @@ def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: floa
     (the last stable offsets, since the consumer reads ``read_committed``). A record that does not
     decode is skipped with a warning: the trail is written by the router alone.
     """
-    from kafka import TopicPartition
-
-    from bus389.codec import decode_value
-    from bus389.kafka import kafka_errors, make_consumer
-
     topic = settings.topics.audit
     read = 0
-    with kafka_errors(bootstrap=settings.bootstrap):
-        consumer = make_consumer(settings, group_id=None)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with kafka_errors(bootstrap=settings.bootstrap):
-                partitions = consumer.partitions_for_topic(topic) or set()
-            if partitions:
-                break
-            if time.monotonic() > deadline:
-                raise BusError(f"no audit topic {topic} (run `bus389 topics apply`)")
-            time.sleep(0.5)  # a topic just created may take a moment to show in the metadata
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        with kafka_errors(bootstrap=settings.bootstrap):
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends: dict[Any, int] = consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
-        while remaining:
-            if time.monotonic() > deadline:
-                # A broker away, or a transaction still open on the trail: the caller may retry.
-                raise BrokerError(
-                    f"reading the audit trail {topic} took longer than {timeout_s:.0f}s", retriable=True
-                )
-            with kafka_errors(bootstrap=settings.bootstrap):
-                batch = consumer.poll(timeout_ms=500, max_records=5000)
-            for tp, records in batch.items():
-                for raw in records:
-                    try:
-                        audit = decode_value(raw.value).record
-                        index.record(
-                            str(audit["event_id"]),
-                            Agency(audit["sender"]),
-                            [Agency(d["recipient"]) for d in audit.get("deliveries") or ()],
-                        )
-                        read += 1
-                    except (BusError, KeyError, ValueError) as exc:
-                        log.warning(
-                            "audit record %s/%d/%d skipped: %s", tp.topic, tp.partition, raw.offset, exc
-                        )
-            for tp in list(remaining):
-                with kafka_errors(bootstrap=settings.bootstrap):
-                    if consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-        index.commit()  # the trail holds committed decisions only (read_committed)
-    finally:
-        consumer.close()
+    records = scan_topic(
+        settings, topic, timeout_s=timeout_s, wait_for_topic_s=timeout_s, max_poll_records=5000
+    )
+    with closing(records):
+        try:
+            for raw in records:
+                try:
+                    audit = decode_value(raw.value).record
+                    index.record(
+                        str(audit["event_id"]),
+                        Agency(audit["sender"]),
+                        [Agency(d["recipient"]) for d in audit.get("deliveries") or ()],
+                    )
+                    read += 1
+                    if read % 10_000 == 0:
+                        index.commit()  # committed decisions (read_committed): no pending pile-up
+                except (BusError, KeyError, ValueError) as exc:
+                    log.warning(
+                        "audit record %s/%d/%d skipped: %s", raw.topic, raw.partition, raw.offset, exc
+                    )
+        except TopicMissingError as exc:
+            raise BusError(f"no audit topic {topic} (run `bus389 topics apply`)") from exc
+    index.commit()  # the trail holds committed decisions only (read_committed)
     log.info("reply index: %d routed event(s) read back from %s", read, topic)
     return read

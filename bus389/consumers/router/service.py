@@ -9,11 +9,14 @@ moved with the copies. Keys are kept (``meta.case_ref`` or the event id), so a c
 every inbox.
 
 :class:`~bus389.consumers.router.records.RecordRouter` turns one outbox record into the records to write,
-without Kafka; :class:`RouterService` is the loop around it. kafka-python does not
-implement KIP-890, and its commit and abort wait without a bound: every transaction call is bounded
-by ``settings.router.transaction_timeout_s``; after a timeout or a fencing error the producer is
-closed and a new one built (``init_transactions`` fences the old epoch and aborts what it left open),
-and the consumer is put back to its committed offsets so that the batch is read again.
+without Kafka; :class:`RouterService` is the loop around it, and wires the parts, one module each:
+the group member (:class:`bus389.runtime.member.GroupMember`), the rebalance handling
+(:mod:`~bus389.consumers.router.rebalance`), the producer's lifecycle
+(:mod:`~bus389.consumers.router.producer`: every transaction call bounded by
+``settings.router.transaction_timeout_s``; after a timeout or a fencing error the producer is closed
+and a new one built), the transaction and the strikes (:mod:`~bus389.consumers.router.transaction`)
+and the counters and metrics (:mod:`~bus389.consumers.router.stats`). After a failed batch the
+consumer is put back to its committed offsets so that the batch is read again.
 
 A broker failure anywhere (poll, send, flush, the offsets, the commit, the committed offsets, the
 metadata, building a client) is waited out, never an exit: abort or rebuild the producer, put the
@@ -25,99 +28,39 @@ authentication or configuration error stops the router, with a message saying wh
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
-from kafka import ConsumerRebalanceListener
+from kafka import TopicPartition
 
-from bus389.agencies import Agency, Topics
-from bus389.assignment_watch import AssignmentWatch
-from bus389.consumers.router.audit import Origin
-from bus389.consumers.router.records import RecordRouter, Routed, dlq_record
+from bus389 import kafka as bus_kafka
+from bus389.agencies import Topics
+from bus389.consumers.router.producer import RouterProducer, unusable
+from bus389.consumers.router.rebalance import RebalanceListener, give_back, rewind
+from bus389.consumers.router.records import RecordRouter, Routed
 from bus389.consumers.router.replies import ReplyIndex, rebuild_from_audit
-from bus389.errors import BrokerError, BusError, CallTimeoutError
-from bus389.kafka import BoundedCaller
+from bus389.consumers.router.stats import RouterStats, observe_aborted, observe_committed
+from bus389.consumers.router.transaction import ROUTER_ERROR, Strikes, poisonous, struck_out, transact
+from bus389.errors import BrokerError, BusError
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error
-from bus389.routing.decision import SPOOFED_SOURCE
 from bus389.routing.policy import Policy, load_policy
-from bus389.service import StopFlag
+from bus389.runtime.member import GroupMember
+from bus389.runtime.stop import StopFlag
 
 __all__ = ["ROUTER_ERROR", "RecordRouter", "RouterService", "RouterStats"]
 
 log = logging.getLogger(__name__)
 
-ROUTER_ERROR = "router_error"
-_STRIKES = 3
-"""A batch that fails for a non-retriable reason is retried one event at a time; an event that fails
-alone this many times goes to the DLQ as ``router_error``, so one event never stalls the router."""
-
 _IDLE_POLL_MS = 2_000
 """The longest a poll waits for the first record of a batch (SIGTERM is seen within this)."""
 _REJOIN_AFTER = 3
 """A consumer whose poll, or whose committed offsets, failed this many times in a row is replaced."""
-_T = TypeVar("_T")
-
-
-@dataclass
-class RouterStats:
-    """What a router run did (for logs and tests)."""
-
-    batches: int = 0
-    events: int = 0
-    routed: int = 0
-    copies: int = 0
-    dead_letters: dict[str, int] = field(default_factory=dict)
-    aborted: int = 0
-    duplicates: int = 0
-    producers_built: int = 0
-    rejoins: int = 0
-
-
-class _Rebalanced(BusError):
-    retriable = True
-
-
-def _poisonous(exc: BaseException) -> bool:
-    """May the batch itself cause ``exc`` (not the broker, a leader change, a rebalance or a fencing)?"""
-    return classify(exc) is FailureKind.REQUEST
-
-
-def _fencing(exc: BaseException) -> bool:
-    """Is the producer unusable (fenced, or stuck in a call): abort is pointless, rebuild it."""
-    import kafka.errors as errors
-
-    fenced = (
-        errors.ProducerFencedError,
-        errors.InvalidProducerEpochError,
-        errors.FencedInstanceIdError,
-    )
-    return isinstance(exc, fenced) or isinstance(exc, CallTimeoutError)
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebalance listener: notes that the assignment changed, so that the batch in hand is dropped.
-
-    kafka-python runs listeners on its IO loop, where a blocking producer call must not run: the loop
-    itself aborts the open transaction (if any) when it sees the flag, before sending offsets.
-    """
-
-    def __init__(self, service: RouterService) -> None:
-        self._service = service
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self._service.note_rebalance("revoked", revoked)
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self._service.note_rebalance("assigned", assigned)
-
-    def on_partitions_lost(self, lost: Any) -> None:
-        self._service.note_rebalance("lost", lost)
+_TOPICS_WAIT_S = 30.0
+"""How long a join waits for every outbox to show in the metadata, so the assignment covers them all."""
 
 
 class RouterService:
@@ -140,17 +83,28 @@ class RouterService:
         self.router = RecordRouter(self.topics, self.policy, self.replies)
         self.stats = RouterStats()
         self._metrics = count_metrics
-        self._producer: Any = None
-        self._consumer: Any = None
+        self._out = RouterProducer(settings, self.stop, self.stats)
         self._rebalanced = threading.Event()
-        self._in_transaction = False
-        self._strikes: dict[tuple[str, int, int], int] = {}
-        self._assignment_watch = AssignmentWatch(settings, self.config.group_id)
-        self._single_left = 0
+        self._member = GroupMember(
+            settings,
+            group_id=self.config.group_id,
+            topics=self.topics.all_outboxes(),
+            name="router",
+            stop=self.stop,
+            topics_wait_s=_TOPICS_WAIT_S,
+            topics_wait_every_join=True,
+            listener=RebalanceListener(self.note_rebalance),
+            max_poll_records=self.config.batch_max_events,
+            session_timeout_ms=self.config.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self.config.session_timeout_ms // 4),
+        )
+        self._strikes = Strikes(self.config.batch_max_events)
         self._failures = Backoff()
         """Between batches that failed for a transient reason, reset by a committed batch."""
-        self._call = BoundedCaller("router-txn")
-        """Runs the producer's flush, offsets, commit and abort, each with a bound on its wait."""
+
+    @property
+    def _consumer(self) -> Any:
+        return self._member.consumer
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -161,12 +115,11 @@ class RouterService:
         authentication or configuration error; every other broker failure is waited out.
         """
         try:
-            self._producer = self._build_producer()
-            if self._producer is None:
+            if not self._out.build():
                 return self.stats
             if not self._until_done("read the audit trail", self._read_audit):
                 return self.stats
-            if not self._until_done("join the group", self._subscribe):
+            if not self._until_done("join the group", self._member.open):
                 return self.stats
             self._loop(max_idle_polls)
         finally:
@@ -254,47 +207,14 @@ class RouterService:
             self._rejoin(f"the poll failed {backoff.failures} times in a row")
             backoff.reset()
 
-    def _await_outboxes(self, timeout_s: float = 30.0) -> None:
-        """Wait until the metadata shows every outbox, so the first assignment covers them all.
-
-        A group member that joins before a topic shows in its metadata is assigned nothing for it
-        until its next metadata refresh; topics just created take a moment to show.
-        """
-        from bus389.kafka import kafka_errors
-
-        missing = self.topics.all_outboxes()
-        deadline = time.monotonic() + timeout_s
-        while missing and not self.stop.is_set:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
-                missing = [t for t in missing if not self._consumer.partitions_for_topic(t)]
-            if not missing or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        if missing:
-            log.warning(
-                "router: no metadata for %s yet (run `bus389 topics apply`); they are picked up within %ds",
-                ", ".join(missing),
-                self.settings.kafka.metadata_max_age_ms // 1000,
-            )
-
-    def note_rebalance(self, what: str, partitions: Any) -> None:
-        """Called by the rebalance listener (kafka-python's IO loop): the batch in hand must be dropped."""
-        names = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
-        log.info("router: %d partition(s) %s", len(names), what)
-        log.debug("router: partitions %s: %s", what, names)
-        self._rebalanced.set()
-
     def _close(self) -> None:
-        if self._in_transaction and self._producer is not None:
-            self._abort_quietly("shutting down")
-        if self._consumer is not None:
-            try:
-                self._consumer.close(autocommit=False)
-            except Exception as exc:  # noqa: BLE001 - closing must not hide why the loop ended
-                log.warning("router: consumer close failed: %s", exc)
-        if self._producer is not None:
-            self._close_producer(timeout=5.0)
-        self._call.close()
+        if self._out.in_transaction and self._out.producer is not None:
+            self._out.abort_quietly("shutting down")
+        try:
+            self._member.close()
+        except Exception as exc:  # noqa: BLE001 - closing must not hide why the loop ended
+            log.warning("router: consumer close failed: %s", exc)
+        self._out.shutdown()
         log.info(
             "router: stopped after %d batch(es), %d event(s), %d routed, %d dead letter(s)",
             self.stats.batches,
@@ -303,67 +223,12 @@ class RouterService:
             sum(self.stats.dead_letters.values()),
         )
 
-    # -- the producer --------------------------------------------------------------------------------
-
-    def _build_producer(self) -> Any:
-        """A new producer; transactional ones call ``init_transactions`` (fencing any older epoch).
-
-        Retries every transient failure (a coordinator away, ``UnknownBrokerIdError``, a timeout) with
-        backoff until it succeeds; returns None when stopped first; raises a fatal one.
-        """
-        from bus389.kafka import kafka_errors, make_producer, open_transactional_producer
-
-        backoff = Backoff()
-        for attempt in itertools.count():
-            producer: Any = None
-            try:
-                with kafka_errors(bootstrap=self.settings.bootstrap):
-                    if not self.config.transactions:
-                        producer = make_producer(self.settings)
-                    else:
-                        producer = open_transactional_producer(
-                            self.settings,
-                            self.config.transactional_id,
-                            attempt=attempt,
-                            init_timeout=self.config.transaction_timeout_s * 2,
-                        )
-                self.stats.producers_built += 1
-                return producer
-            except BusError as exc:
-                if producer is not None:
-                    _close_quietly(producer)
-                kind = classify(exc)
-                if kind is FailureKind.FATAL:
-                    raise fatal_error("router", "the transactional producer", exc) from exc
-                if kind is FailureKind.REQUEST or self.stop.is_set:
-                    if self.stop.is_set:
-                        return None
-                    raise
-                log.warning("router: producer not ready (%s); retrying in %.1fs", exc, backoff.upcoming)
-                backoff.wait(self._stopped)
-        raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
-
-    def _close_producer(self, timeout: float = 0.0) -> None:
-        producer, self._producer = self._producer, None
-        if producer is None:
-            return
-        try:
-            producer.close(timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - a broken producer is being thrown away
-            log.warning("router: producer close failed: %s", exc)
-
-    def _abort_quietly(self, why: str) -> bool:
-        """Abort the open transaction; False when the producer cannot (then it must be rebuilt)."""
-        self._in_transaction = False
-        if not self.config.transactions:
-            return True
-        try:
-            self._call(self._producer.abort_transaction, self.config.transaction_timeout_s, "abort")
-        except Exception as exc:  # noqa: BLE001 - any failure means: rebuild the producer
-            log.warning("router: abort after %s failed (%s): rebuilding the producer", why, exc)
-            return False
-        self.stats.aborted += 1
-        return True
+    def note_rebalance(self, what: str, partitions: Any) -> None:
+        """Called by the rebalance listener (kafka-python's IO loop): the batch in hand must be dropped."""
+        names = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
+        log.info("router: %d partition(s) %s", len(names), what)
+        log.debug("router: partitions %s: %s", what, names)
+        self._rebalanced.set()
 
     # -- the consumer --------------------------------------------------------------------------------
 
@@ -373,9 +238,7 @@ class RouterService:
         The first poll may wait up to ``_IDLE_POLL_MS`` (it returns as soon as records arrive): a
         long poll lets a rebalance complete inside one call, which kafka-python 3.0 needs (below).
         """
-        from bus389.kafka import kafka_errors
-
-        limit = 1 if self._single_left else self.config.batch_max_events
+        limit = self._strikes.batch_limit
         deadline: float | None = None
         records: list[Any] = []
         while len(records) < limit and not self.stop.is_set:
@@ -386,7 +249,7 @@ class RouterService:
                 if timeout_ms <= 0:
                     break
             try:
-                with kafka_errors(bootstrap=self.settings.bootstrap):
+                with bus_kafka.kafka_errors(bootstrap=self.settings.bootstrap):
                     got = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
             except BrokerError:
                 if records:  # the part of the batch in hand goes back, to be read again
@@ -400,36 +263,11 @@ class RouterService:
                 deadline = time.monotonic() + self.config.batch_max_ms / 1000
         return records
 
-    def _subscribe(self) -> None:
-        """A new consumer subscribed to every outbox; on failure none is left behind (retry-safe)."""
-        from bus389.kafka import kafka_errors, make_consumer
-
-        with kafka_errors(bootstrap=self.settings.bootstrap):
-            self._consumer = make_consumer(
-                self.settings,
-                group_id=self.config.group_id,
-                max_poll_records=self.config.batch_max_events,
-                session_timeout_ms=self.config.session_timeout_ms,
-                heartbeat_interval_ms=max(1000, self.config.session_timeout_ms // 4),
-            )
-        try:
-            self._await_outboxes()
-            self._assignment_watch.reset()
-            with kafka_errors(bootstrap=self.settings.bootstrap):
-                self._consumer.subscribe(topics=self.topics.all_outboxes(), listener=_Listener(self))
-        except BaseException:
-            consumer, self._consumer = self._consumer, None
-            try:
-                consumer.close(autocommit=False)
-            except Exception as exc:  # noqa: BLE001 - the failure being raised matters more
-                log.warning("router: consumer close failed: %s", exc)
-            raise
-
     def _unstick(self) -> None:
         """Rejoin with a new consumer when the group left this router without partitions
         (:mod:`bus389.assignment_watch`). Between batches no transaction is open, so a new consumer
         (a new member) is safe."""
-        why = self._assignment_watch.check(self._consumer)
+        why = self._member.stuck()
         if why is not None:
             self._rejoin(why)
 
@@ -438,70 +276,29 @@ class RouterService:
 
         Only between batches (no transaction open). Retries until it succeeds or the router stops.
         """
-        log.warning("router: %s: rejoining the group with a new consumer", why)
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                consumer.close(autocommit=False)
-            except Exception as exc:  # noqa: BLE001 - the old member is being thrown away
-                log.warning("router: consumer close failed: %s", exc)
         self.stats.rejoins += 1
         self._rebalanced.clear()
-        self._until_done("rejoin the group", self._subscribe)
+        self._member.replace(why)
 
     def _give_back(self, batch: list[Any]) -> None:
-        """Drop a batch polled across a rebalance: each partition still ours goes back to its first event.
-
-        Partitions newly assigned already start at their committed offset; a partition we kept was
-        committed by us alone, up to the batch's first event of it. No broker call is needed (and none
-        is made while the group may still be settling).
-        """
-        from kafka import TopicPartition
-
-        from bus389.kafka import kafka_errors
-
-        first: dict[Any, int] = {}
-        for raw in batch:
-            tp = TopicPartition(raw.topic, raw.partition)
-            first[tp] = min(first.get(tp, raw.offset), raw.offset)
+        """Drop a batch polled across a rebalance (:func:`~bus389.consumers.router.rebalance.give_back`)."""
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
-                assigned = self._consumer.assignment()
-                for tp, offset in first.items():
-                    if tp in assigned:
-                        self._consumer.seek(tp, offset)
+            give_back(self._consumer, batch, bootstrap=self.settings.bootstrap)
         except BrokerError as exc:
             # The assignment moved under us: the committed offsets are the truth.
             log.warning("router: cannot give the batch back (%s): reading from the committed offsets", exc)
             self._resync()
-
-    def _rewind(self) -> None:
-        """Put every assigned partition back to its committed offset (or the beginning).
-
-        After a failed transaction the committed offset is the truth: a commit that timed out may
-        still have gone through, and then the batch must not be read again.
-        """
-        from kafka import TopicPartition
-
-        from bus389.kafka import kafka_errors
-
-        timeout_ms = int(self.config.transaction_timeout_s * 1000)
-        with kafka_errors(bootstrap=self.settings.bootstrap):
-            for tp in sorted(self._consumer.assignment(), key=lambda t: (t.topic, t.partition)):
-                committed = self._consumer.committed(
-                    TopicPartition(tp.topic, tp.partition), timeout_ms=timeout_ms
-                )
-                if committed is None:
-                    self._consumer.seek_to_beginning(tp)
-                else:
-                    self._consumer.seek(tp, committed)
 
     def _resync(self) -> None:
         """Put the consumer back to its committed offsets, retrying; rejoin when that keeps failing."""
         backoff = Backoff()
         while not self.stop.is_set:
             try:
-                self._rewind()
+                rewind(
+                    self._consumer,
+                    bootstrap=self.settings.bootstrap,
+                    timeout_s=self.config.transaction_timeout_s,
+                )
                 return
             except BrokerError as exc:
                 if classify(exc) is FailureKind.FATAL:
@@ -516,109 +313,67 @@ class RouterService:
 
     # -- one batch -------------------------------------------------------------------------------------
 
+    def _transact(self, batch: list[Any], routed: list[Routed] | None = None) -> tuple[list[Routed], float]:
+        # The reply index keeps what a batch routed only once its transaction committed: a batch that
+        # failed is routed again, and its events must not then meet themselves as duplicates.
+        self.replies.discard()
+        done = transact(
+            self._out,
+            self._consumer,
+            batch,
+            route=self._route,
+            rebalanced=self._rebalanced,
+            routed=routed,
+        )
+        self.replies.commit()
+        return done
+
+    def _route(self, raw: Any, received_at: datetime) -> Routed:
+        return self.router.route(raw, received_at=received_at)
+
     def _process(self, batch: list[Any]) -> None:
         started = time.monotonic()
         try:
             results, commit_started = self._transact(batch)
         except Exception as exc:  # noqa: BLE001 - every failure ends in abort + re-read, never a lost batch
             self._recover(exc, len(batch))
-            if _poisonous(exc):
+            if poisonous(exc):
                 self._strike(batch, exc)
             else:
                 self._failures.wait(self._stopped)  # the cluster is unwell: do not hammer it
             return
         self._failures.reset()
-        self._single_left = max(0, self._single_left - 1)
+        self._strikes.committed()
         self._committed(results, started, commit_started)
 
     def _strike(self, batch: list[Any], exc: BaseException) -> None:
         """A non-retriable failure: retry one event at a time, and dead-letter an event that keeps failing."""
         if len(batch) > 1:
             log.warning("router: batch failed (%s): retrying one event at a time", exc)
-            self._single_left = self.config.batch_max_events
+            self._strikes.isolate()
             return
         (raw,) = batch
-        key = (raw.topic, raw.partition, raw.offset)
-        self._strikes[key] = self._strikes.get(key, 0) + 1
-        if self._strikes[key] < _STRIKES:
+        if not self._strikes.strike(raw):
             return
-        if self._producer is None or self._consumer is None:  # stopped while rebuilding a client
+        if self._out.producer is None or self._consumer is None:  # stopped while rebuilding a client
             return
-        del self._strikes[key]
-        detail = f"the router failed on this event {_STRIKES} times: {type(exc).__name__}: {exc}"
-        log.error("router: %s/%d/%d to the DLQ: %s", raw.topic, raw.partition, raw.offset, detail)
-        origin = Origin(raw.topic, raw.partition, raw.offset)
-        dead = Routed(
-            origin=origin,
-            outgoing=(dlq_record(self.topics.dlq, raw, ROUTER_ERROR, detail),),
-            dlq_reason=ROUTER_ERROR,
-            dlq_detail=detail,
-        )
+        self._strikes.forget(raw)
+        dead = struck_out(self.topics, raw, exc)
+        log.error("router: %s/%d/%d to the DLQ: %s", raw.topic, raw.partition, raw.offset, dead.dlq_detail)
         started = time.monotonic()
         try:
             results, commit_started = self._transact([raw], routed=[dead])
         except Exception as again:  # noqa: BLE001 - re-read as any failed batch; the next strike retries
             self._recover(again, 1)
             return
-        from kafka import TopicPartition
-
-        from bus389.kafka import kafka_errors
-
         # The failed attempts rewound the consumer to this event: step past it, now committed.
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with bus_kafka.kafka_errors(bootstrap=self.settings.bootstrap):
                 self._consumer.seek(TopicPartition(raw.topic, raw.partition), raw.offset + 1)
         except BrokerError as exc:  # no longer ours: its next owner starts past it (committed)
             log.info("router: %s/%d no longer assigned (%s)", raw.topic, raw.partition, exc)
-        self._single_left = max(0, self._single_left - 1)
+        self._strikes.committed()
         self._committed(results, started, commit_started)
-
-    def _transact(self, batch: list[Any], routed: list[Routed] | None = None) -> tuple[list[Routed], float]:
-        """Route ``batch`` (or write ``routed`` for it) in one transaction with its offsets.
-
-        Raises on anything that was not committed.
-        """
-        from kafka import OffsetAndMetadata, TopicPartition
-
-        received_at = datetime.now(UTC)
-        offsets: dict[Any, Any] = {}
-        for raw in batch:
-            tp = TopicPartition(raw.topic, raw.partition)
-            offsets[tp] = OffsetAndMetadata(raw.offset + 1, "", getattr(raw, "leader_epoch", -1) or -1)
-        self.replies.discard()  # what a failed batch noted is routed again now
-        if self.config.transactions:
-            self._producer.begin_transaction()
-            self._in_transaction = True
-        results = (
-            routed
-            if routed is not None
-            else [self.router.route(raw, received_at=received_at) for raw in batch]
-        )
-        futures = [
-            self._producer.send(out.topic, key=out.key, value=out.value, headers=out.headers)
-            for routed in results
-            for out in routed.outgoing
-        ]
-        self._call(lambda: self._producer.flush(), self.config.transaction_timeout_s, "flush")
-        for future in futures:
-            if future.failed():
-                raise future.exception
-        if self._rebalanced.is_set():
-            raise _Rebalanced("the group rebalanced during the batch")
-        commit_started = time.monotonic()
-        if self.config.transactions:
-            group = self._consumer.group_metadata()
-            self._call(
-                lambda: self._producer.send_offsets_to_transaction(offsets, group),
-                self.config.transaction_timeout_s,
-                "send_offsets",
-            )
-            self._call(self._producer.commit_transaction, self.config.transaction_timeout_s, "commit")
-            self._in_transaction = False
-        else:
-            self._consumer.commit(offsets)
-        self.replies.commit()
-        return results, commit_started
 
     def _recover(self, exc: BaseException, size: int) -> None:
         """After a failed batch: abort (or rebuild the producer), back to the committed offsets.
@@ -626,7 +381,7 @@ class RouterService:
         Raises only for an authorization, authentication or configuration error.
         """
         if classify(exc) is FailureKind.FATAL:
-            self._abort_quietly(type(exc).__name__)
+            self._out.abort_quietly(type(exc).__name__)
             raise fatal_error("router", "the batch's transaction", exc) from exc
         log.warning(
             "router: batch of %d event(s) not committed (%s: %s); reading it again",
@@ -635,87 +390,17 @@ class RouterService:
             exc,
         )
         self._rebalanced.clear()
-        aborted = False if _fencing(exc) else self._abort_quietly(type(exc).__name__)
-        self._in_transaction = False
+        aborted = False if unusable(exc) else self._out.abort_quietly(type(exc).__name__)
+        self._out.in_transaction = False
         if self._metrics:
-            from bus389 import metrics
-
-            metrics.ROUTER_TRANSACTIONS.labels("aborted").inc()
+            observe_aborted()
         if not aborted:
-            self._close_producer()
-            self._producer = self._build_producer()
-            if self._producer is None:  # stopped meanwhile: nothing is committed, nothing to undo
+            self._out.close()
+            if not self._out.build():  # stopped meanwhile: nothing is committed, nothing to undo
                 return
         self._resync()
 
     def _committed(self, results: list[Routed], started: float, commit_started: float) -> None:
-        self.stats.batches += 1
-        self.stats.events += len(results)
-        for routed in results:
-            if routed.duplicate:
-                self.stats.duplicates += 1
-            elif routed.routed:
-                self.stats.routed += 1
-                self.stats.copies += routed.copies
-            else:
-                reason = routed.dlq_reason or "unknown"
-                self.stats.dead_letters[reason] = self.stats.dead_letters.get(reason, 0) + 1
-                log.warning(
-                    "router: %s/%d/%d to the DLQ: %s: %s",
-                    routed.origin.topic,
-                    routed.origin.partition,
-                    routed.origin.offset,
-                    reason,
-                    routed.dlq_detail,
-                )
+        self.stats.committed(results)
         if self._metrics:
-            self._count(results, started, commit_started)
-
-    def _count(self, results: list[Routed], started: float, commit_started: float) -> None:
-        from bus389 import metrics
-
-        now = time.monotonic()
-        wall = datetime.now(UTC)
-        metrics.ROUTER_TRANSACTIONS.labels("committed").inc()
-        metrics.ROUTER_BATCH_EVENTS.observe(len(results))
-        metrics.ROUTER_BATCH_SECONDS.observe(now - started)
-        metrics.ROUTER_COMMIT_SECONDS.observe(now - commit_started)
-        for routed in results:
-            decision = routed.decision
-            if not routed.routed:
-                metrics.EVENTS_REJECTED.labels(routed.dlq_reason or "unknown").inc()
-                if routed.dlq_reason == SPOOFED_SOURCE:
-                    sender = self.topics.sender_of(routed.origin.topic)
-                    metrics.SPOOF_ATTEMPTS.labels(
-                        _label(routed.claimed_source), sender.value if sender else "unknown"
-                    ).inc()
-                continue
-            if decision is None:
-                continue
-            for delivery in decision.deliveries:
-                metrics.EVENTS_ROUTED.labels(
-                    decision.sender.value, delivery.recipient.value, decision.event_type
-                ).inc()
-            for withheld in decision.withheld:
-                code = withheld.reason.split(":", 1)[0].strip().replace(" ", "_").lower()
-                if code != "sender":
-                    metrics.EVENTS_WITHHELD.labels(withheld.agency.value, code).inc()
-            if routed.published_at is not None:
-                metrics.PUBLISH_TO_ROUTED.labels(decision.event_type).observe(
-                    max(0.0, (wall - routed.published_at).total_seconds())
-                )
-
-
-def _close_quietly(producer: Any) -> None:
-    try:
-        producer.close(timeout=0)
-    except Exception as exc:  # noqa: BLE001 - a producer that failed to start is being thrown away
-        log.warning("router: producer close failed: %s", exc)
-
-
-def _label(value: str) -> str:
-    """A metric label from an untrusted field: agency codes only, anything else ``other``."""
-    try:
-        return Agency(value).value
-    except ValueError:
-        return "other"
+            observe_committed(self.topics, results, started, commit_started)

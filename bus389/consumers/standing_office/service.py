@@ -1,9 +1,9 @@
 """The standing office's inbox service: every event of the ``market_surveillance`` inbox into its store.
 
 Plan III.3: the members report to the standing office (Cục Quản lý thị trường tỉnh), which aggregates.
-Delivery guarantee: at-least-once from :func:`bus389.service.run_inbox_service` (offsets committed only
-after :meth:`StandingOfficeService.handle` returned, i.e. after the event's row committed) into a store
-that is idempotent by event id: effectively once. A replay stores nothing and counts nothing.
+Delivery guarantee: at-least-once from :func:`~bus389.runtime.inbox_loop.run_inbox_service` (offsets
+committed only after :meth:`StandingOfficeService.handle` returned, i.e. after the event's row committed)
+into a store that is idempotent by event id: effectively once. A replay stores nothing and counts nothing.
 
 A record that does not decode, or decodes without a usable ``meta``, is poison: the service cannot
 write the DLQ (least privilege), so it records the record's topic, partition, offset and reason in the
@@ -19,9 +19,10 @@ from bus389 import metrics
 from bus389.agencies import STANDING_OFFICE
 from bus389.consumers.standing_office.store import StandingOfficeStore, UnusableEventError
 from bus389.errors import BusError
+from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
+from bus389.runtime.stop import StopFlag
 
 if TYPE_CHECKING:
-    from bus389.service import InboxMessage, StopFlag
     from bus389.settings import Settings
 
 __all__ = ["SERVICE_NAME", "StandingOfficeService", "group_id", "run_standing_office"]
@@ -114,8 +115,6 @@ def run_standing_office(
     Returns when ``stop`` is set (SIGTERM: the batch in hand is finished and committed) or after
     ``max_idle_polls`` empty polls.
     """
-    from bus389.service import run_inbox_service
-
     with StandingOfficeStore.open(
         settings.store.standing_office_url, ignore_domains=settings.ict.never_block
     ) as store:

@@ -36,6 +36,7 @@ from bus389.consumers.standing_office.correlation import CorrelationKey, extract
 from bus389.errors import ConfigError, InputError, StoreError
 from bus389.settings import IctSettings
 from bus389.sqlite import connect_wal
+from bus389.store_url import parse_store_url
 
 __all__ = [
     "REDACTED_HEADER",
@@ -300,16 +301,10 @@ class _Dialect:
         )
 
 
-def _sqlite_path(url: str) -> str:
-    path = url[len("sqlite:///") :]
-    if not path:
-        raise ConfigError(f"no path in the SQLite URL {url!r} (expected sqlite:///path/to/file.sqlite3)")
-    return path
-
-
 def _connect(url: str, *, create: bool) -> tuple[_Connection, _Dialect]:
-    if url.startswith("sqlite:///"):
-        path = _sqlite_path(url)
+    parsed = parse_store_url(url, setting="BUS389_STORE__STANDING_OFFICE_URL")
+    if parsed.kind == "sqlite":
+        path = parsed.path
         if path != ":memory:":
             file = Path(path)
             if not create and not file.exists():
@@ -324,22 +319,17 @@ def _connect(url: str, *, create: bool) -> tuple[_Connection, _Dialect]:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
         return cast(_Connection, conn), _Dialect("sqlite", "?", (sqlite3.Error,))
-    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise ConfigError(
-                "a postgresql:// store URL needs psycopg 3: pip install 'bus389[postgres]'"
-            ) from exc
-        conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        try:
-            pg = psycopg.connect(conninfo, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
-        return cast(_Connection, pg), _Dialect("postgresql", "%s", (psycopg.Error,))
-    raise ConfigError(
-        f"unsupported store URL {url!r}: use sqlite:///path/to/file.sqlite3 or postgresql://user@host/db"
-    )
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise ConfigError(
+            "a postgresql:// store URL needs psycopg 3: pip install 'bus389[postgres]'"
+        ) from exc
+    try:
+        pg = psycopg.connect(parsed.conninfo, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+    return cast(_Connection, pg), _Dialect("postgresql", "%s", (psycopg.Error,))
 
 
 class StandingOfficeStore:

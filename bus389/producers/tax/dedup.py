@@ -15,17 +15,15 @@ same moment are not protected from each other: each reads the outbox before the 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
+from contextlib import closing
 from typing import Any
-
-from kafka import TopicPartition
 
 from bus389.agencies import Agency
 from bus389.codec import decode_value
-from bus389.errors import BrokerError, CodecError
-from bus389.kafka import kafka_errors, make_consumer, missing_topic_message
+from bus389.errors import CodecError
 from bus389.settings import Settings
+from bus389.topic_scan import scan_topic
 
 __all__ = ["published_event_ids"]
 
@@ -56,43 +54,17 @@ def published_event_ids(
     ``settings.tax.dedup_timeout_s``.
     """
     wanted = None if among is None else set(among)
-    topic = settings.topics.outbox(agency)
     found: set[str] = set()
-    consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
-    try:
-        with kafka_errors(settings=settings):
-            partition_ids = consumer.partitions_for_topic(topic)
-            if not partition_ids:
-                raise BrokerError(missing_topic_message(settings, topic))
-            partitions = [TopicPartition(topic, p) for p in sorted(partition_ids)]
-            consumer.assign(partitions)
-            start = consumer.beginning_offsets(partitions)
-            end = consumer.end_offsets(partitions)
-            remaining = {tp for tp in partitions if end[tp] > start[tp]}
-            consumer.seek_to_beginning(*partitions)
-            deadline = time.monotonic() + settings.tax.dedup_timeout_s
-            while remaining:
-                if time.monotonic() > deadline:
-                    behind = ", ".join(
-                        f"{tp.partition}@{consumer.position(tp)}/{end[tp]}" for tp in remaining
-                    )
-                    raise BrokerError(
-                        f"could not read {topic} to its end within {settings.tax.dedup_timeout_s:.0f} s "
-                        f"(partition@position/end: {behind})",
-                        retriable=True,
-                    )
-                batch = consumer.poll(timeout_ms=_POLL_MS)
-                for tp, records in batch.items():
-                    for record in records:
-                        if record.offset >= end[tp]:
-                            continue
-                        event_id = _event_id(record)
-                        if event_id and (wanted is None or event_id in wanted):
-                            found.add(event_id)
-                for tp in list(remaining):
-                    if consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-                        consumer.pause(tp)
-    finally:
-        consumer.close()
+    records = scan_topic(
+        settings,
+        settings.topics.outbox(agency),
+        timeout_s=settings.tax.dedup_timeout_s,
+        timeout_hint="BUS389_TAX__DEDUP_TIMEOUT_S",
+        enable_auto_commit=False,
+    )
+    with closing(records):
+        for record in records:
+            event_id = _event_id(record)
+            if event_id and (wanted is None or event_id in wanted):
+                found.add(event_id)
     return found

@@ -18,8 +18,9 @@ from bus389.consumers.ict.store.rejected import RejectedEventQueries
 from bus389.consumers.ict.store.replies import ReplyQueries
 from bus389.consumers.ict.store.requests import RequestQueries
 from bus389.consumers.ict.store.targets import TargetQueries
-from bus389.errors import ConfigError, StoreError
+from bus389.errors import StoreError
 from bus389.sqlite import connect_wal
+from bus389.store_url import sqlite_path
 
 __all__ = ["IctStore", "open_store", "sqlite_path"]
 
@@ -40,20 +41,6 @@ class IctStore(
 
     Reads may happen anywhere; writes only inside :meth:`transaction`.
     """
-
-
-def sqlite_path(url: str) -> str:
-    """The file of a ``sqlite:///path`` URL (``sqlite:////abs`` for an absolute path, ``:memory:``)."""
-    head = "sqlite:///"
-    if not url.startswith(head):
-        scheme = url.split(":", 1)[0]
-        raise ConfigError(
-            f"the ICT store needs a sqlite:/// URL (BUS389_STORE__ICT_URL), not {scheme!r}: {url!r}"
-        )
-    path = url[len(head) :]
-    if not path:
-        raise ConfigError(f"the ICT store URL names no file: {url!r}")
-    return path
 
 
 def open_store(url: str) -> IctStore:

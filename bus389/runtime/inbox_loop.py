@@ -13,44 +13,24 @@ error ends the loop (see :mod:`bus389.recovery`).
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
+from bus389 import kafka as bus_kafka
+from bus389 import metrics
 from bus389.agencies import Agency
-from bus389.assignment_watch import AssignmentWatch
+from bus389.codec import decode_value
 from bus389.errors import BrokerError, BusError, CodecError
+from bus389.lag import register_lag_collector
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error, kafka_cause
+from bus389.runtime.member import GroupMember
+from bus389.runtime.stop import StopFlag
 
-__all__ = ["InboxMessage", "StopFlag", "run_inbox_service"]
+__all__ = ["InboxMessage", "run_inbox_service"]
 
 log = logging.getLogger(__name__)
-
-
-class StopFlag:
-    """Set by SIGTERM or SIGINT (once installed): the loop finishes the batch in hand, commits and returns."""
-
-    def __init__(self) -> None:
-        self._set = False
-
-    @property
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self, *_: object) -> None:
-        self._set = True
-
-    def install(self) -> StopFlag:
-        def _handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s received: finishing the batch in hand", signal.Signals(signum).name)
-            self._set = True
-
-        signal.signal(signal.SIGTERM, _handler)
-        signal.signal(signal.SIGINT, _handler)
-        return self
 
 
 @dataclass(frozen=True)
@@ -122,10 +102,6 @@ def run_inbox_service(
     error raises a non-retriable :class:`~bus389.errors.BrokerError` saying what to fix.
     ``consumer_factory`` (tests) replaces :func:`bus389.kafka.make_consumer`.
     """
-    from bus389 import metrics
-    from bus389.codec import decode_value
-    from bus389.lag import register_lag_collector
-
     stop = stop or StopFlag()
     service_name = service or agency.value
     topic = settings.topics.inbox(agency)
@@ -169,7 +145,9 @@ _FINAL_COMMIT_ATTEMPTS = 4
 
 
 class _InboxConsumer:
-    """The loop's consumer: poll and commit that back off on broker failures and rebuild the consumer."""
+    """The loop's side of the group member: poll and commit that back off on broker failures, and
+    what was handled but not committed yet; the member (:class:`~bus389.runtime.member.GroupMember`)
+    replaces the consumer when it is broken or left without partitions."""
 
     def __init__(
         self,
@@ -181,43 +159,23 @@ class _InboxConsumer:
         factory: Callable[[], Any] | None,
     ) -> None:
         self.settings = settings
-        self.group_id = group_id
-        self.topic = topic
         self.service_name = service_name
         self.stop = stop
-        self._factory = factory
-        self.consumer: Any = None
+        self.member = GroupMember(
+            settings, group_id=group_id, topics=[topic], name=service_name, stop=stop, factory=factory
+        )
         self.pending = False
         """Records were handled whose offsets are not committed yet."""
         self.poll_backoff = Backoff()
         self.commit_backoff = Backoff()
-        self.rebuilds = 0
-        self.assignment_watch = AssignmentWatch(settings, group_id)
 
-    def _make(self, *, first: bool = False) -> Any:
-        self.assignment_watch.reset()
-        if self._factory is not None:
-            return self._factory()
-        from bus389.kafka import kafka_errors, make_consumer
-
-        with kafka_errors(bootstrap=self.settings.bootstrap):
-            consumer = make_consumer(self.settings, group_id=self.group_id)
-            try:
-                if first:
-                    # kafka-python joins without waiting for its first metadata, and a leader that
-                    # assigns before it knows the topic gives it out to no one. Not on a rebuild: this
-                    # call waits, without a bound, for a broker to answer (the watch covers rebuilds).
-                    if not consumer.partitions_for_topic(self.topic):
-                        log.warning("%s: no metadata for %s yet", self.service_name, self.topic)
-                consumer.subscribe(topics=[self.topic])
-            except BaseException:
-                consumer.close(autocommit=False)
-                raise
-        return consumer
+    @property
+    def consumer(self) -> Any:
+        return self.member.consumer
 
     def open(self) -> None:
         """The first consumer: a failure here ends the service (the settings are likely wrong)."""
-        self.consumer = self._make(first=True)
+        self.member.open()
 
     def _stopped(self) -> bool:
         return self.stop.is_set
@@ -238,10 +196,8 @@ class _InboxConsumer:
 
     def poll(self, timeout_ms: int) -> dict[Any, list[Any]] | None:
         """The next batch ({} when idle), or None after a failed poll (backed off, maybe rebuilt)."""
-        from bus389.kafka import kafka_errors
-
         try:
-            with kafka_errors(bootstrap=self.settings.bootstrap):
+            with bus_kafka.kafka_errors(bootstrap=self.settings.bootstrap):
                 batch: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
         except BrokerError as exc:
             self._survive(exc, "poll", self.poll_backoff)
@@ -259,7 +215,7 @@ class _InboxConsumer:
         :mod:`bus389.assignment_watch`); called between batches, when nothing is pending."""
         if self.pending:
             return
-        why = self.assignment_watch.check(self.consumer)
+        why = self.member.stuck()
         if why is not None:
             self.rebuild(why)
 
@@ -268,15 +224,13 @@ class _InboxConsumer:
 
         ``final`` (stopping): a few attempts, then the batch is left to be read again on the next start.
         """
-        from bus389.kafka import kafka_errors
-
         attempts = _FINAL_COMMIT_ATTEMPTS if final else 1
         backoff = Backoff(0.5, 2.0) if final else self.commit_backoff
         for attempt in range(attempts):
             if not self.pending:
                 return
             try:
-                with kafka_errors(bootstrap=self.settings.bootstrap):
+                with bus_kafka.kafka_errors(bootstrap=self.settings.bootstrap):
                     self.consumer.commit()
             except BrokerError as exc:
                 if classify(exc) is FailureKind.FATAL:
@@ -304,38 +258,12 @@ class _InboxConsumer:
 
     def rebuild(self, why: str) -> None:
         """Replace the consumer; it resumes from the committed offsets (uncommitted batches come again)."""
-        log.warning(
-            "%s: re-creating the consumer (%s); uncommitted events will be read again",
-            self.service_name,
-            why,
-            extra={"service": self.service_name},
-        )
-        self._close_quietly()
         self.pending = False
-        backoff = Backoff()
-        while not self.stop.is_set:
-            try:
-                self.consumer = self._make()
-            except BrokerError as exc:
-                self._survive(exc, "re-creating the consumer", backoff)
-                continue
-            self.rebuilds += 1
+        if self.member.replace(why):
             self.poll_backoff.reset()
-            return
-
-    def _close_quietly(self) -> None:
-        consumer, self.consumer = self.consumer, None
-        if consumer is None:
-            return
-        try:
-            consumer.close(autocommit=False)
-        except Exception as exc:  # noqa: BLE001 - a broken consumer is being thrown away
-            log.warning("%s: closing the old consumer failed: %s", self.service_name, exc)
 
     def close(self) -> None:
-        if self.consumer is not None:
-            self.consumer.close(autocommit=False)
-            self.consumer = None
+        self.member.close()
 
 
 def _closed(exc: BaseException) -> bool:
