@@ -332,7 +332,10 @@ def test_apache_avro_decodes_the_bytes_with_only_the_avsc(settings: Settings) ->
         consumer.close()
     assert len(values) == len(expected)
 
-    avsc = REPO_ROOT / "bus389" / "schemas" / "case_outcome" / "v1.avsc"
+    latest = load_catalog().latest("case_outcome")
+    avsc = (
+        REPO_ROOT / "bus389" / "schemas" / "case_outcome" / f"v{latest.version}.avsc"
+    )  # the writer's schema
     schema = avro.schema.parse(avsc.read_text(encoding="utf-8"))
     reader = avro.io.DatumReader(schema)
     for value in values:
