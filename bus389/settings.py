@@ -122,18 +122,41 @@ class StoreSettings(_Group):
 
 class IctSettings(_Group):
     never_block: tuple[str, ...] = (
+        # The state: every name under gov.vn (ministries, the province, public services), and the
+        # government's portals outside it.
         "gov.vn",
-        "quangngai.gov.vn",
+        "chinhphu.vn",
+        "baochinhphu.vn",
+        "quochoi.vn",
+        "dangcongsan.vn",
+        "vnnic.vn",
+        # The platforms the sellers use, with their alternative and short-link domains: a seller's page
+        # is reported and taken down, the platform is never blocked.
         "shopee.vn",
+        "shopee.com",
+        "shp.ee",
         "lazada.vn",
+        "lazada.com",
         "tiki.vn",
         "sendo.vn",
         "facebook.com",
+        "fb.com",
+        "fb.me",
+        "fb.watch",
+        "messenger.com",
+        "instagram.com",
         "tiktok.com",
+        "tiktokv.com",
         "zalo.me",
+        "zalo.vn",
+        "zaloapp.com",
         "youtube.com",
+        "youtu.be",
     )
-    """Domains (and every name under them) that must never be blocked."""
+    """Domains (and every name under them) that must never be blocked.
+
+    ``BUS389_ICT__NEVER_BLOCK`` replaces the whole list: to extend it, give these defaults and yours
+    (see the README, "Domains that are never blocked")."""
     auto_approve_senders: tuple[Agency, ...] = ()
     output_dir: Path = Path.home() / ".local" / "state" / "bus389" / "blocklist"
     rpz_zone: str = "rpz.bus389.local"

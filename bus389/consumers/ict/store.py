@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bus389.errors import ConfigError, StoreError
+from bus389.logs import mask_secrets
 from bus389.sqlite import connect_wal
 
 __all__ = [
@@ -208,7 +209,8 @@ def sqlite_path(url: str) -> str:
     if not url.startswith(head):
         scheme = url.split(":", 1)[0]
         raise ConfigError(
-            f"the ICT store needs a sqlite:/// URL (BUS389_STORE__ICT_URL), not {scheme!r}: {url!r}"
+            "the ICT store needs a sqlite:/// URL (BUS389_STORE__ICT_URL), "
+            f"not {scheme!r}: {mask_secrets(url)!r}"
         )
     path = url[len(head) :]
     if not path:

@@ -34,6 +34,7 @@ from uuid import UUID
 
 from bus389.consumers.standing_office.correlation import CorrelationKey, extract_keys
 from bus389.errors import ConfigError, InputError, StoreError
+from bus389.logs import mask_secrets
 from bus389.settings import IctSettings
 from bus389.sqlite import connect_wal
 
@@ -338,7 +339,7 @@ def _connect(url: str, *, create: bool) -> tuple[_Connection, _Dialect]:
             raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
         return cast(_Connection, pg), _Dialect("postgresql", "%s", (psycopg.Error,))
     raise ConfigError(
-        f"unsupported store URL {url!r}: use sqlite:///path/to/file.sqlite3 or postgresql://user@host/db"
+        f"unsupported store URL {mask_secrets(url)!r}: use sqlite:///path/to/file.sqlite3 or postgresql://user@host/db"
     )
 
 
