@@ -19,6 +19,7 @@ __all__ = [
     "PACKAGE_DIR",
     "ChaosSettings",
     "IctSettings",
+    "InputSettings",
     "KafkaClientSettings",
     "LocalKafkaSettings",
     "MetricsSettings",
@@ -88,6 +89,24 @@ class LocalKafkaSettings(_Group):
     stop_timeout_s: float = Field(30.0, gt=0)
     """How long ``bus389 kafka down`` waits after SIGTERM before it sends SIGKILL."""
     heap: str = "512m"
+
+
+class InputSettings(_Group):
+    """Limits on every input file (``publish --file``, the tax office's spreadsheet), checked while reading.
+
+    The defaults fit a province's real files with room to spare (a year of a department's alerts is a
+    few thousand rows); past them the command stops with an error naming the file, before memory runs
+    out (``publish --file /dev/zero``, a workbook that expands a thousandfold)."""
+
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    """The largest file read (bytes on disk, or read from standard input)."""
+    max_rows: int = Field(200_000, ge=1)
+    """The most records (JSON objects, CSV or spreadsheet rows) one file may hold."""
+    max_expanded_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    """A workbook (.xlsx, a zip of XML): the most its parts may expand to, from the zip's declared sizes."""
+    max_compression_ratio: int = Field(200, ge=10)
+    """A workbook part larger than 10 MiB expanded may be at most this many times its compressed size
+    (a zip bomb's ratio is in the thousands; a real sheet's in the tens)."""
 
 
 class RouterSettings(_Group):
@@ -219,6 +238,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     store: StoreSettings = StoreSettings()
     ict: IctSettings = IctSettings()
+    input: InputSettings = InputSettings()
     report: ReportSettings = ReportSettings()
     tax: TaxSettings = TaxSettings()
     chaos: ChaosSettings = ChaosSettings()

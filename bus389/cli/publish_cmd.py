@@ -79,6 +79,8 @@ def publish(
         fmt=fmt,
         stdin=sys.stdin,
         schema=catalog.latest(event_type).schema_json,
+        max_bytes=settings.input.max_bytes,
+        max_rows=settings.input.max_rows,
     )
     report = publish_file(settings, event_type, sender, records, dry_run=dry_run, source=source_name(file))
     click.echo(report.summary())

@@ -175,7 +175,7 @@ def prepare_alerts(
     settings: Settings, path: Path, *, now: datetime | None = None
 ) -> tuple[Table, list[ReadyAlert], list[Skipped], list[Rejected]]:
     """Read ``path`` and validate every row; nothing is sent. Raises :class:`InputError` for the file."""
-    table = read_table(path)
+    table = read_table(path, limits=settings.input)
     rates = TaxRates(vat_bp=settings.tax.vat_rate_bp, pit_bp=settings.tax.pit_rate_bp)
     ready: list[ReadyAlert] = []
     skipped: list[Skipped] = []
