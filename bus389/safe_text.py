@@ -45,7 +45,7 @@ _CONTROL_BUT_WHITESPACE = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\
 # block specials (#, +, -, digits and ".") only where they would start a line; "://" and "www." so
 # that GFM's extended autolinks do not turn a name into a link.
 _MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()!|~&])")
-_MARKDOWN_LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+[.)])")
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)([#=]|[+\-](?=\s|$)|\d{1,9}(?=[.)](?:\s|$)))")
 _AUTOLINK = re.compile(r"(?i)(://|www\.)")
 
 
@@ -109,6 +109,12 @@ def has_control(text: str, *, allow_whitespace: bool = False) -> str | None:
     return None if found is None else f"U+{ord(found.group(0)):04X}"
 
 
+def _break_line_start(match: re.Match[str]) -> str:
+    lead, mark = match.group(1), match.group(2)
+    # "1." starts an ordered list: the backslash goes before the dot (a digit cannot be escaped).
+    return f"{lead}{mark}\\" if mark.isdigit() else f"{lead}\\{mark}"
+
+
 def _break_autolink(match: re.Match[str]) -> str:
     found = match.group(1)
     return "\\://" if found == "://" else found[:3] + "\\."
@@ -121,8 +127,6 @@ def markdown_inline(text: object) -> str:
     """
     value = str(text).replace("\r", " ").replace("\n", " ")
     value = _MARKDOWN_INLINE.sub(r"\\\1", value)
-    value = _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), value)
-    value = _AUTOLINK.sub(
-        lambda m: "\\" + m.group(1) if m.group(1) == "://" else m.group(1)[:3] + "\\.", value
-    )
+    value = _MARKDOWN_LINE_START.sub(_break_line_start, value)
+    value = _AUTOLINK.sub(_break_autolink, value)
     return value.replace("<", "&lt;").replace(">", "&gt;")
