@@ -44,7 +44,7 @@ from bus389.atomic_files import commit_file, stage_file, write_file
 from bus389.consumers.ict.screening import TargetKind, normalise_domain
 from bus389.consumers.ict.store import IctStore
 from bus389.errors import StoreError, ZoneCheckError
-from bus389.safe_text import csv_cell
+from bus389.safe_text import csv_cell, for_terminal
 
 __all__ = [
     "CSV_COLUMNS",
@@ -151,8 +151,9 @@ def rpz_ip_owner(target: str) -> str:
 
 
 def _comment_text(text: str) -> str:
-    # A comment runs to the end of the line: a newline in a legal basis must not end it.
-    return " ".join(text.split())
+    # A comment runs to the end of the line: a newline in a legal basis must not end it; any other
+    # control character is shown, not kept (an operator reads the zone with `cat`).
+    return for_terminal(" ".join(text.split()))
 
 
 def _grouped(entries: Iterable[BlockEntry], kind: TargetKind) -> list[tuple[str, list[BlockEntry]]]:
