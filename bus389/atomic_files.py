@@ -53,6 +53,8 @@ def stage_file(
             folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, _FLAGS, 0o600 if private else 0o666)
+    except (FileExistsError, NotADirectoryError):
+        raise error(f"cannot write {path}: {folder} is not a folder") from None
     except OSError as exc:
         raise error(f"cannot write {path}: {_describe(exc)}") from None
     try:
