@@ -7,6 +7,7 @@ import sys
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.safe_text import for_terminal
 from bus389.settings import Settings
 
 __all__ = ["publish"]
@@ -83,4 +84,4 @@ def publish(
         max_rows=settings.input.max_rows,
     )
     report = publish_file(settings, event_type, sender, records, dry_run=dry_run, source=source_name(file))
-    click.echo(report.summary())
+    click.echo(for_terminal(report.summary(), keep_newlines=True))
