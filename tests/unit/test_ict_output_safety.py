@@ -20,6 +20,7 @@ from bus389.consumers.ict.blocklist import (
     install_zone,
     render_csv,
     render_rpz,
+    render_txt,
     unsafe_owner,
     write_blocklist,
 )
@@ -79,6 +80,7 @@ def test_the_writer_leaves_out_trigger_names_that_bypassed_screening() -> None:
     zone = render_rpz(entries, zone=ZONE, serial=7)
     owners = [line.split()[0] for line in zone.splitlines() if line.endswith("CNAME .")]
     assert owners == ["hang-gia.example.vn", "*.hang-gia.example.vn", "32.20.10.77.45.rpz-ip"]
+    assert render_txt(entries) == "hang-gia.example.vn\n"
 
 
 def test_write_blocklist_counts_and_logs_what_it_left_out(

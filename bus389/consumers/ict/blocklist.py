@@ -222,8 +222,10 @@ def _comments(group: Sequence[BlockEntry]) -> list[str]:
 
 
 def render_txt(entries: Sequence[BlockEntry]) -> str:
-    """One blocked domain per line (blocking covers its subdomains), sorted; empty when none."""
-    names = [name for name, _ in _grouped(entries, TargetKind.DOMAIN)]
+    """One blocked domain per line (blocking covers its subdomains), sorted; empty when none.
+
+    The names the zone leaves out (:func:`unsafe_owner`) are left out here too."""
+    names = [name for name, _ in _grouped(entries, TargetKind.DOMAIN) if unsafe_owner(name) is None]
     return "".join(f"{name}\n" for name in names)
 
 

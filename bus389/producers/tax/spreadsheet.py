@@ -26,11 +26,12 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from bus389.errors import InputError
 from bus389.producers.tax.headers import Column, HeaderMap, map_headers, required_found
@@ -151,9 +152,20 @@ def _read_xlsx(path: Path, limits: InputSettings) -> list[list[CellValue]]:
     from openpyxl import load_workbook
 
     _check_workbook_zip(path, limits)
+    try:
+        # Our own handle, closed whatever happens: a part left open by a failed read would keep it open.
+        with path.open("rb") as handle:
+            return _read_workbook(handle, path, limits, load_workbook)
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read ({exc.strerror})") from None
+
+
+def _read_workbook(
+    handle: BinaryIO, path: Path, limits: InputSettings, load_workbook: Callable[..., Any]
+) -> list[list[CellValue]]:
     rows: list[list[CellValue]] = []
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook = load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises anything (zlib, XML, KeyError) on a bad file
         raise InputError(f"{path.name}: not a readable .xlsx workbook ({_why(exc)})") from None
     if not workbook.worksheets:
@@ -200,10 +212,12 @@ def _sniff_delimiter(text: str) -> str:
 def _read_csv(path: Path, limits: InputSettings) -> list[list[CellValue]]:
     _check_file_size(path, limits)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            # Never more than the limit, even from a file that grows while it is read.
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         raise InputError(f"{path.name}: cannot read ({exc.strerror})") from exc
-    if len(data) > limits.max_bytes:  # it grew since it was measured
+    if len(data) > limits.max_bytes:
         raise InputError(f"{path.name}: larger than {limits.max_bytes:,} bytes (BUS389_INPUT__MAX_BYTES)")
     try:
         text = data.decode("utf-8-sig")
