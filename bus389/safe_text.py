@@ -120,13 +120,16 @@ def _break_autolink(match: re.Match[str]) -> str:
     return "\\://" if found == "://" else found[:3] + "\\."
 
 
-def markdown_inline(text: object) -> str:
+def markdown_inline(text: object, *, at_line_start: bool = True) -> str:
     """``text`` as inline Markdown that renders as itself: no link, image, emphasis, table cell or HTML.
 
-    Line breaks become spaces (one table cell or list item stays on one line).
+    Line breaks become spaces (one table cell or list item stays on one line). With ``at_line_start``
+    (the default: a paragraph, a list item's text) a leading ``#``, ``-``, ``+``, ``=`` or ``1.`` is
+    escaped too; after a heading's ``## `` it starts nothing, so a heading passes False.
     """
     value = str(text).replace("\r", " ").replace("\n", " ")
     value = _MARKDOWN_INLINE.sub(r"\\\1", value)
-    value = _MARKDOWN_LINE_START.sub(_break_line_start, value)
+    if at_line_start:
+        value = _MARKDOWN_LINE_START.sub(_break_line_start, value)
     value = _AUTOLINK.sub(_break_autolink, value)
     return value.replace("<", "&lt;").replace(">", "&gt;")

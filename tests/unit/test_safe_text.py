@@ -107,4 +107,5 @@ def test_markdown_line_starts_and_line_breaks() -> None:
     assert markdown_inline("1. not a list") == "1\\. not a list"
     assert markdown_inline("- not an item") == "\\- not an item"
     assert markdown_inline("a\nb\r\nc") == "a b  c"
+    assert markdown_inline("5. Thông tin trùng lặp", at_line_start=False) == "5. Thông tin trùng lặp"
     assert markdown_inline("Nguyễn Văn A, 1.845.600.000 đ") == "Nguyễn Văn A, 1.845.600.000 đ"

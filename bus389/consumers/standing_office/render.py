@@ -441,7 +441,7 @@ def render_markdown(report: SixMonthReport) -> str:
     out: list[str] = []
     for block in _layout(report):
         if isinstance(block, _Heading):
-            out += ["#" * block.level + " " + _md(block.text), ""]
+            out += ["#" * block.level + " " + markdown_inline(block.text, at_line_start=False), ""]
         elif isinstance(block, _Para):
             out += [_md(block.text), ""]
         elif isinstance(block, _List):
