@@ -58,9 +58,9 @@ def stage_file(
     except OSError as exc:
         raise error(f"cannot write {path}: {_describe(exc)}") from None
     try:
-        if private:
-            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask took away
         with os.fdopen(fd, "wb") as handle:
+            if private:
+                os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask took away
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
