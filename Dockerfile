@@ -14,6 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
 # The wheel carries its data (schemas, the default routing policy): nothing of the source tree is copied.
+# named-checkzone (bind9-utils): the ICT service parses every new RPZ zone with it before installing it.
+RUN apt-get update && apt-get install -y --no-install-recommends bind9-utils && rm -rf /var/lib/apt/lists/*
 RUN pip install /wheels/*.whl && rm -rf /wheels \
     && useradd --system --uid 10389 --user-group --home-dir /var/lib/bus389 --create-home bus389
 

@@ -12,16 +12,15 @@ Every name must be a field of :class:`~bus389.settings.Settings` (``__`` between
 field); an unknown name is an error, not silently ignored. The file's values take precedence over
 the environment: a command run with an agency's ``--config`` talks to that agency's brokers as that
 agency, whatever ``BUS389_BOOTSTRAP`` the shell exports. A file holding a password must not be
-readable by the group or others (mode 0600), as with ``ssh``. Errors name the file, the line and the
-setting, never a value.
+readable by the group or others (mode 0600), as with ``ssh``; so must a file holding any URL with a
+password in it (``BUS389_STORE__STANDING_OFFICE_URL=postgresql://user:pw@host/db``). Errors name the file,
+the line and the setting, never a value.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from bus389.atomic_files import stage_file, write_file
 from bus389.errors import ConfigError
 from bus389.settings import Settings
 
@@ -44,6 +44,15 @@ ENV_PREFIX = "BUS389_"
 _LINE = re.compile(r"^(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*)$")
 _SECRET_FIELDS = frozenset({("kafka", "password")})
 """The settings whose presence makes a config file secret (checked to be 0600)."""
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
+"""A URL carrying a password (``postgresql://user:pw@host/db``): any such setting is a secret too."""
+
+
+def _is_secret(target: tuple[str, ...], value: Any) -> bool:
+    """Whether a setting holds a credential: a password field, or any URL with a password in it."""
+    if target in _SECRET_FIELDS or target[-1].endswith("password"):
+        return True
+    return isinstance(value, str) and bool(_URL_PASSWORD.match(value.strip()))
 
 
 def _field_names(model: type[BaseModel]) -> dict[str, str]:
@@ -106,6 +115,7 @@ def load_config_values(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.__class__.__name__}") from exc
     values: dict[str, Any] = {}
     seen: dict[tuple[str, ...], int] = {}
+    secret: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -119,13 +129,15 @@ def load_config_values(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}:{number}: {name} is already set on line {seen[target]}")
         seen[target] = number
         value = _decode(_unquote(match["value"]))
+        if secret is None and _is_secret(target, value):
+            secret = name
         if len(target) == 1:
             values[target[0]] = value
         else:
             values.setdefault(target[0], {})[target[1]] = value
-    if any(t in _SECRET_FIELDS for t in seen) and mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if secret is not None and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"{path} holds a password but is readable by others (mode {stat.S_IMODE(mode):04o}): "
+            f"{path} holds a password ({secret}) but is readable by others (mode {stat.S_IMODE(mode):04o}): "
             f"run `chmod 600 {path}`"
         )
     return values
@@ -176,30 +188,9 @@ def stage_private_file(path: Path, text: str) -> Path:
     The content never exists on disk with wider permissions (``O_EXCL``, mode 0600 from the first
     byte). The caller renames it over ``path`` with ``os.replace`` once it should take effect.
     """
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
-    return tmp
+    return stage_file(path, text.encode("utf-8"), private=True, error=ConfigError)
 
 
 def write_private_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` with mode 0600 from the first byte, replacing it atomically."""
-    tmp = stage_private_file(path, text)
-    try:
-        os.replace(tmp, path.expanduser())
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
+    write_file(path, text.encode("utf-8"), private=True, error=ConfigError)

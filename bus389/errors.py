@@ -25,6 +25,7 @@ __all__ = [
     "SchemaCatalogError",
     "SchemaMismatchError",
     "StoreError",
+    "ZoneCheckError",
     "TruncatedFrameError",
     "UnknownEventTypeError",
     "UnknownSchemaIdError",
@@ -188,3 +189,7 @@ class StoreError(BusError):
     """A service's store (SQLite or PostgreSQL) failed."""
 
     retriable = True
+
+
+class ZoneCheckError(StoreError):
+    """A new RPZ zone failed ``named-checkzone``: it was not installed, the old zone stays in force."""

@@ -203,6 +203,17 @@ ICT_REQUEST_TO_RESULT = _histogram(
     _DECISION_BUCKETS,
 )
 
+ICT_ZONE_CHECKS = _counter(
+    "bus389_ict_zone_checks_total",
+    "New RPZ zones checked by named-checkzone before they replace the old one, by result (ok, failed: "
+    "the old zone stays in force).",
+    ("result",),
+)
+ICT_ZONE_REFUSED = _counter(
+    "bus389_ict_zone_entries_refused_total",
+    "Blocked names the RPZ writer left out of the zone (an RPZ trigger label or an invalid name).",
+)
+
 # --- the standing office ------------------------------------------------------------------------------
 
 STANDING_OFFICE_EVENTS_STORED = _counter(

@@ -19,6 +19,7 @@ __all__ = [
     "PACKAGE_DIR",
     "ChaosSettings",
     "IctSettings",
+    "InputSettings",
     "KafkaClientSettings",
     "LocalKafkaSettings",
     "MetricsSettings",
@@ -90,6 +91,24 @@ class LocalKafkaSettings(_Group):
     heap: str = "512m"
 
 
+class InputSettings(_Group):
+    """Limits on every input file (``publish --file``, the tax office's spreadsheet), checked while reading.
+
+    The defaults fit a province's real files with room to spare (a year of a department's alerts is a
+    few thousand rows); past them the command stops with an error naming the file, before memory runs
+    out (``publish --file /dev/zero``, a workbook that expands a thousandfold)."""
+
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    """The largest file read (bytes on disk, or read from standard input)."""
+    max_rows: int = Field(200_000, ge=1)
+    """The most records (JSON objects, CSV or spreadsheet rows) one file may hold."""
+    max_expanded_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    """A workbook (.xlsx, a zip of XML): the most its parts may expand to, from the zip's declared sizes."""
+    max_compression_ratio: int = Field(200, ge=10)
+    """A workbook part larger than 10 MiB expanded may be at most this many times its compressed size
+    (a zip bomb's ratio is in the thousands; a real sheet's in the tens)."""
+
+
 class RouterSettings(_Group):
     group_id: str = "bus389.router"
     transactional_id: str = "bus389.router"
@@ -122,18 +141,41 @@ class StoreSettings(_Group):
 
 class IctSettings(_Group):
     never_block: tuple[str, ...] = (
+        # The state: every name under gov.vn (ministries, the province, public services), and the
+        # government's portals outside it.
         "gov.vn",
-        "quangngai.gov.vn",
+        "chinhphu.vn",
+        "baochinhphu.vn",
+        "quochoi.vn",
+        "dangcongsan.vn",
+        "vnnic.vn",
+        # The platforms the sellers use, with their alternative and short-link domains: a seller's page
+        # is reported and taken down, the platform is never blocked.
         "shopee.vn",
+        "shopee.com",
+        "shp.ee",
         "lazada.vn",
+        "lazada.com",
         "tiki.vn",
         "sendo.vn",
         "facebook.com",
+        "fb.com",
+        "fb.me",
+        "fb.watch",
+        "messenger.com",
+        "instagram.com",
         "tiktok.com",
+        "tiktokv.com",
         "zalo.me",
+        "zalo.vn",
+        "zaloapp.com",
         "youtube.com",
+        "youtu.be",
     )
-    """Domains (and every name under them) that must never be blocked."""
+    """Domains (and every name under them) that must never be blocked.
+
+    ``BUS389_ICT__NEVER_BLOCK`` replaces the whole list: to extend it, give these defaults and yours
+    (see the README, "Domains that are never blocked")."""
     auto_approve_senders: tuple[Agency, ...] = ()
     output_dir: Path = Path.home() / ".local" / "state" / "bus389" / "blocklist"
     rpz_zone: str = "rpz.bus389.local"
@@ -196,6 +238,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     store: StoreSettings = StoreSettings()
     ict: IctSettings = IctSettings()
+    input: InputSettings = InputSettings()
     report: ReportSettings = ReportSettings()
     tax: TaxSettings = TaxSettings()
     chaos: ChaosSettings = ChaosSettings()

@@ -9,6 +9,8 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from bus389.errors import BusError
+from bus389.logs import mask_secrets
+from bus389.safe_text import for_terminal
 from bus389.settings import Settings
 
 __all__ = ["BusGroup", "pass_settings"]
@@ -24,7 +26,8 @@ class BusGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BusError as exc:
-            click.echo(f"error: {exc}", err=True)
+            # An error may quote input (a name, a URL): secrets masked, control characters made visible.
+            click.echo(f"error: {for_terminal(mask_secrets(str(exc)), keep_newlines=True)}", err=True)
             ctx.exit(exc.exit_code)
 
 

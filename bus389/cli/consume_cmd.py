@@ -9,6 +9,7 @@ import click
 
 from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
+from bus389.safe_text import json_for_terminal
 from bus389.settings import Settings
 
 __all__ = ["consume"]
@@ -85,7 +86,8 @@ def consume(
     events = errors = 0
     with TopicReader(settings, topic, group_id=group_id, from_beginning=from_beginning) as reader:
         for item in reader.read(max_events=max_events, idle_timeout_s=timeout_s):
-            out.write(to_json_line(item).encode("utf-8") + b"\n")
+            # C0 controls are JSON-escaped already; C1 and bidi controls are escaped too (same value).
+            out.write(json_for_terminal(to_json_line(item)).encode("utf-8") + b"\n")
             out.flush()
             if isinstance(item, ConsumedEvent):
                 events += 1

@@ -7,6 +7,7 @@ import json
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.safe_text import for_terminal, json_for_terminal
 from bus389.settings import Settings
 
 __all__ = ["dlq"]
@@ -56,24 +57,29 @@ def list_(settings: Settings, reason: str | None, as_json: bool, timeout_s: floa
     for letter in letters:
         if as_json:
             click.echo(
-                json.dumps(
-                    {
-                        "dlq": letter.place,
-                        "reason": letter.reason,
-                        "detail": letter.detail,
-                        "origin": letter.origin,
-                        "event_id": letter.header("ce_id") or None,
-                        "event_type": letter.header("ce_type") or None,
-                        "replayed": letter.replayed,
-                    },
-                    ensure_ascii=False,
+                json_for_terminal(
+                    json.dumps(
+                        {
+                            "dlq": letter.place,
+                            "reason": letter.reason,
+                            "detail": letter.detail,
+                            "origin": letter.origin,
+                            "event_id": letter.header("ce_id") or None,
+                            "event_type": letter.header("ce_type") or None,
+                            "replayed": letter.replayed,
+                        },
+                        ensure_ascii=False,
+                    )
                 )
             )
         else:
             mark = " (replayed)" if letter.replayed else ""
             event = letter.header("ce_id") or "?"
             click.echo(
-                f"{letter.place}  {letter.reason}{mark}  from {letter.origin}  event {event}: {letter.detail}"
+                for_terminal(
+                    f"{letter.place}  {letter.reason}{mark}  from {letter.origin}  "
+                    f"event {event}: {letter.detail}"
+                )
             )
     click.echo(f"{len(letters)} dead letter(s) in {settings.topics.dlq}", err=True)
 
@@ -114,8 +120,10 @@ def replay(settings: Settings, reason: str, as_is: bool, dry_run: bool, timeout_
     verb = "would send" if dry_run else "sent"
     for letter in report.sent:
         click.echo(
-            f"{verb} {letter.place} back to {letter.origin_topic} (event {letter.header('ce_id') or '?'})"
+            for_terminal(
+                f"{verb} {letter.place} back to {letter.origin_topic} (event {letter.header('ce_id') or '?'})"
+            )
         )
     for letter, why in report.skipped:
-        click.echo(f"left {letter.place} in the DLQ: {why}", err=True)
+        click.echo(for_terminal(f"left {letter.place} in the DLQ: {why}"), err=True)
     click.echo(f"{verb} {len(report.sent)}, left {len(report.skipped)} ({reason})", err=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.safe_text import for_terminal, json_for_terminal
 from bus389.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,6 +56,17 @@ def _decider(settings: Settings) -> Iterator[Decider]:
         yield decisions.Decider(store, settings)
     finally:
         store.close()
+
+
+def _echo(text: str = "", *, err: bool = False) -> None:
+    """One line for the operator: names, reasons and notes come from other agencies, so every control
+    character and bidi override in them is shown (``\\x1b``, ``<U+202E>``), never executed."""
+    click.echo(for_terminal(text), err=err)
+
+
+def _json(value: object) -> str:
+    """One JSON line, Vietnamese as is; C1 and bidi controls escaped (``json`` escapes C0 itself)."""
+    return json_for_terminal(json.dumps(value, ensure_ascii=False))
 
 
 @click.group("ict")
@@ -98,11 +111,11 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
         )
         if as_json:
             if leads_line:  # stdout stays one request per line
-                click.echo(leads_line, err=True)
+                _echo(leads_line, err=True)
             for row in rows:
                 targets = store.targets(row.event_id)
-                click.echo(
-                    json.dumps(
+                _echo(
+                    _json(
                         {
                             "id": row.event_id,
                             "state": row.state,
@@ -122,35 +135,34 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
                                 for item, reason in store.refusals(row.event_id)
                             ],
                         },
-                        ensure_ascii=False,
                     )
                 )
             return
         if not rows:
-            click.echo("no pending request" if not show_all else "no request")
+            _echo("no pending request" if not show_all else "no request")
             if leads_line:
-                click.echo(leads_line)
+                _echo(leads_line)
             return
         for row in rows:
             targets = store.targets(row.event_id)
             state = "" if row.state == RequestState.PENDING else f"  [{row.state}]"
-            click.echo(
+            _echo(
                 f"{row.event_id}  {row.action}  from {row.requester}  {row.urgency}  "
                 f"received {_iso(row.received_at)}{state}"
             )
-            click.echo(f"    legal basis: {row.legal_basis}")
-            click.echo(f"    reason: {row.reason}")
+            _echo(f"    legal basis: {row.legal_basis}")
+            _echo(f"    reason: {row.reason}")
             if row.case_ref:
-                click.echo(f"    case: {row.case_ref}")
+                _echo(f"    case: {row.case_ref}")
             if row.expires_at is not None:
-                click.echo(f"    expires: {_iso(row.expires_at)}")
+                _echo(f"    expires: {_iso(row.expires_at)}")
             for t in targets:
-                click.echo(f"    {t.kind:6} {t.value}" + ("" if t.state == "accepted" else f"  ({t.state})"))
+                _echo(f"    {t.kind:6} {t.value}" + ("" if t.state == "accepted" else f"  ({t.state})"))
             for item, reason in store.refusals(row.event_id):
-                click.echo(f"    refused {item}: {reason}")
-        click.echo(f"{len(rows)} request(s)")
+                _echo(f"    refused {item}: {reason}")
+        _echo(f"{len(rows)} request(s)")
         if leads_line:
-            click.echo(leads_line)
+            _echo(leads_line)
 
 
 @ict.command("approve")
@@ -172,12 +184,12 @@ def approve(settings: Settings, request_id: str, note: str | None, operator: str
         row, outcome = decider.approve(request_id, actor=operator or _operator_name(), note=note)
         targets = decider.store.targets(row.event_id)
         refusals = decider.store.refusals(row.event_id)
-    click.echo(f"request {row.event_id} from {row.requester}: {outcome}")
+    _echo(f"request {row.event_id} from {row.requester}: {outcome}")
     for t in targets:
-        click.echo(f"    {t.kind:6} {t.value}  ({t.state})")
+        _echo(f"    {t.kind:6} {t.value}  ({t.state})")
     for item, reason in refusals:
-        click.echo(f"    not blocked {item}: {reason}")
-    click.echo(f"decision stored; {_SERVICE_HINT}", err=True)
+        _echo(f"    not blocked {item}: {reason}")
+    _echo(f"decision stored; {_SERVICE_HINT}", err=True)
 
 
 @ict.command("reject")
@@ -196,8 +208,8 @@ def reject(settings: Settings, request_id: str, reason: str, operator: str | Non
     """
     with _decider(settings) as decider:
         row = decider.reject(request_id, actor=operator or _operator_name(), reason=reason)
-    click.echo(f"request {row.event_id} from {row.requester}: REJECTED")
-    click.echo(f"decision stored; {_SERVICE_HINT}", err=True)
+    _echo(f"request {row.event_id} from {row.requester}: REJECTED")
+    _echo(f"decision stored; {_SERVICE_HINT}", err=True)
 
 
 @ict.command("leads")
@@ -224,8 +236,8 @@ def leads(settings: Settings, show_all: bool, as_json: bool) -> None:
         rows = store.leads(None if show_all else LeadState.NEW)
     if as_json:
         for row in rows:
-            click.echo(
-                json.dumps(
+            _echo(
+                _json(
                     {
                         "id": row.event_id,
                         "state": row.state,
@@ -246,35 +258,32 @@ def leads(settings: Settings, show_all: bool, as_json: bool) -> None:
                         "inspected_by": row.inspected_by,
                         "note": row.note,
                     },
-                    ensure_ascii=False,
                 )
             )
         return
     if not rows:
-        click.echo("no new lead" if not show_all else "no lead")
+        _echo("no new lead" if not show_all else "no lead")
         return
     for row in rows:
         state = "" if row.state == LeadState.NEW else f"  [{row.state} by {row.inspected_by}]"
-        click.echo(
-            f"{row.event_id}  from {row.sender}  {row.urgency}  received {_iso(row.received_at)}{state}"
-        )
+        _echo(f"{row.event_id}  from {row.sender}  {row.urgency}  received {_iso(row.received_at)}{state}")
         tax = f" (tax code {row.seller_tax_code})" if row.seller_tax_code else ""
-        click.echo(f"    seller: {row.seller_name}{tax}")
-        click.echo(f"    goods: {row.goods}; {', '.join(row.violation_kinds) or 'no violation kind'}")
+        _echo(f"    seller: {row.seller_name}{tax}")
+        _echo(f"    goods: {row.goods}; {', '.join(row.violation_kinds) or 'no violation kind'}")
         if row.case_ref:
-            click.echo(f"    case: {row.case_ref}")
+            _echo(f"    case: {row.case_ref}")
         for domain in row.domains:
-            click.echo(f"    domain   {domain}")
+            _echo(f"    domain   {domain}")
         for account in row.accounts:
             url = f"  {account['url']}" if account.get("url") else ""
-            click.echo(f"    account  {account['platform']} {account['account']}{url}")
+            _echo(f"    account  {account['platform']} {account['account']}{url}")
         for url in row.evidence_urls:
-            click.echo(f"    evidence {url}")
+            _echo(f"    evidence {url}")
         if row.summary:
-            click.echo(f"    summary: {row.summary}")
+            _echo(f"    summary: {row.summary}")
         if row.note:
-            click.echo(f"    note: {row.note}")
-    click.echo(f"{len(rows)} lead(s); {_NEVER_BLOCKED}")
+            _echo(f"    note: {row.note}")
+    _echo(f"{len(rows)} lead(s); {_NEVER_BLOCKED}")
 
 
 @ict.command("inspected")
@@ -307,7 +316,7 @@ def inspected(settings: Settings, lead_id: str, note: str | None, operator: str 
             raise InputError(f"{lead_id!r} names several leads ({ids}): type more of the id")
         row = next((r for r in found if r.event_id == lead_id.lower()), found[0])
         if row.state == LeadState.INSPECTED:
-            click.echo(f"lead {row.event_id} was inspected already by {row.inspected_by}")
+            _echo(f"lead {row.event_id} was inspected already by {row.inspected_by}")
             return
         with store.transaction():
             store.set_lead_inspected(
@@ -316,7 +325,7 @@ def inspected(settings: Settings, lead_id: str, note: str | None, operator: str 
                 inspected_by=operator or _operator_name(),
                 note=note,
             )
-    click.echo(f"lead {row.event_id} ({row.seller_name}, from {row.sender}): inspected")
+    _echo(f"lead {row.event_id} ({row.seller_name}, from {row.sender}): inspected")
 
 
 @ict.command("replies")
@@ -340,8 +349,8 @@ def replies(settings: Settings, as_json: bool) -> None:
         rows = store.replies()
     if as_json:
         for row in rows:
-            click.echo(
-                json.dumps(
+            _echo(
+                _json(
                     {
                         "id": row.event_id,
                         "event_type": row.event_type,
@@ -352,20 +361,19 @@ def replies(settings: Settings, as_json: bool) -> None:
                         "rule": row.rule,
                         "record": row.record,
                     },
-                    ensure_ascii=False,
                 )
             )
         return
     if not rows:
-        click.echo("no reply")
+        _echo("no reply")
         return
     for row in rows:
         case = f"  case {row.case_ref}" if row.case_ref else ""
-        click.echo(
+        _echo(
             f"{row.event_id}  {row.event_type}  from {row.sender}  answering {row.in_reply_to}  "
             f"received {_iso(row.received_at)}{case}"
         )
-    click.echo(f"{len(rows)} reply(ies)")
+    _echo(f"{len(rows)} reply(ies)")
 
 
 @ict.command("blocklist")
@@ -404,8 +412,12 @@ def blocklist(settings: Settings, fmt: str) -> None:
         serial = next_serial(serial)
         click.echo(f"note: the service has not written this list yet (it will, as serial {serial})", err=True)
     if fmt == "rpz":
-        click.echo(render_rpz(entries, zone=settings.ict.rpz_zone, serial=serial), nl=False)
+        text = render_rpz(entries, zone=settings.ict.rpz_zone, serial=serial)
     elif fmt == "txt":
-        click.echo(render_txt(entries), nl=False)
+        text = render_txt(entries)
     else:
-        click.echo(render_csv(entries), nl=False)
+        text = render_csv(entries)
+    # Redirected to a file it is the providers' export, byte for byte; on a terminal it prints inert.
+    if sys.stdout.isatty():
+        text = for_terminal(text.replace("\r\n", "\n"), keep_newlines=True)
+    click.echo(text, nl=False)

@@ -8,6 +8,7 @@ import click
 
 from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
+from bus389.safe_text import for_terminal
 from bus389.settings import Settings
 
 __all__ = ["publish"]
@@ -95,6 +96,8 @@ def publish(
         fmt=fmt,
         stdin=sys.stdin,
         schema=catalog.latest(event_type).schema_json,
+        max_bytes=settings.input.max_bytes,
+        max_rows=settings.input.max_rows,
     )
     from bus389.routing.policy import load_policy
 
@@ -110,4 +113,4 @@ def publish(
         policy=policy,
         allow_unrouted=allow_unrouted,
     )
-    click.echo(report.summary())
+    click.echo(for_terminal(report.summary(), keep_newlines=True))

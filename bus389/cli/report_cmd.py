@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from bus389.atomic_files import write_file
 from bus389.cli._context import pass_settings
 from bus389.errors import InputError
+from bus389.safe_text import for_terminal
 from bus389.settings import Settings
 
 __all__ = ["report", "write_atomically"]
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one, never half."""
-    path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one, never half.
+
+    A symbolic link planted at ``path`` is replaced, never written through; the new file keeps the
+    user's umask; a bad path is a one-line :class:`InputError`.
+    """
+    write_file(path, data, make_parents=True)
 
 
 def _period(_ctx: click.Context, _param: click.Parameter, value: str) -> object:
@@ -93,7 +85,8 @@ def report(settings: Settings, period: object, fmt: str, out: Path | None) -> No
         model = build_report(store, period, settings=settings.report)
     text = render(model, fmt)
     if out is None:
-        click.echo(text, nl=False)
+        # Names and reasons come from other agencies: on a terminal they print, never act.
+        click.echo(for_terminal(text, keep_newlines=True), nl=False)
         return
     write_atomically(out, text.encode("utf-8"))
     click.echo(f"wrote {out} ({fmt}, {period.label})", err=True)

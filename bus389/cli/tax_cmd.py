@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bus389.cli._context import pass_settings
+from bus389.safe_text import for_terminal
 from bus389.settings import Settings
 
 __all__ = ["tax"]
@@ -56,10 +57,11 @@ def publish_alerts(settings: Settings, file: Path, skip_invalid: bool, dry_run: 
     from bus389.producers.tax.publish import publish_alerts as run
 
     report = run(settings, file, skip_invalid=skip_invalid, dry_run=dry_run)
+    # Problems quote the clerk's cells: control characters in them are shown, not executed.
     for line in report.problem_lines():
-        click.echo(line, err=True)
+        click.echo(for_terminal(line), err=True)
     for skipped in report.skipped:
-        click.echo(f"skipped {skipped.reason}")
+        click.echo(for_terminal(f"skipped {skipped.reason}"))
     for line in report.summary_lines():
         click.echo(line)
     if report.blocked:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from bus389.events._base import AvroType
+from bus389.safe_text import has_control
 
 try:  # IDNA 2008 with UTS 46 mapping; the stdlib codec (IDNA 2003) is the fallback.
     import idna as _idna
@@ -33,10 +34,12 @@ __all__ = [
     "IpAddress",
     "Long",
     "Money",
+    "Name",
     "NationalId",
     "OptEventId",
     "OptInstant",
     "OptMoney",
+    "OptName",
     "OptNationalId",
     "OptPhone",
     "OptTaxCode",
@@ -48,6 +51,8 @@ __all__ = [
     "Text",
     "Url",
     "check_domain",
+    "check_free_text",
+    "check_identifier",
     "check_ip",
     "check_national_id",
     "check_period",
@@ -87,6 +92,32 @@ def _non_blank(value: str) -> str:
     return value
 
 
+def check_identifier(value: str) -> str:
+    """An identifier (a name, an account, a case reference, a code) holds no control character at all.
+
+    NUL, the C0 and C1 controls (tab and newline included), DEL and the bidirectional overrides,
+    isolates and marks are refused: on a terminal or in a spreadsheet they would act, not read.
+    """
+    found = has_control(value)
+    if found is not None:
+        raise ValueError(
+            f"contains the control character {found}: a name, account, code or reference must be plain "
+            "text (no control characters, no bidirectional overrides)"
+        )
+    return value
+
+
+def check_free_text(value: str) -> str:
+    """Free text (a reason, a note, a summary) may keep tabs and line breaks, but no other control."""
+    found = has_control(value, allow_whitespace=True)
+    if found is not None:
+        raise ValueError(
+            f"contains the control character {found}: text may hold line breaks and tabs, but no other "
+            "control character and no bidirectional override"
+        )
+    return value
+
+
 def check_uuid(value: str) -> str:
     """A UUID in its canonical lowercase form."""
     try:
@@ -97,7 +128,7 @@ def check_uuid(value: str) -> str:
 
 def check_tax_code(value: str) -> str:
     """A Vietnamese tax code (mã số thuế): 10 digits, or 10 digits, ``-`` and 3 digits for a branch."""
-    code = value.strip()
+    code = check_identifier(value).strip()
     if not _TAX_CODE.match(code):
         raise ValueError(
             f"{value!r} is not a Vietnamese tax code (10 digits, or 10 digits-3 digits for a branch)"
@@ -107,7 +138,7 @@ def check_tax_code(value: str) -> str:
 
 def check_national_id(value: str) -> str:
     """A national ID number: 9 digits (old CMND) or 12 digits (CCCD); spaces are dropped."""
-    number = re.sub(r"\s", "", value)
+    number = re.sub(r"\s", "", check_identifier(value))
     if not _NATIONAL_ID.match(number):
         raise ValueError(f"{value!r} is not a national ID number (9 or 12 digits)")
     return number
@@ -121,7 +152,7 @@ def check_phone(value: str) -> str:
     mobiles (first digit 3, 5, 7, 8 or 9), 10 for landlines (first digit 2). Foreign numbers must be
     written with ``+`` and their country code and keep their digits (7 to 15 in all).
     """
-    raw = _PHONE_SEPARATORS.sub("", value)
+    raw = _PHONE_SEPARATORS.sub("", check_identifier(value))
     plus = raw.startswith("+")
     digits = raw[1:] if plus else raw
     if not digits.isascii() or not digits.isdigit():
@@ -174,7 +205,7 @@ def check_domain(value: str) -> str:
     Cached (a pure function): the ``idna`` package is pure Python, ≈ 12–35 µs a name, and the same
     platforms and shops come back in event after event; a refused name is checked again each time.
     """
-    name = value.strip().rstrip(".")
+    name = check_identifier(value).strip().rstrip(".")
     if not name:
         raise ValueError("must not be empty")
     if "/" in name or ":" in name or "@" in name:
@@ -208,7 +239,7 @@ def check_ip(value: str) -> str:
 
 def check_url(value: str) -> str:
     """An ``http`` or ``https`` URL with a valid host (domain or IP address); kept as written."""
-    url = value.strip()
+    url = check_identifier(value).strip()
     if any(ch.isspace() for ch in url):
         raise ValueError(f"{value!r} is not a URL (contains spaces)")
     try:
@@ -247,8 +278,12 @@ def to_utc_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-Text = Annotated[str, AfterValidator(_non_blank)]
-"""Free text that must say something (NFC by the model base); kept exactly as written otherwise."""
+FreeText = Annotated[str, AfterValidator(check_free_text)]
+Text = Annotated[str, AfterValidator(_non_blank), AfterValidator(check_free_text)]
+"""Free text that must say something (NFC by the model base); kept exactly as written otherwise, but
+no control character other than tab and line breaks."""
+Name = Annotated[str, AfterValidator(_non_blank), AfterValidator(check_identifier)]
+"""A name, account or reference: like :data:`Text`, but a single line without any control character."""
 TaxCode = Annotated[str, AfterValidator(check_tax_code)]
 NationalId = Annotated[str, AfterValidator(check_national_id)]
 Phone = Annotated[str, AfterValidator(check_phone)]
@@ -267,7 +302,8 @@ Instant = Annotated[datetime, AvroType("timestamp-millis"), AfterValidator(to_ut
 Day = Annotated[date, AvroType("date")]
 
 # Optional values: absent, null or blank (an empty spreadsheet cell) all mean "not given".
-OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptText = Annotated[FreeText | None, BeforeValidator(_blank_to_none)]
+OptName = Annotated[Name | None, BeforeValidator(_blank_to_none)]
 OptTaxCode = Annotated[TaxCode | None, BeforeValidator(_blank_to_none)]
 OptNationalId = Annotated[NationalId | None, BeforeValidator(_blank_to_none)]
 OptPhone = Annotated[Phone | None, BeforeValidator(_blank_to_none)]

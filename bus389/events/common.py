@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bus389.events._base import ENUM_DEFAULTS, AvroEnum, BusModel
-from bus389.events._rules import OptNationalId, OptPhone, OptTaxCode, OptText, OptUrl, Text
+from bus389.events._rules import Name, OptNationalId, OptPhone, OptTaxCode, OptText, OptUrl
 
 __all__ = ["PERSONAL_DATA_FIELDS", "Person", "Platform", "Seller", "SellerAccount", "ViolationKind"]
 
@@ -41,7 +41,7 @@ ENUM_DEFAULTS[ViolationKind] = ViolationKind.OTHER
 class Seller(BusModel):
     """``vn.bcd389.Seller``: an online seller. ``national_id``, ``phone``, ``address`` are personal data."""
 
-    name: Text
+    name: Name
     tax_code: OptTaxCode = None
     national_id: OptNationalId = None
     phone: OptPhone = None
@@ -52,7 +52,7 @@ class Seller(BusModel):
 class Person(BusModel):
     """``vn.bcd389.Person``: a complainant. Every field but ``full_name`` is personal data."""
 
-    full_name: Text
+    full_name: Name
     national_id: OptNationalId = None
     phone: OptPhone = None
     address: OptText = None
@@ -62,7 +62,7 @@ class SellerAccount(BusModel):
     """``vn.bcd389.SellerAccount``: one account or shop of a seller on a platform."""
 
     platform: Platform
-    account: Text
+    account: Name
     url: OptUrl = None
 
 

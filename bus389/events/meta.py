@@ -11,7 +11,7 @@ from pydantic import model_validator
 
 from bus389.agencies import Agency
 from bus389.events._base import ENUM_DEFAULTS, AvroEnum, BusModel
-from bus389.events._rules import EventId, Instant, OptEventId, OptText, Text, to_utc_millis
+from bus389.events._rules import EventId, Instant, Name, OptEventId, OptName, to_utc_millis
 
 __all__ = ["Event", "EventMeta", "Tlp", "Urgency", "new_meta"]
 
@@ -40,11 +40,11 @@ class EventMeta(BusModel):
     """``vn.bcd389.EventMeta``: identity, type, sender, times, case, reply link, handling marks."""
 
     event_id: EventId
-    event_type: Text
+    event_type: Name
     source: Agency
     occurred_at: Instant
     published_at: Instant
-    case_ref: OptText = None
+    case_ref: OptName = None
     in_reply_to: OptEventId = None
     sensitivity: Tlp = Tlp.RED
     """Unless the publisher says otherwise an event is RED: fail closed."""

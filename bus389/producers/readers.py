@@ -24,9 +24,12 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias, cast
 
 from bus389.errors import InputError, RecordError
+from bus389.settings import InputSettings
 
 __all__ = [
     "ARRAY_SEPARATOR",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ROWS",
     "MAX_DEPTH",
     "STDIN",
     "CsvColumn",
@@ -50,6 +53,12 @@ _EXTENSIONS: dict[str, Format] = {
     ".ndjson": "jsonl",
     ".csv": "csv",
 }
+DEFAULT_MAX_BYTES = InputSettings().max_bytes
+"""``settings.input.max_bytes``'s default: the largest input read."""
+DEFAULT_MAX_ROWS = InputSettings().max_rows
+"""``settings.input.max_rows``'s default: the most records one input may hold."""
+_CHUNK = 1024 * 1024
+
 _BOM = b"\xef\xbb\xbf"
 _INT = re.compile(r"^[+-]?\d+$")
 _TRUE = frozenset({"true", "1", "yes", "y", "có", "x"})
@@ -95,8 +104,13 @@ def read_records(
     fmt: str | None = None,
     stdin: IO[bytes] | IO[str] | None = None,
     schema: Mapping[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> list[SourceRecord]:
     """Read every record of ``source`` (a path, or ``"-"`` for ``stdin``) in file order.
+
+    At most ``max_bytes`` are read (in chunks: an endless source such as ``/dev/zero`` stops there) and
+    at most ``max_rows`` records kept; past either, :class:`~bus389.errors.InputError` naming the file.
 
     ``schema`` is the event's Avro record schema (parsed or as written); CSV uses it to know which
     columns are arrays, numbers and booleans. Raises :class:`~bus389.errors.RecordError` (an
@@ -105,27 +119,69 @@ def read_records(
     """
     form = detect_format(source, fmt)
     name = source_name(source)
-    raw = _read_bytes(source, stdin)
+    raw = _read_bytes(source, stdin, max_bytes)
     text = _decode(raw, name)
+    del raw
+    rows = _RowLimit(max_rows, name)
     if form == "json":
-        records = _read_json(text, name)
+        records = _read_json(text, name, rows)
     elif form == "jsonl":
-        records = _read_jsonl(text, name)
+        records = _read_jsonl(text, name, rows)
     else:
-        records = _read_csv(text, name, csv_shape(schema) if schema is not None else None)
+        records = _read_csv(text, name, csv_shape(schema) if schema is not None else None, rows)
     return _check_depth(records, name)
 
 
-def _read_bytes(source: Path | str, stdin: IO[bytes] | IO[str] | None) -> bytes:
+@dataclass
+class _RowLimit:
+    """Counts records as they are parsed and stops at the limit (``settings.input.max_rows``)."""
+
+    limit: int
+    name: str
+    count: int = 0
+
+    def add(self, line: int) -> None:
+        self.count += 1
+        if self.count > self.limit:
+            raise RecordError(
+                line,
+                [f"more than {self.limit:,} records (BUS389_INPUT__MAX_ROWS): split the file"],
+                source=self.name,
+            )
+
+
+def _read_limited(stream: Any, name: str, max_bytes: int) -> bytes:
+    """Read ``stream`` in chunks, stopping with an error as soon as it passes ``max_bytes``."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        data = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
+        total += len(data)
+        if total > max_bytes:
+            raise InputError(
+                f"{name}: larger than {max_bytes:,} bytes (BUS389_INPUT__MAX_BYTES): "
+                "not read; split the file or raise the limit"
+            )
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _read_bytes(source: Path | str, stdin: IO[bytes] | IO[str] | None, max_bytes: int) -> bytes:
     if str(source) == STDIN:
         if stdin is None:
             raise InputError("no standard input to read")
         stream: Any = getattr(stdin, "buffer", stdin)
-        data = stream.read()
-        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        try:
+            return _read_limited(stream, "<stdin>", max_bytes)
+        except OSError as exc:
+            raise InputError(f"<stdin>: cannot read: {exc.strerror or exc}") from None
     path = Path(source)
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            return _read_limited(handle, str(path), max_bytes)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -231,7 +287,7 @@ def _as_object(value: Any, line: int, name: str) -> dict[str, Any]:
     return value
 
 
-def _read_json(text: str, name: str) -> list[SourceRecord]:
+def _read_json(text: str, name: str, rows: _RowLimit) -> list[SourceRecord]:
     pos = _skip_ws(text, 0)
     if pos == len(text):
         raise RecordError(1, ["empty file: expected a JSON object or a list of objects"], source=name)
@@ -244,8 +300,12 @@ def _read_json(text: str, name: str) -> list[SourceRecord]:
         if pos < len(text) and text[pos] == "]":
             end = pos + 1
         else:
+            # Lines counted from the previous record on, not from the top each time (quadratic).
+            seen_pos, line = 0, 1
             while True:
-                line = _line_of(text, pos)
+                line += text.count("\n", seen_pos, pos)
+                seen_pos = pos
+                rows.add(line)
                 value, pos = _decode_at(text, pos, name)
                 records.append(SourceRecord(line, _as_object(value, line, name)))
                 pos = _skip_ws(text, pos)
@@ -273,7 +333,7 @@ def _read_json(text: str, name: str) -> list[SourceRecord]:
     return records
 
 
-def _read_jsonl(text: str, name: str) -> list[SourceRecord]:
+def _read_jsonl(text: str, name: str, rows: _RowLimit) -> list[SourceRecord]:
     records: list[SourceRecord] = []
     # Split on "\n" only: str.splitlines() would also split inside values at U+2028 and friends.
     for index, physical in enumerate(text.split("\n")):
@@ -281,6 +341,7 @@ def _read_jsonl(text: str, name: str) -> list[SourceRecord]:
         content = physical.removesuffix("\r")
         if not content.strip():
             continue
+        rows.add(line)
         try:
             value = _DECODER.decode(content)
         except json.JSONDecodeError as exc:
@@ -430,7 +491,9 @@ def _physical_lines(text: str) -> Iterator[str]:
     yield from io.StringIO(text, newline="")
 
 
-def _read_csv(text: str, name: str, leaves: dict[str, CsvColumn] | None) -> list[SourceRecord]:
+def _read_csv(
+    text: str, name: str, leaves: dict[str, CsvColumn] | None, rows: _RowLimit
+) -> list[SourceRecord]:
     counter = _LineCounter(_physical_lines(text))
     reader = csv.reader(counter, strict=True)
     try:
@@ -452,6 +515,7 @@ def _read_csv(text: str, name: str, leaves: dict[str, CsvColumn] | None) -> list
             raise RecordError(start, [f"invalid CSV: {exc}"], source=name) from None
         if not any(cell.strip() for cell in row):
             continue
+        rows.add(start)
         if len(row) > len(headers):
             raise RecordError(
                 start, [f"{len(row)} cells but only {len(headers)} headers (a stray comma?)"], source=name

@@ -15,9 +15,14 @@ Resolver and PowerDNS load it:
 URLs cannot be blocked by DNS: they appear only in the CSV export, for the providers' URL filters.
 The text export is one domain per line (what most providers' DNS and proxy tools import).
 
-Every file is written atomically (a temporary file in the same folder, ``fsync``, ``os.replace``,
-``fsync`` of the folder): a resolver that reloads at any moment reads the old zone or the new one,
-never half of one.
+Every file is written atomically (:mod:`bus389.atomic_files`): a resolver that reloads at any moment
+reads the old zone or the new one, never half of one. The writer re-checks every domain (screening
+refuses them first): a name that is not a valid host name or has a label starting ``rpz-`` (an RPZ
+trigger, an instruction to the resolver) is left out and logged. The new zone is then checked by a real
+parser, BIND's ``named-checkzone`` (Debian's bind9-utils), before it replaces the old one; a zone that
+fails the check is never installed, and the old one stays in force (``ZoneCheckError``, logged and
+counted in ``bus389_ict_zone_checks_total{result="failed"}``). CSV cells are neutralised against formula
+injection (:func:`bus389.safe_text.csv_cell`).
 """
 
 from __future__ import annotations
@@ -26,25 +31,31 @@ import csv
 import hashlib
 import io
 import ipaddress
-import os
-import tempfile
+import logging
+import shutil
+import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bus389.consumers.ict.screening import TargetKind
+from bus389 import metrics
+from bus389.atomic_files import commit_file, stage_file, write_file
+from bus389.consumers.ict.screening import TargetKind, normalise_domain
 from bus389.consumers.ict.store import IctStore
-from bus389.errors import StoreError
+from bus389.errors import StoreError, ZoneCheckError
+from bus389.safe_text import csv_cell, for_terminal
 
 __all__ = [
     "CSV_COLUMNS",
     "SERIAL_MAX",
     "BlockEntry",
     "BlocklistFiles",
+    "NAMED_CHECKZONE",
     "Refreshed",
     "active_entries",
     "blocklist_files",
+    "check_zone",
     "content_hash",
     "next_serial",
     "render_csv",
@@ -52,6 +63,7 @@ __all__ = [
     "refresh_blocklist",
     "render_txt",
     "rpz_ip_owner",
+    "unsafe_owner",
     "write_atomic",
     "write_blocklist",
 ]
@@ -68,6 +80,12 @@ CSV_COLUMNS = (
     "expires_at",
     "legal_basis",
 )
+
+log = logging.getLogger(__name__)
+
+NAMED_CHECKZONE = "named-checkzone"
+"""BIND's zone parser (Debian: bind9-utils), run on every new zone before it is installed."""
+_CHECK_TIMEOUT_S = 120.0
 
 _TTL = 300
 _SOA_TIMERS = "3600 600 604800 300"
@@ -133,8 +151,9 @@ def rpz_ip_owner(target: str) -> str:
 
 
 def _comment_text(text: str) -> str:
-    # A comment runs to the end of the line: a newline in a legal basis must not end it.
-    return " ".join(text.split())
+    # A comment runs to the end of the line: a newline in a legal basis must not end it; any other
+    # control character is shown, not kept (an operator reads the zone with `cat`).
+    return for_terminal(" ".join(text.split()))
 
 
 def _grouped(entries: Iterable[BlockEntry], kind: TargetKind) -> list[tuple[str, list[BlockEntry]]]:
@@ -153,9 +172,26 @@ def _sort_key(kind: TargetKind, target: str) -> tuple[int, str | int, int]:
     return (0, ".".join(reversed(target.split("."))), 0)
 
 
+def unsafe_owner(name: str) -> str | None:
+    """Why the domain ``name`` must not be an owner name in the zone, or None when it may.
+
+    The writer's own check, after screening's: a name that is not a normalised host name, or that has a
+    label starting ``rpz-`` (``1.0.0.0.0.rpz-ip`` would block 0.0.0.0/1), is refused.
+    """
+    try:
+        normalised = normalise_domain(name)
+    except ValueError as exc:
+        return str(exc)
+    if normalised != name:
+        return f"not in normalised form ({normalised})"
+    return None
+
+
 def render_rpz(entries: Sequence[BlockEntry], *, zone: str, serial: int) -> str:
-    """The RPZ zone file text for ``entries`` with ``serial`` in the SOA."""
-    domains = _grouped(entries, TargetKind.DOMAIN)
+    """The RPZ zone file text for ``entries`` with ``serial`` in the SOA (unsafe owner names left out)."""
+    domains = [
+        (name, group) for name, group in _grouped(entries, TargetKind.DOMAIN) if unsafe_owner(name) is None
+    ]
     ips = _grouped(entries, TargetKind.IP)
     lines = [
         f"; {zone}: Response Policy Zone of the BCĐ 389 ICT department (draft-vixie-dnsop-dns-rpz).",
@@ -186,8 +222,10 @@ def _comments(group: Sequence[BlockEntry]) -> list[str]:
 
 
 def render_txt(entries: Sequence[BlockEntry]) -> str:
-    """One blocked domain per line (blocking covers its subdomains), sorted; empty when none."""
-    names = [name for name, _ in _grouped(entries, TargetKind.DOMAIN)]
+    """One blocked domain per line (blocking covers its subdomains), sorted; empty when none.
+
+    The names the zone leaves out (:func:`unsafe_owner`) are left out here too."""
+    names = [name for name, _ in _grouped(entries, TargetKind.DOMAIN) if unsafe_owner(name) is None]
     return "".join(f"{name}\n" for name in names)
 
 
@@ -207,15 +245,18 @@ def render_csv(entries: Sequence[BlockEntry]) -> str:
         for target, group in _grouped(entries, kind):
             for e in sorted(group, key=lambda e: (e.approved_at, e.request_id)):
                 writer.writerow(
-                    (
-                        target,
-                        kind.value,
-                        e.request_id,
-                        e.requester,
-                        _iso(e.approved_at),
-                        _iso(e.expires_at),
-                        e.legal_basis,
-                    )
+                    [
+                        csv_cell(cell)
+                        for cell in (
+                            target,
+                            kind.value,
+                            e.request_id,
+                            e.requester,
+                            _iso(e.approved_at),
+                            _iso(e.expires_at),
+                            e.legal_basis,
+                        )
+                    ]
                 )
     return buffer.getvalue()
 
@@ -226,39 +267,78 @@ def content_hash(entries: Sequence[BlockEntry]) -> str:
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp file, fsync, rename, fsync folder)."""
-    folder = path.parent
+    """Replace ``path`` with ``data`` atomically and durably (readable by the resolver: ``mode``)."""
+    write_file(path, data, mode=mode, make_parents=True, error=StoreError)
+
+
+def check_zone(path: Path, zone: str) -> None:
+    """Parse the zone file at ``path`` with ``named-checkzone``; :class:`ZoneCheckError` if it fails."""
+    exe = shutil.which(NAMED_CHECKZONE)
+    if exe is None:
+        raise ZoneCheckError(
+            f"{NAMED_CHECKZONE} not found (install Debian's bind9-utils): the new zone is not checked, "
+            "so it is not installed; the old zone stays in force"
+        )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc}") from exc
-    tmp = Path(tmp_name)
+        done = subprocess.run(  # noqa: S603 - a fixed program on a file we wrote
+            [exe, "-k", "fail", zone, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=_CHECK_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ZoneCheckError(f"{NAMED_CHECKZONE} could not check the new zone: {exc}") from None
+    if done.returncode != 0:
+        said = " ".join((done.stdout + done.stderr).split())[:500]
+        raise ZoneCheckError(
+            f"the new zone {zone} failed {NAMED_CHECKZONE} ({said}): not installed, "
+            "the old zone stays in force"
+        )
+
+
+def install_zone(path: Path, text: str, zone: str, *, before: Sequence[tuple[Path, bytes]] = ()) -> None:
+    """Stage the zone ``text`` beside ``path``, check it, write ``before`` files, then rename it into place.
+
+    When the check fails nothing is written (not even ``before``): every file still shows the old list.
+    """
+    tmp = stage_file(path, text.encode("utf-8"), make_parents=True, error=StoreError)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
+        check_zone(tmp, zone)
+    except ZoneCheckError as exc:
         tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc}") from exc
+        metrics.ICT_ZONE_CHECKS.labels("failed").inc()
+        log.warning("%s", exc)
+        raise
+    metrics.ICT_ZONE_CHECKS.labels("ok").inc()
+    try:
+        for other, data in before:
+            write_atomic(other, data)
+    except StoreError:
+        tmp.unlink(missing_ok=True)
+        raise
+    commit_file(tmp, path, mode=0o644, error=StoreError)
 
 
 def write_blocklist(
     entries: Sequence[BlockEntry], *, output_dir: Path, zone: str, serial: int
 ) -> BlocklistFiles:
-    """Write the three files (text and CSV first, the zone last, each atomically)."""
+    """Write the three files: the zone is checked first; text and CSV next, the zone last (each atomic)."""
     files = blocklist_files(output_dir, zone)
-    write_atomic(files.txt, render_txt(entries).encode("utf-8"))
-    write_atomic(files.csv, render_csv(entries).encode("utf-8"))
-    write_atomic(files.rpz, render_rpz(entries, zone=zone, serial=serial).encode("utf-8"))
+    for name in sorted({e.target for e in entries if e.kind == TargetKind.DOMAIN}):
+        reason = unsafe_owner(name)
+        if reason is not None:
+            metrics.ICT_ZONE_REFUSED.inc()
+            log.error("blocked name %r left out of the RPZ zone: %s", name, reason)
+    install_zone(
+        files.rpz,
+        render_rpz(entries, zone=zone, serial=serial),
+        zone,
+        before=(
+            (files.txt, render_txt(entries).encode("utf-8")),
+            (files.csv, render_csv(entries).encode("utf-8")),
+        ),
+    )
     return files
 
 

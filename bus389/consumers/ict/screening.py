@@ -6,7 +6,11 @@ then refused when blocking it would do harm:
 
 - a domain on the never-block allowlist (``settings.ict.never_block``), a name under one of them, or a
   name whose block would cover one of them (blocking ``vn`` would cover ``gov.vn``);
-- a public suffix (``vn``, ``com.vn``, ...): blocking it would block every site registered under it;
+- a public suffix of the Public Suffix List, ICANN and PRIVATE sections (``vn``, ``com.vn``, ``gov.vn``,
+  ``github.io``, ``blogspot.com``, ...): blocking it would block every site registered under it;
+- a name with a label starting ``rpz-`` (``1.0.0.0.0.rpz-ip``, ``ns.rpz-nsdname``): written into the RPZ
+  zone it would be a trigger, an instruction to the resolver (block an IP range, every domain a name
+  server serves), not a domain;
 - an IP address or network that is not globally routable (private, loopback, link-local, multicast,
   reserved, documentation, ...): the plan directs providers to block *international* addresses, and a
   block of a private range would cut the province's own networks;
@@ -25,18 +29,22 @@ from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
+from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "MIN_PREFIX_V4",
     "MIN_PREFIX_V6",
     "PUBLIC_SUFFIXES",
+    "RPZ_TRIGGER_PREFIX",
     "SPECIAL_RANGES",
     "Refusal",
     "ScreenResult",
     "Target",
     "TargetKind",
+    "is_public_suffix",
     "is_under",
     "normalise_domain",
+    "rpz_trigger_label",
     "screen_domain",
     "screen_ip",
     "screen_targets",
@@ -67,10 +75,18 @@ PUBLIC_SUFFIXES: frozenset[str] = frozenset(
         "id.vn",
     }
 )
-"""Names under which anyone registers (the .vn second-level zones): never blockable as a whole.
+"""The .vn second-level zones, refused even if a Public Suffix List release were to drop one.
 
-Single-label names (top-level domains) are refused by the label count, so ``com`` needs no entry.
+The list that decides is the Public Suffix List (:func:`is_public_suffix`); single-label names (top-level
+domains) are refused by the label count.
 """
+
+# The list shipped inside the package (its ICANN and PRIVATE sections), loaded once; never fetched.
+_PSL = PublicSuffixList()
+
+RPZ_TRIGGER_PREFIX = "rpz-"
+"""Labels starting with this are RPZ triggers (rpz-ip, rpz-nsdname, rpz-nsip, rpz-client-ip, and any
+the draft may add): a domain with such a label is refused, never written into the zone."""
 
 
 # Special-purpose address blocks (IANA IPv4/IPv6 Special-Purpose Address Registries, RFC 6890 and
@@ -191,11 +207,30 @@ def _normalise_domain(raw: str) -> str:
     for label in labels:
         if not _LABEL.match(label):
             raise _Refused(f"invalid label {label!r}")
+    trigger = rpz_trigger_label(ascii_name)
+    if trigger is not None:
+        raise _Refused(
+            f"label {trigger!r} is an RPZ trigger: in the zone it would instruct the resolver "
+            "(block IP ranges or name servers), not block a domain"
+        )
     if len(labels) < 2:
         raise _Refused("a top-level domain cannot be blocked")
     if labels[-1].isdigit():
         raise _Refused("not a domain name (numeric top-level label)")
     return ascii_name
+
+
+def is_public_suffix(name: str) -> bool:
+    """True when ``name`` (normalised) is a public suffix: anyone registers names under it."""
+    return name in PUBLIC_SUFFIXES or bool(_PSL.is_public(name))
+
+
+def rpz_trigger_label(name: str) -> str | None:
+    """The first label of ``name`` that makes it an RPZ trigger (``rpz-ip``, ...), or None."""
+    for label in name.lower().split("."):
+        if label.startswith(RPZ_TRIGGER_PREFIX):
+            return label
+    return None
 
 
 def is_under(name: str, parent: str) -> bool:
@@ -231,7 +266,7 @@ def _screen_domain(raw: str, allowlist: Sequence[str]) -> str:
             raise _Refused(f"under {protected}, which is on the never-block list")
         if is_under(protected, name):
             raise _Refused(f"blocking it would also block {protected}, which is on the never-block list")
-    if name in PUBLIC_SUFFIXES:
+    if is_public_suffix(name):
         raise _Refused("a public suffix: blocking it would block every site registered under it")
     return name
 

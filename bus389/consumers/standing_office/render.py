@@ -19,6 +19,7 @@ from typing import Literal
 
 from bus389.agencies import AGENCY_INFO, Agency
 from bus389.consumers.standing_office.report import VN_TZ, MemberReport, SixMonthReport
+from bus389.safe_text import csv_cell, markdown_inline
 
 __all__ = [
     "BLOCK_OUTCOME_LABELS",
@@ -433,17 +434,14 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
 
 
 def _md(text: object) -> str:
-    value = str(text)
-    for old, new in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("\r", " "), ("\n", " ")):
-        value = value.replace(old, new)
-    return value
+    return markdown_inline(text)
 
 
 def render_markdown(report: SixMonthReport) -> str:
     out: list[str] = []
     for block in _layout(report):
         if isinstance(block, _Heading):
-            out += ["#" * block.level + " " + _md(block.text), ""]
+            out += ["#" * block.level + " " + markdown_inline(block.text, at_line_start=False), ""]
         elif isinstance(block, _Para):
             out += [_md(block.text), ""]
         elif isinstance(block, _List):
@@ -473,18 +471,18 @@ def render_csv(report: SixMonthReport) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     for block in _layout(report):
         if isinstance(block, _Heading | _Para):
-            writer.writerow([block.text])
+            writer.writerow([csv_cell(block.text)])
         elif isinstance(block, _List):
             for item in block.items:
-                writer.writerow([item])
+                writer.writerow([csv_cell(item)])
         else:
             headers = [
                 f"{h} (đồng)" if any(isinstance(r[i], _Money) for r in block.rows) else h
                 for i, h in enumerate(block.headers)
             ]
-            writer.writerow(headers)
+            writer.writerow([csv_cell(h) for h in headers])
             for row in block.rows:
-                writer.writerow([c.amount if isinstance(c, _Money) else c for c in row])
+                writer.writerow([csv_cell(c.amount if isinstance(c, _Money) else c) for c in row])
             writer.writerow([])
     return "\ufeff" + buffer.getvalue()
 

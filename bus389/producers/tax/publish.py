@@ -24,6 +24,7 @@ A dry run stops after step 2: it reports what the file holds and sends, reads an
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bus389.agencies import Agency
+from bus389.atomic_files import write_file
 from bus389.codec import encode_event
 from bus389.errors import BusError, CodecError, InputError, PublishError
 from bus389.events import build_event, validation_problems
@@ -49,6 +51,7 @@ from bus389.producers.tax.alerts import (
 from bus389.producers.tax.dedup import published_event_ids
 from bus389.producers.tax.headers import Column
 from bus389.producers.tax.spreadsheet import Row, Table, display_cell, read_table
+from bus389.safe_text import csv_cell
 from bus389.settings import Settings
 
 __all__ = [
@@ -172,7 +175,7 @@ def prepare_alerts(
     settings: Settings, path: Path, *, now: datetime | None = None
 ) -> tuple[Table, list[ReadyAlert], list[Skipped], list[Rejected]]:
     """Read ``path`` and validate every row; nothing is sent. Raises :class:`InputError` for the file."""
-    table = read_table(path)
+    table = read_table(path, limits=settings.input)
     rates = TaxRates(vat_bp=settings.tax.vat_rate_bp, pit_bp=settings.tax.pit_rate_bp)
     ready: list[ReadyAlert] = []
     skipped: list[Skipped] = []
@@ -208,17 +211,18 @@ def rejected_path(path: Path) -> Path:
 
 
 def write_rejected(table: Table, rejected: Sequence[Rejected], target: Path) -> None:
-    """The rejected rows, every original cell plus :data:`REASON_HEADER`, as CSV in UTF-8 with BOM."""
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        with tmp.open("w", encoding="utf-8-sig", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow([*table.headers, REASON_HEADER])
-            for item in rejected:
-                writer.writerow([*(display_cell(c) for c in item.row.cells), item.reason])
-        tmp.replace(target)
-    except OSError as exc:
-        raise InputError(f"cannot write the rejected rows to {target}: {exc.strerror}") from exc
+    """The rejected rows, every original cell plus :data:`REASON_HEADER`, as CSV in UTF-8 with BOM.
+
+    Written atomically through a new temporary file (never through a planted link); every cell is
+    neutralised against formula injection (:func:`~bus389.safe_text.csv_cell`).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([csv_cell(h) for h in (*table.headers, REASON_HEADER)])
+    for item in rejected:
+        writer.writerow([csv_cell(display_cell(c)) for c in item.row.cells] + [csv_cell(item.reason)])
+    data = buffer.getvalue().encode("utf-8-sig")
+    write_file(target, data, error=lambda message: InputError(f"rejected rows: {message}"))
 
 
 def publish_alerts(

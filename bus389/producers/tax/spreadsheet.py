@@ -11,6 +11,11 @@ columns, so a title such as "DANH SÁCH NGƯỜI BÁN HÀNG ..." above the table
 are all empty are skipped. A row's ``number`` is the row number the clerk sees in Excel (1-based,
 counting the title and header rows), and is what every message about the row names.
 
+Every file is bounded (``settings.input``): its size, its rows (counted while reading) and, for a
+workbook, what its zip parts declare they expand to and their compression ratio, checked with
+``zipfile`` before openpyxl parses anything. A malformed file (not a zip, a corrupt deflate stream,
+bad XML) ends as an :class:`InputError` naming the file and, where known, the row: never a traceback.
+
 Amounts of money are parsed by :func:`parse_vnd`: whole đồng, from numbers or text written the
 Vietnamese way ("1.234.567", "1 234 567 đ", "1,5 tỷ") or the English way ("1,234,567").
 """
@@ -21,13 +26,16 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from bus389.errors import InputError
 from bus389.producers.tax.headers import Column, HeaderMap, map_headers, required_found
+from bus389.settings import InputSettings
 
 __all__ = [
     "HEADER_SEARCH_ROWS",
@@ -87,22 +95,107 @@ def _is_blank(value: CellValue) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _read_xlsx(path: Path) -> list[list[CellValue]]:
+_RATIO_FLOOR = 10 * 1024 * 1024
+"""Parts smaller than this expanded are not ratio-checked (a small, repetitive sheet compresses well)."""
+
+
+def _check_file_size(path: Path, limits: InputSettings) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read ({exc.strerror})") from None
+    if size > limits.max_bytes:
+        raise InputError(
+            f"{path.name}: {size:,} bytes, larger than {limits.max_bytes:,} (BUS389_INPUT__MAX_BYTES): "
+            "not read; split the file"
+        )
+
+
+def _check_workbook_zip(path: Path, limits: InputSettings) -> None:
+    """Refuse a workbook whose parts declare too much expanded data, or expand suspiciously far.
+
+    The sizes come from the zip's central directory; ``zipfile`` (which openpyxl reads through) never
+    expands a part past its declared size, so the declared total bounds what parsing can expand.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except zipfile.BadZipFile:
+        raise InputError(f"{path.name}: not a readable .xlsx workbook (not a zip archive)") from None
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read ({exc.strerror})") from None
+    total = sum(part.file_size for part in parts)
+    if total > limits.max_expanded_bytes:
+        raise InputError(
+            f"{path.name}: the workbook expands to {total:,} bytes, more than {limits.max_expanded_bytes:,} "
+            "(BUS389_INPUT__MAX_EXPANDED_BYTES): not read"
+        )
+    for part in parts:
+        if part.file_size > _RATIO_FLOOR:
+            ratio = part.file_size / max(part.compress_size, 1)
+            if ratio > limits.max_compression_ratio:
+                raise InputError(
+                    f"{path.name}: part {part.filename} expands {ratio:,.0f} times "
+                    f"(more than {limits.max_compression_ratio}, BUS389_INPUT__MAX_COMPRESSION_RATIO): "
+                    "a zip bomb, not read"
+                )
+
+
+def _too_many_rows(path: Path, limits: InputSettings) -> InputError:
+    return InputError(
+        f"{path.name}: more than {limits.max_rows:,} rows (BUS389_INPUT__MAX_ROWS): not read; split the file"
+    )
+
+
+def _read_xlsx(path: Path, limits: InputSettings) -> list[list[CellValue]]:
     # openpyxl is imported here: reading a CSV never pays for it.
     from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_workbook_zip(path, limits)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise InputError(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
+        # Our own handle, closed whatever happens: a part left open by a failed read would keep it open.
+        with path.open("rb") as handle:
+            return _read_workbook(handle, path, limits, load_workbook)
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read ({exc.strerror})") from None
+
+
+def _read_workbook(
+    handle: BinaryIO, path: Path, limits: InputSettings, load_workbook: Callable[..., Any]
+) -> list[list[CellValue]]:
+    rows: list[list[CellValue]] = []
     try:
-        if not workbook.worksheets:
-            raise InputError(f"{path.name}: the workbook has no worksheet")
-        sheet = workbook.worksheets[0]
-        return [list(values) for values in sheet.iter_rows(values_only=True)]
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises anything (zlib, XML, KeyError) on a bad file
+        raise InputError(f"{path.name}: not a readable .xlsx workbook ({_why(exc)})") from None
+    if not workbook.worksheets:
+        workbook.close()
+        raise InputError(f"{path.name}: the workbook has no worksheet")
+    try:
+        _collect_rows(workbook.worksheets[0].iter_rows(values_only=True), rows, path, limits)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt part surfaces while the rows stream
+        raise InputError(f"{path.name}: row {len(rows) + 1}: the workbook is damaged ({_why(exc)})") from None
     finally:
         workbook.close()
+    return rows
+
+
+def _collect_rows(
+    source: Iterable[Sequence[CellValue]], rows: list[list[CellValue]], path: Path, limits: InputSettings
+) -> None:
+    """Append ``source``'s rows to ``rows``, stopping at the limit: the header row and ``max_rows`` more."""
+    for values in source:
+        if len(rows) > limits.max_rows:
+            raise _too_many_rows(path, limits)
+        rows.append(list(values))
+
+
+def _why(exc: BaseException) -> str:
+    """One line saying what broke, without a traceback."""
+    text = " ".join(str(exc).split())[:200]
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -116,36 +209,48 @@ def _sniff_delimiter(text: str) -> str:
     return ","
 
 
-def _read_csv(path: Path) -> list[list[CellValue]]:
+def _read_csv(path: Path, limits: InputSettings) -> list[list[CellValue]]:
+    _check_file_size(path, limits)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            # Never more than the limit, even from a file that grows while it is read.
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         raise InputError(f"{path.name}: cannot read ({exc.strerror})") from exc
+    if len(data) > limits.max_bytes:
+        raise InputError(f"{path.name}: larger than {limits.max_bytes:,} bytes (BUS389_INPUT__MAX_BYTES)")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             f'{path.name}: not UTF-8 text at byte {exc.start} (in Excel, save as "CSV UTF-8")'
         ) from exc
+    del data
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    records: list[list[CellValue]] = []
     try:
-        return [list(record) for record in reader]
+        _collect_rows(reader, records, path, limits)
     except csv.Error as exc:
         raise InputError(f"{path.name}: malformed CSV at line {reader.line_num}: {exc}") from exc
+    return records
 
 
-def read_table(path: Path) -> Table:
+def read_table(path: Path, *, limits: InputSettings | None = None) -> Table:
     """Read ``path`` (.xlsx, .xlsm or .csv) and map its header row; :class:`InputError` if unusable.
+
+    ``limits`` (``settings.input``; its defaults when None) bound the file's size, rows and expansion.
 
     A missing required column is reported by its canonical header and the variants accepted.
     """
+    limits = limits if limits is not None else InputSettings()
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if suffix in (".xlsx", ".xlsm"):
-        records = _read_xlsx(path)
+        _check_file_size(path, limits)
+        records = _read_xlsx(path, limits)
     elif suffix == ".csv":
-        records = _read_csv(path)
+        records = _read_csv(path, limits)
     elif suffix == ".xls":
         raise InputError(f"{path.name}: the old .xls format is not read; save it as .xlsx or CSV UTF-8")
     else:
