@@ -14,10 +14,12 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "CorruptBodyError",
+    "DocumentError",
     "EncodeError",
     "InputError",
     "InvalidRecordsError",
     "LocalKafkaError",
+    "MailError",
     "NoBrokerError",
     "PolicyError",
     "PublishError",
@@ -188,3 +190,19 @@ class StoreError(BusError):
     """A service's store (SQLite or PostgreSQL) failed."""
 
     retriable = True
+
+
+class DocumentError(BusError):
+    """A report document could not be made (the PDF converter is missing or failed)."""
+
+    exit_code = 5
+
+
+class MailError(BusError):
+    """A report could not be mailed: the SMTP server refused or could not be reached; nothing was sent."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable

@@ -9,28 +9,42 @@ Dates and times are Vietnam's (Asia/Ho_Chi_Minh), ``dd/mm/yyyy``.
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bus389.agencies import AGENCY_INFO, Agency
-from bus389.consumers.standing_office.report import VN_TZ, MemberReport, SixMonthReport
+from bus389.consumers.standing_office.period import VN_TZ
+from bus389.consumers.standing_office.report_model import MemberReport, SixMonthReport
+
+if TYPE_CHECKING:
+    from bus389.consumers.standing_office.charts import Chart
 
 __all__ = [
     "BLOCK_OUTCOME_LABELS",
     "CASE_OUTCOME_LABELS",
+    "CHARTS_HEADING",
     "EVENT_TYPE_LABELS",
     "FORMATS",
     "KEY_KIND_LABELS",
+    "WHEN_LABELS",
+    "Block",
+    "Heading",
+    "ListBlock",
+    "Money",
+    "Para",
+    "Table",
     "agency_name",
     "format_date",
     "format_datetime",
     "format_duration",
     "format_vnd",
+    "layout",
     "render",
     "render_csv",
     "render_html",
@@ -84,7 +98,10 @@ KEY_KIND_LABELS: dict[str, str] = {
     "national_id": "Số định danh cá nhân",
 }
 
+WHEN_LABELS: dict[str, str] = {"earlier": "Kỳ trước", "period": "Trong kỳ", "later": "Sau kỳ"}
+
 _TITLE = "Báo cáo sáu tháng"
+CHARTS_HEADING = "7. Biểu đồ (minh họa số liệu của các bảng trên)"
 _NONE = "Không có"
 
 
@@ -211,7 +228,13 @@ def _layout(report: SixMonthReport) -> list[_Block]:
     blocks += _missing_section(report)
     blocks += _overdue_section(report)
     blocks += _correlation_section(report)
+    blocks += _trend_section(report)
     return blocks
+
+
+def layout(report: SixMonthReport) -> list[_Block]:
+    """The report's blocks in order: the one layout every format renders (the docx too)."""
+    return _layout(report)
 
 
 def _summary_section(report: SixMonthReport) -> list[_Block]:
@@ -401,8 +424,9 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
     blocks: list[_Block] = [
         _Heading(2, "5. Đối chiếu thông tin giữa các cơ quan"),
         _Para(
-            "Người bán, mã số thuế, tên miền, số điện thoại hoặc tài khoản bán hàng được từ hai cơ quan "
-            "thành viên trở lên báo cáo trong kỳ."
+            "Người bán, mã số thuế, tên miền, số điện thoại hoặc tài khoản bán hàng báo cáo trong kỳ, "
+            "đối chiếu với mọi báo cáo đã lưu (kỳ trước, trong kỳ, sau kỳ): những thông tin được từ hai "
+            "cơ quan thành viên trở lên báo cáo."
         ),
     ]
     if not report.correlations:
@@ -413,12 +437,13 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
         blocks.append(_Para(f"{len(group.agencies)} cơ quan báo cáo: {names}"))
         blocks.append(
             _Table(
-                ("Cơ quan", "Loại sự kiện", "Ngày", "Ghi nhận", "Mã sự kiện"),
+                ("Cơ quan", "Loại sự kiện", "Ngày", "Thời điểm", "Ghi nhận", "Mã sự kiện"),
                 tuple(
                     (
                         agency_name(r.agency),
                         _type_label(r.event_type),
                         format_date(r.occurred_at),
+                        WHEN_LABELS.get(r.when, r.when),
                         r.label,
                         r.event_id,
                     )
@@ -427,6 +452,40 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
             )
         )
     return blocks
+
+
+def _trend_section(report: SixMonthReport) -> list[_Block]:
+    blocks: list[_Block] = [_Heading(2, "6. So sánh với các kỳ trước")]
+    if not report.trend:
+        return [*blocks, _Para(_NONE)]
+    types = _in_type_order({t for p in report.trend for t in p.events_by_type})
+    rows: tuple[tuple[_Cell, ...], ...] = tuple(
+        (
+            p.label,
+            *(p.events_by_type.get(t, 0) for t in types),
+            p.events_total,
+            p.tax_alerts,
+            _Money(p.undeclared_revenue_vnd),
+        )
+        for p in report.trend
+    )
+    headers = (
+        "Kỳ",
+        *(_type_label(t) for t in types),
+        "Tổng số sự kiện",
+        "Số cảnh báo thuế",
+        "Doanh thu chưa kê khai",
+    )
+    return [*blocks, _Table(headers, rows)]
+
+
+# The public names of the layout's parts, for the other renderers (the docx of :mod:`.document`).
+Heading = _Heading
+Para = _Para
+ListBlock = _List
+Table = _Table
+Money = _Money
+Block = _Block
 
 
 # --- Markdown ------------------------------------------------------------------------------------------
@@ -496,6 +555,7 @@ _CSS = (
     "table{border-collapse:collapse;margin:.5em 0 1em}"
     "th,td{border:1px solid #999;padding:.25em .5em;vertical-align:top}"
     "th{background:#eee}td.n{text-align:right;white-space:nowrap}"
+    "figure{margin:1em 0}img{max-width:100%}"
 )
 
 
@@ -505,7 +565,8 @@ def _cell_html(cell: _Cell, tag: str) -> str:
     return f"<{tag}{attr}>{html.escape(str(cell), quote=True)}</{tag}>"
 
 
-def render_html(report: SixMonthReport) -> str:
+def render_html(report: SixMonthReport, charts: Sequence[Chart] = ()) -> str:
+    """A standalone page; ``charts`` follow the tables as embedded PNG (``data:`` URIs, nothing fetched)."""
     e = html.escape
     out = [
         "<!DOCTYPE html>",
@@ -530,6 +591,14 @@ def render_html(report: SixMonthReport) -> str:
             out.append("<tbody>")
             out += ["<tr>" + "".join(_cell_html(c, "td") for c in row) + "</tr>" for row in block.rows]
             out.append("</tbody></table>")
+    if charts:
+        out.append(f"<h2>{e(CHARTS_HEADING)}</h2>")
+        for chart in charts:
+            data = base64.b64encode(chart.png).decode("ascii")
+            out.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{e(chart.title)}">'
+                f"<figcaption>{e(chart.title)}</figcaption></figure>"
+            )
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 
@@ -541,5 +610,7 @@ def render(report: SixMonthReport, fmt: Format | str) -> str:
     if fmt == "csv":
         return render_csv(report)
     if fmt == "html":
-        return render_html(report)
+        from bus389.consumers.standing_office.charts import charts_for
+
+        return render_html(report, charts_for(report))
     raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
