@@ -69,9 +69,9 @@ def _vietnamese_font() -> str:
     return chosen
 
 
-def _png(draw: Callable[[Any, Any], None]) -> bytes:
+def _png(draw: Callable[[Any, Any], None], *, panels: int = 1) -> bytes:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
+    fig, ax = plt.subplots(1, panels, figsize=(6.4, 3.4), dpi=110, squeeze=True)
     try:
         draw(fig, ax)
         fig.tight_layout()
@@ -114,23 +114,25 @@ def charts_for(report: SixMonthReport) -> list[Chart]:
     blocks = [line for m in report.members for line in m.block_requests]
     if blocks:
 
-        def block_outcomes(fig: Any, ax: Any) -> None:
+        def block_outcomes(_fig: Any, axes: Any) -> None:
+            left, right = axes
             counts: dict[str, int] = {}
             for line in blocks:
                 label = BLOCK_OUTCOME_LABELS.get(line.outcome or "", line.outcome or "")
                 counts[label] = counts.get(label, 0) + 1
-            ax.bar(list(counts), list(counts.values()), color="#4c72b0")
-            ax.set_ylabel("Số yêu cầu")
-            ax.set_title("Theo kết quả")
+            left.bar(list(counts), list(counts.values()), color="#4c72b0")
+            left.set_ylabel("Số yêu cầu")
+            left.set_title("Theo kết quả")
             hours = [line.time_to_result.total_seconds() / 3600 for line in blocks if line.time_to_result]
+            right.set_title("Thời gian đến kết quả")
             if hours:
-                ax2 = fig.add_axes((0.68, 0.3, 0.28, 0.55))
-                ax2.boxplot(hours, vert=True)
-                ax2.set_xticks([])
-                ax2.set_ylabel("Giờ đến kết quả")
-                fig.subplots_adjust(right=0.6)
+                right.boxplot(hours)
+            right.set_xticks([])
+            right.set_ylabel("Giờ")
 
-        charts.append(Chart("Yêu cầu chặn tên miền: kết quả và thời gian đến kết quả", _png(block_outcomes)))
+        charts.append(
+            Chart("Yêu cầu chặn tên miền: kết quả và thời gian đến kết quả", _png(block_outcomes, panels=2))
+        )
 
     trend = list(report.trend)
     if any(p.undeclared_revenue_vnd for p in trend):

@@ -479,6 +479,17 @@ def _trend_section(report: SixMonthReport) -> list[_Block]:
     return [*blocks, _Table(headers, rows)]
 
 
+def _blocks_of(report: SixMonthReport | Sequence[_Block]) -> Sequence[_Block]:
+    """The six-monthly report's layout, or the blocks of another report (a case, an entity's history)."""
+    return _layout(report) if isinstance(report, SixMonthReport) else report
+
+
+def _title_of(report: SixMonthReport | Sequence[_Block]) -> str:
+    if isinstance(report, SixMonthReport):
+        return f"{_TITLE} {report.period.label}"
+    return next((b.text for b in report if isinstance(b, _Heading)), _TITLE)
+
+
 # The public names of the layout's parts, for the other renderers (the docx of :mod:`.document`).
 Heading = _Heading
 Para = _Para
@@ -498,9 +509,9 @@ def _md(text: object) -> str:
     return value
 
 
-def render_markdown(report: SixMonthReport) -> str:
+def render_markdown(report: SixMonthReport | Sequence[_Block]) -> str:
     out: list[str] = []
-    for block in _layout(report):
+    for block in _blocks_of(report):
         if isinstance(block, _Heading):
             out += ["#" * block.level + " " + _md(block.text), ""]
         elif isinstance(block, _Para):
@@ -526,11 +537,11 @@ def _numeric(table: _Table, column: int) -> bool:
 # --- CSV -----------------------------------------------------------------------------------------------
 
 
-def render_csv(report: SixMonthReport) -> str:
+def render_csv(report: SixMonthReport | Sequence[_Block]) -> str:
     """One sheet: each section's title row, then its table (header + rows), then an empty row."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for block in _layout(report):
+    for block in _blocks_of(report):
         if isinstance(block, _Heading | _Para):
             writer.writerow([block.text])
         elif isinstance(block, _List):
@@ -565,7 +576,7 @@ def _cell_html(cell: _Cell, tag: str) -> str:
     return f"<{tag}{attr}>{html.escape(str(cell), quote=True)}</{tag}>"
 
 
-def render_html(report: SixMonthReport, charts: Sequence[Chart] = ()) -> str:
+def render_html(report: SixMonthReport | Sequence[_Block], charts: Sequence[Chart] = ()) -> str:
     """A standalone page; ``charts`` follow the tables as embedded PNG (``data:`` URIs, nothing fetched)."""
     e = html.escape
     out = [
@@ -573,12 +584,12 @@ def render_html(report: SixMonthReport, charts: Sequence[Chart] = ()) -> str:
         '<html lang="vi">',
         "<head>",
         '<meta charset="utf-8">',
-        f"<title>{e(_TITLE)} {e(report.period.label)}</title>",
+        f"<title>{e(_title_of(report))}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
     ]
-    for block in _layout(report):
+    for block in _blocks_of(report):
         if isinstance(block, _Heading):
             out.append(f"<h{block.level}>{e(block.text)}</h{block.level}>")
         elif isinstance(block, _Para):
@@ -603,8 +614,8 @@ def render_html(report: SixMonthReport, charts: Sequence[Chart] = ()) -> str:
     return "\n".join(out)
 
 
-def render(report: SixMonthReport, fmt: Format | str) -> str:
-    """The report in ``fmt`` (``md``, ``csv`` or ``html``)."""
+def render(report: SixMonthReport | Sequence[_Block], fmt: Format | str) -> str:
+    """The report (or another report's blocks) in ``fmt`` (``md``, ``csv`` or ``html``)."""
     if fmt == "md":
         return render_markdown(report)
     if fmt == "csv":
@@ -612,5 +623,5 @@ def render(report: SixMonthReport, fmt: Format | str) -> str:
     if fmt == "html":
         from bus389.consumers.standing_office.charts import charts_for
 
-        return render_html(report, charts_for(report))
+        return render_html(report, charts_for(report) if isinstance(report, SixMonthReport) else ())
     raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")

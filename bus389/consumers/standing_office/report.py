@@ -77,6 +77,8 @@ __all__ = [
     "SixMonthReport",
     "TREND_PERIODS",
     "build_report",
+    "event_summary",
+    "outcome_line",
     "period_figures",
 ]
 
@@ -113,6 +115,21 @@ def _seller_name(record: Mapping[str, Any]) -> str | None:
             return f"{name} (MST {tax_code})"
         return name
     return None
+
+
+def event_summary(record: Mapping[str, Any]) -> str:
+    """One line saying what an event is about: its domains, else its summary, else its seller."""
+    return (
+        ", ".join(str(d) for d in record.get("domains") or [])
+        or _str(record.get("summary"))
+        or _seller_name(record)
+        or ""
+    )
+
+
+def outcome_line(event: StoredEvent) -> CaseOutcomeLine:
+    """A ``case_outcome`` event as a line of the report."""
+    return _outcome_line(event)
 
 
 def _normalised_period(value: Any) -> str:
@@ -348,12 +365,7 @@ def _overdue(
         if deadline >= as_of or answers.is_answered(request):
             continue
         record = request.record
-        summary = (
-            ", ".join(str(d) for d in record.get("domains") or [])
-            or _str(record.get("summary"))
-            or _seller_name(record)
-            or ""
-        )
+        summary = event_summary(record)
         lines.append(
             OverdueRequest(
                 event_id=request.event_id,
