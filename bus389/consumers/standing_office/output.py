@@ -16,7 +16,16 @@ from bus389.consumers.standing_office.render import CHARTS_HEADING, Block, layou
 from bus389.consumers.standing_office.report_model import SixMonthReport
 from bus389.settings import ReportSettings
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "Output", "default_name", "report_output", "six_monthly_summary"]
+__all__ = [
+    "FORMATS",
+    "MEDIA_TYPES",
+    "Output",
+    "default_name",
+    "mail_subject",
+    "report_output",
+    "six_monthly_summary",
+    "text_summary",
+]
 
 FORMATS = ("md", "csv", "html", "docx", "pdf")
 MEDIA_TYPES = {
@@ -102,3 +111,30 @@ def report_output(
     from bus389.consumers.standing_office.pdf import docx_to_pdf
 
     return Output(default_name(stem, fmt), docx_to_pdf(docx), fmt)
+
+
+def text_summary(report: SixMonthReport) -> str:
+    """The plain-text body of the mail carrying the report: the headline figures, then what is attached."""
+    from bus389.consumers.standing_office.render import EVENT_TYPE_LABELS, format_vnd
+
+    lines = [
+        f"Báo cáo sáu tháng {report.period.label} của Cơ quan Thường trực BCĐ 389 tỉnh Quảng Ngãi.",
+        "",
+        f"Tổng số sự kiện trong kỳ: {report.events_total}",
+    ]
+    lines += [f"  - {EVENT_TYPE_LABELS.get(t, t)}: {n}" for t, n in report.totals_by_type.items()]
+    alerts = sum(m.tax_alerts for m in report.members)
+    revenue = sum(m.undeclared_revenue_vnd for m in report.members)
+    lines += [
+        f"Cảnh báo người bán chưa kê khai thuế: {alerts}, doanh thu chưa kê khai {format_vnd(revenue)}",
+        f"Yêu cầu quá hạn chưa được trả lời: {len(report.overdue)}",
+        f"Thông tin trùng lặp giữa các cơ quan: {len(report.correlations)}",
+        f"Thành viên chưa gửi báo cáo sáu tháng: {len(report.missing_periodic_reports)}",
+        "",
+        "Chi tiết, bảng số liệu và biểu đồ: xem tệp đính kèm.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def mail_subject(report: SixMonthReport) -> str:
+    return f"[BCĐ 389] Báo cáo sáu tháng {report.period.label}"

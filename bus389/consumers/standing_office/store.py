@@ -489,6 +489,14 @@ class StandingOfficeStore:
         params = (topic, partition, offset, event_id, reason, detail, int(time.time() * 1000))
         return self._run([(sql, params)])[0] == 1
 
+    def set_meta(self, name: str, value: str) -> None:
+        """Remember ``name`` = ``value`` in ``so_meta`` (e.g. which six-monthly report was mailed)."""
+        self._run([(self._dialect.upsert("so_meta", ("name", "value"), ("name",)), (name, value))])
+
+    def get_meta(self, name: str) -> str | None:
+        rows = self._query("SELECT value FROM so_meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
     # --- reading --------------------------------------------------------------------------------------
 
     def count_events(self) -> int:
