@@ -70,7 +70,7 @@ def lookup_keys(text: str) -> list[tuple[str, str]]:
         keys.append(("tax_code", normalise_tax_code(raw)))
     if re.fullmatch(r"\+?[\d\s.\-()]+", raw):
         phone = normalise_phone(raw)
-        if phone:
+        if phone and len(phone.lstrip("+")) <= 12:  # 13 digits is a branch's tax code, never a phone
             keys.append(("phone", phone))
     domain = normalise_domain(raw) if "." in raw and not re.fullmatch(r"[\d\s.\-+()]+", raw) else ""
     if domain and "." in domain:
