@@ -214,7 +214,7 @@ STANDING_OFFICE_EVENTS_STORED = _counter(
 )
 STANDING_OFFICE_REPORTS_SENT = _counter(
     "bus389_reports_sent_total",
-    "Reports the standing office mailed (the scheduled six-monthly report and `bus389 report send`), by kind.",
+    "Reports the standing office mailed (on schedule, or by `bus389 report send`), by kind.",
     ("kind",),
 )
 STANDING_OFFICE_REPORT_LAST_SENT = _gauge(

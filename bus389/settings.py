@@ -166,8 +166,13 @@ class ReportSettings(_Group):
     signer_title: str | None = None
     """The signer's position, e.g. ``TRƯỞNG BAN`` or ``PHÓ TRƯỞNG BAN``."""
     signer_authority: str | None = None
-    """``KT.``/``TM.``/``Q.`` line above the title when the signer signs for someone, e.g. ``TM. BAN CHỈ ĐẠO``."""
-    recipients: tuple[str, ...] = ("Ban Chỉ đạo 389 quốc gia", "UBND tỉnh Quảng Ngãi", "Các thành viên BCĐ", "Lưu: VT")
+    """The ``KT.``/``TM.`` line above the title when the signer signs for another (``KT. TRƯỞNG BAN``)."""
+    recipients: tuple[str, ...] = (
+        "Ban Chỉ đạo 389 quốc gia",
+        "UBND tỉnh Quảng Ngãi",
+        "Các thành viên BCĐ",
+        "Lưu: VT",
+    )
     """``Nơi nhận:`` lines of the document."""
     send_to: tuple[str, ...] = ()
     """Where the standing-office service mails the six-monthly report on its due date; empty: never."""

@@ -1,4 +1,4 @@
-"""A local SMTP server for the demo and the tests: STARTTLS and AUTH required, every message kept in a Maildir.
+"""A local SMTP server for the demo and the tests: STARTTLS and AUTH required, messages kept in a Maildir.
 
 aiosmtpd (a dev dependency) on loopback: ``MAIL``/``RCPT``/``AUTH`` are refused before ``STARTTLS``,
 ``MAIL`` before ``AUTH``, and a login other than the configured one is refused; recipients listed in
@@ -112,7 +112,9 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"smtp sink listening on {args.host}:{args.port} (STARTTLS, AUTH), maildir {args.maildir}", flush=True)
+    print(
+        f"smtp sink listening on {args.host}:{args.port} (STARTTLS, AUTH), maildir {args.maildir}", flush=True
+    )
     stop.wait()
     controller.stop()
     if args.pid_file:

@@ -1,4 +1,4 @@
-"""Shared by the document and mail tests: a store holding the six-monthly scenario, and the signer's settings."""
+"""Shared by the document and mail tests: a store with the six-monthly scenario, the signer's settings."""
 
 from __future__ import annotations
 

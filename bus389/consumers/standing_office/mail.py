@@ -14,6 +14,7 @@ display name) is an :class:`~bus389.errors.InputError` naming it.
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import re
 import smtplib
@@ -133,7 +134,7 @@ def send_message(settings: MailSettings, message: EmailMessage) -> None:
                 )
             smtp.starttls(context=context)
             smtp.ehlo()
-            smtp.login(settings.username, password.get_secret_value())
+            _login(smtp, settings.username, password)
             code, reply = smtp.mail(sender)
             if code != 250:
                 smtp.rset()
@@ -165,11 +166,29 @@ def send_message(settings: MailSettings, message: EmailMessage) -> None:
         raise MailError(
             f"the SMTP server {where} answered {exc.smtp_code} {_text(exc.smtp_error)}; nothing was sent"
         ) from None
+    except UnicodeError:
+        raise MailError(
+            f"the SMTP server {where} offers no AUTH PLAIN and the credentials are not ASCII; "
+            "nothing was sent"
+        ) from None
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(
             f"cannot reach the SMTP server {where}: {exc.__class__.__name__} {exc}; nothing was sent",
             retriable=True,
         ) from None
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: SecretStr) -> None:
+    """AUTH PLAIN in UTF-8 (RFC 4616): smtplib's own login encodes as ASCII and fails on "mật khẩu"."""
+    secret = password.get_secret_value()
+    mechanisms = smtp.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" not in mechanisms:
+        smtp.login(user, secret)  # LOGIN or CRAM-MD5, as smtplib negotiates them (ASCII credentials)
+        return
+    token = base64.b64encode(b"\0" + user.encode("utf-8") + b"\0" + secret.encode("utf-8")).decode("ascii")
+    code, reply = smtp.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _text(reply: bytes | str) -> str:
