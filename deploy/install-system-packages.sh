@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo need: Prometheus (promtool), Alertmanager (amtool),
-# the Unbound resolver and dig. Idempotent: installs only what is missing, and runs `apt-get update`
+# the Unbound resolver and dig; LibreOffice Writer (headless: the report's PDF), poppler (pdftotext,
+# pdftoppm: the PDF tests) and fonts with every Vietnamese letter (Liberation 2: Times New Roman's
+# metric twin; DejaVu). Idempotent: installs only what is missing, and runs `apt-get update`
 # once, only when something is missing. Needs root (or sudo) only in that case.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql)
+PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql
+          libreoffice-writer-nogui poppler-utils fonts-liberation2 fonts-dejavu-core)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
