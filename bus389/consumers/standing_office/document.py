@@ -224,8 +224,8 @@ def _page(document: Any) -> None:
 
 def _header(document: Any, head: DocumentHeader) -> None:
     left, right = _two_columns(document, 6.2, 10.3)
-    _first_para(left, head.governing_body.upper(), size=13)
-    issuer = _para(left, head.issuing_body.upper(), size=13, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
+    _first_para(left, head.governing_body.upper(), size=12)
+    issuer = _para(left, head.issuing_body.upper(), size=12, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
     _underline_rule(issuer)
     _para(left, f"Số: {head.number_symbol}", size=13, align=WD_ALIGN_PARAGRAPH.CENTER, space_after=0)
     _first_para(right, NATIONAL_TITLE, size=12, bold=True)
@@ -240,14 +240,27 @@ def _header(document: Any, head: DocumentHeader) -> None:
     _para(document, head.summary, size=14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, space_after=12)
 
 
+_TEXT_WIDTH_CM = 16.5
+"""A4 less the left (30 mm) and right (15 mm) margins."""
+
+
 def _table(document: Any, block: Table) -> None:
-    table = document.add_table(rows=1, cols=len(block.headers))
+    columns = len(block.headers)
+    table = document.add_table(rows=1 + len(block.rows), cols=columns)
     table.style = document.styles["Table Grid"]
+    table.autofit = False
+    # the first column names who or what (an agency, a period): wider than the figures beside it
+    first = 3.6 if columns > 2 else _TEXT_WIDTH_CM / columns
+    rest = (_TEXT_WIDTH_CM - first) / (columns - 1) if columns > 1 else 0.0
+    for index, column in enumerate(table.columns):
+        width = Cm(first if index == 0 else rest)
+        column.width = width  # LibreOffice reads the grid, Word the cells
+        for cell in column.cells:
+            cell.width = width
     for cell, text in zip(table.rows[0].cells, block.headers, strict=True):
         _first_para(cell, str(text), size=10, bold=True)
-    for row in block.rows:
-        cells = table.add_row().cells
-        for cell, value in zip(cells, row, strict=True):
+    for row_cells, row in zip((r.cells for r in table.rows[1:]), block.rows, strict=True):
+        for cell, value in zip(row_cells, row, strict=True):
             numeric = isinstance(value, int | Money)
             align = WD_ALIGN_PARAGRAPH.RIGHT if numeric else WD_ALIGN_PARAGRAPH.LEFT
             _first_para(cell, str(value), size=10, align=align)
