@@ -285,3 +285,21 @@ def test_lookup_keys_reads_each_kind() -> None:
 def test_send_options_go_after_send(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["report", "--period", "2021-H1", "send", "--to", "a@b.vn"], env=env)
     assert result.exit_code == 2 and "after `report send`" in result.output
+
+
+def test_text_that_looks_like_markup_stays_text(tmp_path: Path) -> None:
+    from _so_records import seller, suspect_seller, vn
+
+    hostile = "<w:p><w:r><w:t>Giả mạo</w:t></w:r></w:p> & =cmd|'/C calc'!A0 <script>alert(1)</script>"
+    with StandingOfficeStore.open("sqlite:///:memory:") as store:
+        store.add_event(suspect_seller("police", vn(2021, 2, 1), seller(hostile, tax_code="0312345678")))
+        store.add_event(suspect_seller("customs", vn(2021, 2, 2), seller(hostile, tax_code="0312345678")))
+        model = build_report(store, Period.parse("2021-H1"), now=NOW)
+    data = report_output(model, "docx", SETTINGS, stem="x").data
+    document = docx.Document(io.BytesIO(data))
+    cells = {c.text for t in document.tables for r in t.rows for c in r.cells}
+    assert f"{hostile} (MST 0312345678)" in cells  # read back as the very text
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode("utf-8")
+    assert "<w:t>Giả mạo</w:t>" not in xml and "&lt;w:p&gt;&lt;w:r&gt;&lt;w:t&gt;Giả mạo" in xml
+    page = render_html(model, charts_for(model))
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
