@@ -363,3 +363,59 @@ def test_the_schedule_retries_after_a_refusal(
         fixed = settings.model_copy(update={"mail": settings.mail.model_copy(update={"port": working.port})})
         assert ReportSchedule(fixed, store).check(at) == Period.parse("2021-H1")
     assert len(working.messages()) == 1
+
+
+def test_the_service_thread_mails_the_last_period_when_due(
+    start_sink: Callable[..., Sink], tls: Any, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    from _so_records import seller, suspect_seller, tax_discrepancy
+
+    from bus389.consumers.standing_office.service import _start_schedule
+
+    now = datetime.now(UTC)
+    local = now.astimezone(VN_TZ)
+    last = Period(local.year, 1 if local.month <= 6 else 2).previous()
+    inside = last.start.astimezone(UTC) + (last.end - last.start) / 2
+    url = f"sqlite:///{tmp_path / 'so.sqlite3'}"
+    with StandingOfficeStore.open(url) as store:
+        who = seller("Võ Thị Kim Loan", tax_code="4300957713")
+        store.add_event(suspect_seller("police", inside, who))
+        store.add_event(tax_discrepancy(inside, who, undeclared=2_040_000_000, owed=30_600_000))
+    sink = start_sink()
+    settings = Settings(
+        store=StoreSettings(standing_office_url=url),
+        report=ReportSettings(
+            signer_name="Nguyễn Văn An",
+            signer_title="Phó Trưởng ban",
+            send_to=(TO[0],),
+            # due the day after the period ends: already past, whatever today is
+            due_dates={"H1": "07-01", "H2": "01-01"},
+            schedule_check_s=0.5,
+        ),
+        mail=MailSettings(
+            host="127.0.0.1",
+            port=sink.port,
+            username=USER,
+            password=SecretStr(PASSWORD),
+            ssl_cafile=tls.ca_cert,
+        ),
+    )
+    stop = threading.Event()
+    thread = _start_schedule(settings, stop)
+    assert thread is not None
+    try:
+        deadline = time.monotonic() + 120
+        while not sink.messages() and time.monotonic() < deadline:
+            stop.wait(0.2)  # waiting for the observable condition: a message in the Maildir
+        [message] = sink.messages()
+        assert message["Subject"] == f"[BCĐ 389] Báo cáo sáu tháng {last.label}"
+        with StandingOfficeStore.open(url, create=False) as store:
+            assert store.get_meta(f"report_sent:{last.label}")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(sink.messages()) == 1  # checked again and again: sent once
