@@ -338,6 +338,13 @@ def test_the_schedule_sends_the_report_once_on_its_due_date(
     assert message["Subject"] == "[BCĐ 389] Báo cáo sáu tháng 2021-H1"
     assert _sample("bus389_reports_sent_total", labels) == before + 1
     assert _sample("bus389_report_last_sent_timestamp_seconds", labels) == sent_at.astimezone(UTC).timestamp()
+    # a restarted service reads the last sending back from the store
+    from bus389.metrics import STANDING_OFFICE_REPORT_LAST_SENT
+
+    STANDING_OFFICE_REPORT_LAST_SENT.labels("six-monthly").set(0)
+    with StandingOfficeStore.open(store_url, create=False) as store:
+        ReportSchedule(settings, store).restore_metrics(datetime(2021, 12, 1, tzinfo=VN_TZ))
+    assert _sample("bus389_report_last_sent_timestamp_seconds", labels) == sent_at.astimezone(UTC).timestamp()
 
 
 def test_the_schedule_retries_after_a_refusal(

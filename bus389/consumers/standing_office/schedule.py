@@ -14,7 +14,8 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from bus389.consumers.standing_office.delivery import send_six_monthly
+from bus389 import metrics
+from bus389.consumers.standing_office.delivery import SIX_MONTHLY, send_six_monthly
 from bus389.consumers.standing_office.period import VN_TZ, Period
 from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.errors import BusError, ConfigError
@@ -84,8 +85,27 @@ class ReportSchedule:
         )
         return period
 
+    def restore_metrics(self, now: datetime | None = None) -> None:
+        """Set the last-sent gauge from the store: what was mailed before this process started."""
+        local = (now or datetime.now(UTC)).astimezone(VN_TZ)
+        period = Period(local.year, 1 if local.month <= 6 else 2)
+        for _ in range(4):  # the last two years
+            period = period.previous()
+            sent = self.store.get_meta(sent_key(period))
+            if sent:
+                try:
+                    stamp = datetime.fromisoformat(sent).timestamp()
+                except ValueError:
+                    continue
+                metrics.STANDING_OFFICE_REPORT_LAST_SENT.labels(SIX_MONTHLY).set(stamp)
+                return
+
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Check now, then every ``interval_s``, until ``stop`` is set."""
+        try:
+            self.restore_metrics()
+        except BusError as exc:
+            log.warning("the report schedule could not read what was sent before: %s", exc)
         while True:
             try:
                 self.check()
