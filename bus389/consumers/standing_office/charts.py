@@ -11,6 +11,7 @@ font that has every Vietnamese letter, and reads nothing from the network.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,9 +70,9 @@ def _vietnamese_font() -> str:
     return chosen
 
 
-def _png(draw: Callable[[Any, Any], None], *, panels: int = 1) -> bytes:
+def _png(draw: Callable[[Any, Any], None], *, panels: int = 1, height: float = 3.4) -> bytes:
     plt = _pyplot()
-    fig, ax = plt.subplots(1, panels, figsize=(6.4, 3.4), dpi=110, squeeze=True)
+    fig, ax = plt.subplots(1, panels, figsize=(6.4, height), dpi=110, squeeze=True)
     try:
         draw(fig, ax)
         fig.tight_layout()
@@ -84,6 +85,8 @@ def _png(draw: Callable[[Any, Any], None], *, panels: int = 1) -> bytes:
 
 def charts_for(report: SixMonthReport) -> list[Chart]:
     """The charts of ``report``, in the order the document shows them (none when the period is empty)."""
+    from matplotlib.ticker import MaxNLocator
+
     from bus389.consumers.standing_office.render import (
         BLOCK_OUTCOME_LABELS,
         EVENT_TYPE_LABELS,
@@ -99,7 +102,7 @@ def charts_for(report: SixMonthReport) -> list[Chart]:
     if active:
 
         def per_member(_fig: Any, ax: Any) -> None:
-            names = [agency_name(m.agency) for m in active]
+            names = [textwrap.fill(agency_name(m.agency), 26) for m in active]
             bottom = [0] * len(active)
             for t in types:
                 values = [m.events_by_type.get(t, 0) for m in active]
@@ -107,9 +110,15 @@ def charts_for(report: SixMonthReport) -> list[Chart]:
                 bottom = [b + v for b, v in zip(bottom, values, strict=True)]
             ax.invert_yaxis()
             ax.set_xlabel("Số sự kiện")
-            ax.legend(fontsize=7, loc="lower right")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.35, -0.18), ncol=2, frameon=False)
 
-        charts.append(Chart(f"Số sự kiện theo cơ quan và loại, kỳ {report.period.label}", _png(per_member)))
+        height = 2.4 + 0.45 * len(active) + 0.25 * ((len(types) + 1) // 2)
+        charts.append(
+            Chart(
+                f"Số sự kiện theo cơ quan và loại, kỳ {report.period.label}", _png(per_member, height=height)
+            )
+        )
 
     blocks = [line for m in report.members for line in m.block_requests]
     if blocks:
@@ -120,7 +129,8 @@ def charts_for(report: SixMonthReport) -> list[Chart]:
             for line in blocks:
                 label = BLOCK_OUTCOME_LABELS.get(line.outcome or "", line.outcome or "")
                 counts[label] = counts.get(label, 0) + 1
-            left.bar(list(counts), list(counts.values()), color="#4c72b0")
+            left.bar([textwrap.fill(c, 10) for c in counts], list(counts.values()), color="#4c72b0")
+            left.yaxis.set_major_locator(MaxNLocator(integer=True))
             left.set_ylabel("Số yêu cầu")
             left.set_title("Theo kết quả")
             hours = [line.time_to_result.total_seconds() / 3600 for line in blocks if line.time_to_result]
@@ -169,7 +179,8 @@ def charts_for(report: SixMonthReport) -> list[Chart]:
                 label=f"Kỳ này ({report.period.label})",
                 color="#4c72b0",
             )
-            ax.set_yticks(list(ys), labels)
+            ax.set_yticks(list(ys), [textwrap.fill(label, 30) for label in labels])
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.invert_yaxis()
             ax.set_xlabel("Số sự kiện")
             ax.legend(fontsize=7)
