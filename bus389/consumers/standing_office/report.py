@@ -41,11 +41,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bus389.agencies import STANDING_OFFICE, Agency
+from bus389.consumers.standing_office.answers import Answers, result_time
 from bus389.consumers.standing_office.correlation import CORRELATED_KINDS
 from bus389.consumers.standing_office.period import VN_TZ, Period
 from bus389.consumers.standing_office.report_model import (
@@ -60,7 +61,7 @@ from bus389.consumers.standing_office.report_model import (
     ReferralLine,
     SixMonthReport,
 )
-from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent, to_millis
+from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent
 from bus389.settings import ReportSettings
 
 __all__ = [
@@ -99,13 +100,6 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _instant(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(to_millis(value) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
 def _seller_name(record: Mapping[str, Any]) -> str | None:
     seller = record.get("seller")
     if isinstance(seller, Mapping):
@@ -136,10 +130,6 @@ def _normalised_period(value: Any) -> str:
     return re.sub(r"\s+", "", value).upper() if isinstance(value, str) else ""
 
 
-def _result_time(result: StoredEvent) -> datetime:
-    return _instant(result.record.get("decided_at")) or result.occurred_at
-
-
 def _outcome_line(event: StoredEvent) -> CaseOutcomeLine:
     record = event.record
     return CaseOutcomeLine(
@@ -152,57 +142,6 @@ def _outcome_line(event: StoredEvent) -> CaseOutcomeLine:
         goods_seized_value_vnd=_int(record.get("goods_seized_value_vnd")),
         decision_ref=_str(record.get("decision_ref")),
     )
-
-
-class _Answers:
-    """Who answered what, as of one instant."""
-
-    def __init__(self, replies: Iterable[StoredEvent], as_of: datetime) -> None:
-        self.by_reply: dict[str, list[StoredEvent]] = defaultdict(list)
-        self.by_case: dict[str, list[StoredEvent]] = defaultdict(list)
-        for event in replies:
-            if self._time(event) > as_of:
-                continue
-            if event.in_reply_to:
-                self.by_reply[event.in_reply_to].append(event)
-            if event.case_ref:
-                self.by_case[event.case_ref].append(event)
-
-    @staticmethod
-    def _time(event: StoredEvent) -> datetime:
-        return _result_time(event) if event.event_type == "domain_block_result" else event.occurred_at
-
-    def block_results(self, request: StoredEvent) -> list[StoredEvent]:
-        found = [e for e in self.by_reply.get(request.event_id, []) if e.event_type == "domain_block_result"]
-        return sorted(found, key=lambda e: (_result_time(e), e.event_id))
-
-    def case_outcomes(self, referral: StoredEvent) -> list[StoredEvent]:
-        found = {
-            e.event_id: e for e in self.by_reply.get(referral.event_id, []) if e.event_type == "case_outcome"
-        }
-        if referral.case_ref:
-            found.update(
-                {
-                    e.event_id: e
-                    for e in self.by_case.get(referral.case_ref, [])
-                    if e.event_type == "case_outcome"
-                }
-            )
-        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
-
-    def is_answered(self, request: StoredEvent) -> bool:
-        if request.event_type == "domain_block_request":
-            return bool(self.block_results(request))
-        if request.event_type == "case_referral":
-            return bool(self.case_outcomes(request))
-        if any(e.event_id != request.event_id for e in self.by_reply.get(request.event_id, [])):
-            return True
-        if request.case_ref:
-            return any(
-                e.event_id != request.event_id and e.event_type in ("case_referral", "case_outcome")
-                for e in self.by_case.get(request.case_ref, [])
-            )
-        return False
 
 
 # --- building ------------------------------------------------------------------------------------------
@@ -227,7 +166,7 @@ def build_report(
     ]
     asking = {"domain_block_request", "case_referral", *deadlines}
     asked = [e for e in in_period if e.event_type in asking] + older_requests
-    answers = _Answers(
+    answers = Answers(
         store.replies((e.event_id for e in asked), (e.case_ref for e in asked if e.case_ref)), as_of
     )
     six_monthly = _six_monthly_reports(store, period, generated_at)
@@ -291,7 +230,7 @@ def _six_monthly_reports(
 
 
 def _member_report(
-    agency: Agency, events: list[StoredEvent], answers: _Answers, six_monthly: list[str]
+    agency: Agency, events: list[StoredEvent], answers: Answers, six_monthly: list[str]
 ) -> MemberReport:
     by_type = Counter(e.event_type for e in events)
     blocks: list[BlockRequestLine] = []
@@ -339,7 +278,7 @@ def _block_line(request: StoredEvent, results: list[StoredEvent]) -> BlockReques
     ips = tuple(i for i in record.get("ip_addresses") or [] if isinstance(i, str))
     first = results[0] if results else None
     latest = results[-1] if results else None
-    answered_at = _result_time(first) if first else None
+    answered_at = result_time(first) if first else None
     return BlockRequestLine(
         event_id=request.event_id,
         requester=request.source,
@@ -354,7 +293,7 @@ def _block_line(request: StoredEvent, results: list[StoredEvent]) -> BlockReques
 
 
 def _overdue(
-    asked: list[StoredEvent], answers: _Answers, deadlines: Mapping[str, int], as_of: datetime
+    asked: list[StoredEvent], answers: Answers, deadlines: Mapping[str, int], as_of: datetime
 ) -> tuple[OverdueRequest, ...]:
     lines = []
     for request in asked:
