@@ -426,3 +426,53 @@ def test_the_service_thread_mails_the_last_period_when_due(
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert len(sink.messages()) == 1  # checked again and again: sent once
+
+
+def test_the_demo_sink_runs_as_a_process_and_stops_on_sigterm(
+    tls: Any, store_url: str, tmp_path: Path
+) -> None:
+    import signal
+    import sys
+    import time
+
+    port = _free_port()
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n", encoding="utf-8")
+    password_file.chmod(0o600)
+    pid_file = tmp_path / "sink.pid"
+    log = tmp_path / "sink.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # the command line deploy/demo.sh runs
+            [
+                sys.executable,
+                str(REPO_ROOT / "deploy" / "smtp_sink.py"),
+                "--port",
+                str(port),
+                "--cert",
+                str(tls.broker_keystore),
+                "--maildir",
+                str(tmp_path / "maildir"),
+                "--user",
+                USER,
+                "--password-file",
+                str(password_file),
+                "--pid-file",
+                str(pid_file),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while b"listening" not in log.read_bytes() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the server's own "listening" line, with a deadline
+        assert b"listening" in log.read_bytes(), log.read_text()
+        assert pid_file.read_text().strip() == str(process.pid)
+        sink = Sink(port, tmp_path / "maildir")
+        result = _send(_config(tmp_path, sink, tls), store_url, "--period", "2021-H1", "--to", TO[0])
+        assert result.exit_code == 0, result.output
+        assert len(sink.messages()) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert not pid_file.exists()
