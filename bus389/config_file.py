@@ -42,7 +42,7 @@ __all__ = [
 
 ENV_PREFIX = "BUS389_"
 _LINE = re.compile(r"^(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*)$")
-_SECRET_FIELDS = frozenset({("kafka", "password")})
+_SECRET_FIELDS = frozenset({("kafka", "password"), ("mail", "password")})
 """The settings whose presence makes a config file secret (checked to be 0600)."""
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
 """A URL carrying a password (``postgresql://user:pw@host/db``): any such setting is a secret too."""

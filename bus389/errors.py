@@ -14,10 +14,12 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "CorruptBodyError",
+    "DocumentError",
     "EncodeError",
     "InputError",
     "InvalidRecordsError",
     "LocalKafkaError",
+    "MailError",
     "NoBrokerError",
     "PolicyError",
     "PublishError",
@@ -193,3 +195,19 @@ class StoreError(BusError):
 
 class ZoneCheckError(StoreError):
     """A new RPZ zone failed ``named-checkzone``: it was not installed, the old zone stays in force."""
+
+
+class DocumentError(BusError):
+    """A report document could not be made (the PDF converter is missing or failed)."""
+
+    exit_code = 5
+
+
+class MailError(BusError):
+    """A report could not be mailed: the SMTP server refused or could not be reached; nothing was sent."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable

@@ -52,6 +52,8 @@ __all__ = [
     "SERVICE_UP",
     "SPOOF_ATTEMPTS",
     "STANDING_OFFICE_EVENTS_STORED",
+    "STANDING_OFFICE_REPORTS_SENT",
+    "STANDING_OFFICE_REPORT_LAST_SENT",
     "MetricSpec",
     "push_counts",
     "serve_metrics",
@@ -220,6 +222,16 @@ STANDING_OFFICE_EVENTS_STORED = _counter(
     "bus389_standing_office_events_stored_total",
     "Events the standing office stored (first time only; replays are not counted).",
     ("event_type",),
+)
+STANDING_OFFICE_REPORTS_SENT = _counter(
+    "bus389_reports_sent_total",
+    "Reports the standing office mailed (on schedule, or by `bus389 report send`), by kind.",
+    ("kind",),
+)
+STANDING_OFFICE_REPORT_LAST_SENT = _gauge(
+    "bus389_report_last_sent_timestamp_seconds",
+    "When the standing office last mailed a report of this kind (Unix time; 0 before the first).",
+    ("kind",),
 )
 
 # --- health -------------------------------------------------------------------------------------------

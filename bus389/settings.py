@@ -22,6 +22,7 @@ __all__ = [
     "InputSettings",
     "KafkaClientSettings",
     "LocalKafkaSettings",
+    "MailSettings",
     "MetricsSettings",
     "ReportSettings",
     "RouterSettings",
@@ -193,6 +194,51 @@ class IctSettings(_Group):
 class ReportSettings(_Group):
     group_id: str = "bus389.market_surveillance.store"
     answer_deadline_days: dict[str, int] = {"domain_block_request": 3, "case_referral": 15, "complaint": 15}
+    # The document's Decree 30/2020/NĐ-CP header and signature (``bus389 report --format docx|pdf``).
+    governing_body: str = "UBND TỈNH QUẢNG NGÃI"
+    """The body above the issuer (cơ quan chủ quản), first line of the top-left block."""
+    issuing_body: str = "BCĐ 389 TỈNH QUẢNG NGÃI"
+    """The issuer (cơ quan ban hành), bold under the governing body."""
+    number_symbol: str = "/BC-BCĐ389"
+    """``Số: …``: the register number and the symbol; left blank before the number is given (``/BC-…``)."""
+    place: str = "Quảng Ngãi"
+    """The place in ``<place>, ngày … tháng … năm …``."""
+    signer_name: str | None = None
+    """Who signs. Required for a docx/pdf: there is no administrative document without a signer."""
+    signer_title: str | None = None
+    """The signer's position, e.g. ``TRƯỞNG BAN`` or ``PHÓ TRƯỞNG BAN``."""
+    signer_authority: str | None = None
+    """The ``KT.``/``TM.`` line above the title when the signer signs for another (``KT. TRƯỞNG BAN``)."""
+    recipients: tuple[str, ...] = (
+        "Ban Chỉ đạo 389 quốc gia",
+        "UBND tỉnh Quảng Ngãi",
+        "Các thành viên BCĐ",
+        "Lưu: VT",
+    )
+    """``Nơi nhận:`` lines of the document."""
+    send_to: tuple[str, ...] = ()
+    """Where the standing-office service mails the six-monthly report on its due date; empty: never."""
+    due_dates: dict[str, str] = {"H1": "07-15", "H2": "01-15"}
+    """``MM-DD`` on which each half's report is due (H2's falls in the next year)."""
+    schedule_check_s: float = Field(300.0, gt=0)
+    """How often the service checks whether a report is due."""
+
+
+class MailSettings(_Group):
+    """The SMTP server that carries ``bus389 report send`` (STARTTLS and authentication, always)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(587, ge=1, le=65535)
+    sender: str = "bch389@quangngai.gov.vn"
+    """The ``From`` address."""
+    username: str | None = None
+    password: SecretStr | None = None
+    """Set it in the 0600 ``--config`` file, or give ``password_file``; never in the environment."""
+    password_file: Path | None = None
+    """A file (mode 0600) holding the password on its first line."""
+    ssl_cafile: Path | None = None
+    """CA bundle that verifies the server's certificate (default: the system's)."""
+    timeout_s: float = Field(30.0, gt=0)
 
 
 class TaxSettings(_Group):
@@ -240,6 +286,7 @@ class Settings(BaseSettings):
     ict: IctSettings = IctSettings()
     input: InputSettings = InputSettings()
     report: ReportSettings = ReportSettings()
+    mail: MailSettings = MailSettings()
     tax: TaxSettings = TaxSettings()
     chaos: ChaosSettings = ChaosSettings()
 

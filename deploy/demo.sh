@@ -6,8 +6,12 @@
 #   1. the tax office publishes its spreadsheet of undeclared online sellers;
 #   2. market surveillance asks ICT to block a domain; the ICT operator approves; the RPZ line appears
 #      and the result comes back to the requester;
-#   3. the standing office prints its six-monthly report.
-# The services keep running; `make down` stops them and Kafka.
+#   3. one seller is reported by the police, customs and the tax office, each writing the name its own
+#      way under one tax code (examples/correlation/);
+#   4. the standing office prints its six-monthly report, writes it as the Decree 30 Word document and
+#      its PDF (bao-cao-<period>.docx/.pdf in the state directory), and mails both to a local SMTP
+#      server the demo starts (aiosmtpd on 127.0.0.1, STARTTLS and AUTH: deploy/smtp_sink.py).
+# The services keep running; `make down` stops them, the SMTP server and Kafka.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -40,8 +44,62 @@ stop_services() {
   done
 }
 
+smtp_port="${BUS389_DEMO_SMTP_PORT:-2525}"
+smtp_dir="$state_dir/smtp"
+
+stop_smtp() {
+  if [ -f "$smtp_dir/sink.pid" ] && kill -0 "$(cat "$smtp_dir/sink.pid")" 2>/dev/null; then
+    pid=$(cat "$smtp_dir/sink.pid")
+    kill -TERM "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+    echo "stopped the SMTP server (pid $pid)"
+  fi
+  rm -f "$smtp_dir/sink.pid"
+}
+
+# start_smtp: the local SMTP server (STARTTLS with the local CA's certificate, AUTH) and the 0600
+# --config file `bus389 report send` reads its password from.
+start_smtp() {
+  mkdir -p "$smtp_dir" && chmod 700 "$smtp_dir"
+  if [ ! -f "$smtp_dir/password" ]; then
+    (umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(24))" >"$smtp_dir/password")
+  fi
+  python3 -c "import sys; from pathlib import Path; from bus389.security.tls import ensure_local_tls; ensure_local_tls(Path(sys.argv[1]))" "$smtp_dir/tls"
+  (
+    umask 077
+    {
+      echo "BUS389_MAIL__HOST=\"127.0.0.1\""
+      echo "BUS389_MAIL__PORT=\"$smtp_port\""
+      echo "BUS389_MAIL__USERNAME=\"thuongtruc@bcd389.local\""
+      echo "BUS389_MAIL__PASSWORD=\"$(cat "$smtp_dir/password")\""
+      echo "BUS389_MAIL__SSL_CAFILE=\"$smtp_dir/tls/ca.pem\""
+      echo "BUS389_MAIL__SENDER=\"thuongtruc@bcd389.local\""
+    } >"$smtp_dir/mail.env"
+  )
+  if [ -f "$smtp_dir/sink.pid" ] && kill -0 "$(cat "$smtp_dir/sink.pid")" 2>/dev/null; then
+    echo "SMTP server already running (pid $(cat "$smtp_dir/sink.pid"))"
+    return
+  fi
+  rm -f "$smtp_dir/sink.log"
+  setsid nohup python3 deploy/smtp_sink.py --host 127.0.0.1 --port "$smtp_port" \
+    --cert "$smtp_dir/tls/broker.pem" --maildir "$smtp_dir/maildir" --user thuongtruc@bcd389.local \
+    --password-file "$smtp_dir/password" --pid-file "$smtp_dir/sink.pid" >"$smtp_dir/sink.log" 2>&1 </dev/null &
+  for _ in $(seq 1 100); do
+    if grep -q "listening" "$smtp_dir/sink.log" 2>/dev/null; then
+      echo "SMTP server on 127.0.0.1:$smtp_port (STARTTLS, AUTH), mail kept in $smtp_dir/maildir"
+      return
+    fi
+    sleep 0.2
+  done
+  echo "the SMTP server did not start; its log:" >&2
+  cat "$smtp_dir/sink.log" >&2
+  exit 1
+}
+
 if [ "${1:-}" = "down" ]; then
   stop_services
+  stop_smtp
   bus389 kafka down
   exit 0
 fi
@@ -121,9 +179,40 @@ say "Market surveillance receives the result in its inbox"
 wait_for "the domain_block_result" bash -c \
   "bus389 consume --as market_surveillance --from-beginning --timeout 3 | grep -F '\"domain_block_result\"' | grep -F '$request_id' | head -n 1"
 
+say "One seller, three agencies: the police (2021 and today), customs and the tax office, three spellings"
+bus389 publish suspect_seller --as police --file examples/correlation/police.suspect_seller.jsonl
+bus389 publish suspect_seller --as customs --file examples/correlation/customs.suspect_seller.jsonl
+bus389 publish tax_discrepancy --as tax --file examples/correlation/tax.tax_discrepancy.jsonl
+wait_for "the standing office to store the three agencies' reports" bash -c \
+  "bus389 report --correlate 4300957713 | grep -F -- '- Cơ quan báo cáo:' | grep -F 'Công an' | grep -F 'Hải quan' | grep -F 'Thuế'"
+
 say "Standing office (Cơ quan Thường trực BCĐ 389): the six-monthly report"
 period=$(date +%Y)-H$(( $(date +%-m) <= 6 ? 1 : 2 ))
 sleep 2
 bus389 report --period "$period"
 
-say "Running: ${services[*]} (metrics ports 9464, 9465, 9466). Stop everything with: make down"
+say "Standing office: the seller's whole history, whenever reported (bus389 report --correlate)"
+bus389 report --correlate 4300957713
+
+say "Standing office: the report as the state's document (Decree 30/2020/NĐ-CP), Word and PDF"
+export BUS389_REPORT__SIGNER_NAME="${BUS389_REPORT__SIGNER_NAME:-Nguyễn Văn An}"
+export BUS389_REPORT__SIGNER_TITLE="${BUS389_REPORT__SIGNER_TITLE:-Phó Trưởng ban}"
+export BUS389_REPORT__SIGNER_AUTHORITY="${BUS389_REPORT__SIGNER_AUTHORITY:-KT. Trưởng ban}"
+bus389 report --period "$period" --format docx --out "$state_dir/bao-cao-$period.docx"
+bus389 report --period "$period" --format pdf --out "$state_dir/bao-cao-$period.pdf"
+
+say "Standing office: mail the report (STARTTLS, AUTH) to a local SMTP server"
+start_smtp
+bus389 --config "$smtp_dir/mail.env" report send --period "$period" \
+  --to vanphong@bcd389.local --to ubnd-tinh@bcd389.local
+python3 - "$smtp_dir/maildir" <<'PY'
+import email, email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], create=False)
+for key in sorted(box.keys())[-1:]:
+    message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+    print(f"received: {message['Subject']} — to {message['To']}")
+    for part in message.iter_attachments():
+        print(f"  attachment {part.get_filename()} ({part.get_content_type()}, {len(part.get_content())} bytes)")
+PY
+
+say "Running: ${services[*]} (metrics ports 9464, 9465, 9466), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"

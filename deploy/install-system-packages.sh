@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo need: Prometheus (promtool), Alertmanager (amtool),
-# the Unbound resolver and dig, and named-checkzone (bind9-utils: the ICT service checks every RPZ zone
-# with it before it replaces the old one). Idempotent: installs only what is missing, and runs
-# `apt-get update` once, only when something is missing. Needs root (or sudo) only in that case.
+# the Unbound resolver and dig; named-checkzone (bind9-utils: the ICT service checks every RPZ zone with
+# it before it replaces the old one); LibreOffice Writer (headless: the report's PDF), poppler (pdftotext,
+# pdftoppm: the PDF tests) and fonts with every Vietnamese letter (Liberation 2: Times New Roman's
+# metric twin; DejaVu). Idempotent: installs only what is missing, and runs `apt-get update`
+# once, only when something is missing. Needs root (or sudo) only in that case.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql bind9-utils)
+PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql bind9-utils
+          libreoffice-writer-nogui poppler-utils fonts-liberation2 fonts-dejavu-core)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

@@ -351,14 +351,17 @@ def test_one_seller_reported_by_three_members_is_correlated(
         ("account", "SHOPEE:hung shop", ("police", "market_surveillance")),
     ]
     seller_group = report.correlations[0]
-    assert [(r.agency, r.event_type, r.event_id) for r in seller_group.reports] == [
-        ("police", "suspect_seller", eid(scenario.ss1)),
-        ("tax", "tax_discrepancy", eid(scenario.td1)),
-        ("market_surveillance", "complaint", eid(scenario.cmp1)),
-        ("market_surveillance", "case_referral", eid(scenario.r1)),
+    # the police's reports just before and just after the period are listed too, marked as such
+    assert [(r.agency, r.event_type, r.event_id, r.when) for r in seller_group.reports] == [
+        ("police", "suspect_seller", eid(scenario.ss_before), "earlier"),
+        ("police", "suspect_seller", eid(scenario.ss1), "period"),
+        ("tax", "tax_discrepancy", eid(scenario.td1), "period"),
+        ("market_surveillance", "complaint", eid(scenario.cmp1), "period"),
+        ("market_surveillance", "case_referral", eid(scenario.r1), "period"),
+        ("police", "suspect_seller", eid(scenario.ss_after), "later"),
     ]
     # each report keeps its own spelling (NFC for display)
-    assert seller_group.reports[1].label == "NGUYỄN  VĂN  HÙNG (MST 0312 345 678)"
+    assert seller_group.reports[2].label == "NGUYỄN  VĂN  HÙNG (MST 0312 345 678)"
 
 
 def test_what_only_one_member_reported_is_not_correlated(report: SixMonthReport) -> None:
@@ -377,16 +380,22 @@ def test_what_only_one_member_reported_is_not_correlated(report: SixMonthReport)
         assert single not in values
 
 
-def test_correlation_ignores_reports_outside_the_period(store: StandingOfficeStore) -> None:
+def test_correlation_meets_reports_of_other_periods(store: StandingOfficeStore) -> None:
     who = seller("Phan Văn Long", tax_code="0311111111")
     store.add_event(suspect_seller("police", vn(2021, 6, 30, 23), who))
     store.add_event(suspect_seller("customs", vn(2021, 7, 1, 1), who))
-    h1 = build_report(store, Period.parse("2021-H1"), now=NOW)
+    # a report made before the customs' event existed shows only what was reported by then
+    assert build_report(store, Period.parse("2021-H1"), now=vn(2021, 7, 1, 0, 30)).correlations == ()
+    h1 = build_report(store, Period.parse("2021-H1"), now=vn(2022, 1, 5))
     h2 = build_report(store, Period.parse("2021-H2"), now=vn(2022, 1, 5))
-    assert h1.correlations == () and h2.correlations == ()
-    store.add_event(tax_discrepancy(vn(2021, 8, 1), who, undeclared=1, owed=1))
-    h2 = build_report(store, Period.parse("2021-H2"), now=vn(2022, 1, 5))
-    assert {g.agencies for g in h2.correlations} == {("customs", "tax")}
+    assert {g.agencies for g in h1.correlations} == {("police", "customs")}
+    assert [r.when for r in h1.correlations[0].reports] == ["period", "later"]
+    assert [r.when for r in h2.correlations[0].reports] == ["earlier", "period"]
+    # the tax office's alert about 2021 revenue, published in 2026, meets the 2021 reports
+    store.add_event(tax_discrepancy(vn(2026, 3, 1), who, undeclared=1, owed=1))
+    h2026 = build_report(store, Period.parse("2026-H1"), now=vn(2026, 7, 5))
+    assert {g.agencies for g in h2026.correlations} == {("police", "customs", "tax")}
+    assert [r.when for r in h2026.correlations[0].reports] == ["earlier", "earlier", "period"]
 
 
 def test_an_empty_store_gives_an_empty_report(store: StandingOfficeStore) -> None:

@@ -9,29 +9,51 @@ Dates and times are Vietnam's (Asia/Ho_Chi_Minh), ``dd/mm/yyyy``.
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bus389.agencies import AGENCY_INFO, Agency
-from bus389.consumers.standing_office.report import VN_TZ, MemberReport, SixMonthReport
+from bus389.consumers.standing_office.labels import (
+    BLOCK_ACTION_LABELS,
+    BLOCK_OUTCOME_LABELS,
+    CASE_OUTCOME_LABELS,
+    EVENT_TYPE_LABELS,
+    KEY_KIND_LABELS,
+    agency_name,
+)
+from bus389.consumers.standing_office.period import VN_TZ
+from bus389.consumers.standing_office.report_model import MemberReport, SixMonthReport
 from bus389.safe_text import csv_cell, markdown_inline
+
+if TYPE_CHECKING:
+    from bus389.consumers.standing_office.charts import Chart
 
 __all__ = [
     "BLOCK_OUTCOME_LABELS",
     "CASE_OUTCOME_LABELS",
+    "CHARTS_HEADING",
     "EVENT_TYPE_LABELS",
     "FORMATS",
     "KEY_KIND_LABELS",
+    "WHEN_LABELS",
+    "Block",
+    "Heading",
+    "ListBlock",
+    "Money",
+    "Para",
+    "Table",
     "agency_name",
     "format_date",
     "format_datetime",
     "format_duration",
     "format_vnd",
+    "layout",
     "render",
     "render_csv",
     "render_html",
@@ -41,51 +63,10 @@ __all__ = [
 Format = Literal["md", "csv", "html"]
 FORMATS: tuple[Format, ...] = ("md", "csv", "html")
 
-EVENT_TYPE_LABELS: dict[str, str] = {
-    "suspect_seller": "Người bán có dấu hiệu vi phạm",
-    "domain_block_request": "Yêu cầu chặn tên miền",
-    "tax_discrepancy": "Cảnh báo người bán chưa kê khai thuế",
-    "domain_block_result": "Kết quả chặn tên miền",
-    "complaint": "Kiến nghị, khiếu nại, tố cáo",
-    "case_referral": "Chuyển giao vụ việc",
-    "case_outcome": "Kết quả xử lý vụ việc",
-    "periodic_report": "Báo cáo định kỳ",
-    "law_gap_proposal": "Đề xuất sửa đổi pháp luật",
-}
-BLOCK_OUTCOME_LABELS: dict[str, str] = {
-    "BLOCKED": "Đã chặn",
-    "PARTIAL": "Chặn một phần",
-    "REJECTED": "Từ chối",
-    "UNBLOCKED": "Đã gỡ chặn",
-    "EXPIRED": "Hết hiệu lực",
-    "UNKNOWN": "Không rõ",
-    "": "Chưa có kết quả",
-}
-BLOCK_ACTION_LABELS: dict[str, str] = {
-    "BLOCK": "Chặn",
-    "UNBLOCK": "Gỡ chặn",
-    "REVOKE_VN_DOMAIN": "Thu hồi tên miền .VN",
-    "SUSPEND_LICENCE": "Đình chỉ giấy phép",
-    "UNKNOWN": "Không rõ",
-}
-CASE_OUTCOME_LABELS: dict[str, str] = {
-    "ADMINISTRATIVE_SANCTION": "Xử phạt vi phạm hành chính",
-    "CRIMINAL_PROSECUTION": "Khởi tố hình sự",
-    "WARNING": "Cảnh cáo",
-    "NO_VIOLATION": "Không vi phạm",
-    "TRANSFERRED": "Chuyển cơ quan khác",
-    "OTHER": "Khác",
-}
-KEY_KIND_LABELS: dict[str, str] = {
-    "seller": "Người bán",
-    "tax_code": "Mã số thuế",
-    "domain": "Tên miền",
-    "phone": "Số điện thoại",
-    "account": "Tài khoản bán hàng",
-    "national_id": "Số định danh cá nhân",
-}
+WHEN_LABELS: dict[str, str] = {"earlier": "Kỳ trước", "period": "Trong kỳ", "later": "Sau kỳ"}
 
 _TITLE = "Báo cáo sáu tháng"
+CHARTS_HEADING = "7. Biểu đồ (minh họa số liệu của các bảng trên)"
 _NONE = "Không có"
 
 
@@ -119,13 +100,6 @@ def format_duration(span: timedelta | None) -> str:
     if mins or not parts:
         parts.append(f"{mins} phút")
     return " ".join(parts)
-
-
-def agency_name(code: str) -> str:
-    try:
-        return AGENCY_INFO[Agency(code)].name_vi
-    except ValueError:
-        return code
 
 
 def _type_label(event_type: str) -> str:
@@ -212,7 +186,13 @@ def _layout(report: SixMonthReport) -> list[_Block]:
     blocks += _missing_section(report)
     blocks += _overdue_section(report)
     blocks += _correlation_section(report)
+    blocks += _trend_section(report)
     return blocks
+
+
+def layout(report: SixMonthReport) -> list[_Block]:
+    """The report's blocks in order: the one layout every format renders (the docx too)."""
+    return _layout(report)
 
 
 def _summary_section(report: SixMonthReport) -> list[_Block]:
@@ -402,8 +382,9 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
     blocks: list[_Block] = [
         _Heading(2, "5. Đối chiếu thông tin giữa các cơ quan"),
         _Para(
-            "Người bán, mã số thuế, tên miền, số điện thoại hoặc tài khoản bán hàng được từ hai cơ quan "
-            "thành viên trở lên báo cáo trong kỳ."
+            "Người bán, mã số thuế, tên miền, số điện thoại hoặc tài khoản bán hàng báo cáo trong kỳ, "
+            "đối chiếu với mọi báo cáo đã lưu (kỳ trước, trong kỳ, sau kỳ): những thông tin được từ hai "
+            "cơ quan thành viên trở lên báo cáo."
         ),
     ]
     if not report.correlations:
@@ -414,12 +395,13 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
         blocks.append(_Para(f"{len(group.agencies)} cơ quan báo cáo: {names}"))
         blocks.append(
             _Table(
-                ("Cơ quan", "Loại sự kiện", "Ngày", "Ghi nhận", "Mã sự kiện"),
+                ("Cơ quan", "Loại sự kiện", "Ngày", "Thời điểm", "Ghi nhận", "Mã sự kiện"),
                 tuple(
                     (
                         agency_name(r.agency),
                         _type_label(r.event_type),
                         format_date(r.occurred_at),
+                        WHEN_LABELS.get(r.when, r.when),
                         r.label,
                         r.event_id,
                     )
@@ -430,6 +412,51 @@ def _correlation_section(report: SixMonthReport) -> list[_Block]:
     return blocks
 
 
+def _trend_section(report: SixMonthReport) -> list[_Block]:
+    blocks: list[_Block] = [_Heading(2, "6. So sánh với các kỳ trước")]
+    if not report.trend:
+        return [*blocks, _Para(_NONE)]
+    types = _in_type_order({t for p in report.trend for t in p.events_by_type})
+    rows: tuple[tuple[_Cell, ...], ...] = tuple(
+        (
+            p.label,
+            *(p.events_by_type.get(t, 0) for t in types),
+            p.events_total,
+            p.tax_alerts,
+            _Money(p.undeclared_revenue_vnd),
+        )
+        for p in report.trend
+    )
+    headers = (
+        "Kỳ",
+        *(_type_label(t) for t in types),
+        "Tổng số sự kiện",
+        "Số cảnh báo thuế",
+        "Doanh thu chưa kê khai",
+    )
+    return [*blocks, _Table(headers, rows)]
+
+
+def _blocks_of(report: SixMonthReport | Sequence[_Block]) -> Sequence[_Block]:
+    """The six-monthly report's layout, or the blocks of another report (a case, an entity's history)."""
+    return _layout(report) if isinstance(report, SixMonthReport) else report
+
+
+def _title_of(report: SixMonthReport | Sequence[_Block]) -> str:
+    if isinstance(report, SixMonthReport):
+        return f"{_TITLE} {report.period.label}"
+    return next((b.text for b in report if isinstance(b, _Heading)), _TITLE)
+
+
+# The public names of the layout's parts, for the other renderers (the docx of :mod:`.document`).
+Heading = _Heading
+Para = _Para
+ListBlock = _List
+Table = _Table
+Money = _Money
+Block = _Block
+
+
 # --- Markdown ------------------------------------------------------------------------------------------
 
 
@@ -437,9 +464,9 @@ def _md(text: object) -> str:
     return markdown_inline(text)
 
 
-def render_markdown(report: SixMonthReport) -> str:
+def render_markdown(report: SixMonthReport | Sequence[_Block]) -> str:
     out: list[str] = []
-    for block in _layout(report):
+    for block in _blocks_of(report):
         if isinstance(block, _Heading):
             out += ["#" * block.level + " " + markdown_inline(block.text, at_line_start=False), ""]
         elif isinstance(block, _Para):
@@ -465,11 +492,11 @@ def _numeric(table: _Table, column: int) -> bool:
 # --- CSV -----------------------------------------------------------------------------------------------
 
 
-def render_csv(report: SixMonthReport) -> str:
+def render_csv(report: SixMonthReport | Sequence[_Block]) -> str:
     """One sheet: each section's title row, then its table (header + rows), then an empty row."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for block in _layout(report):
+    for block in _blocks_of(report):
         if isinstance(block, _Heading | _Para):
             writer.writerow([csv_cell(block.text)])
         elif isinstance(block, _List):
@@ -494,6 +521,7 @@ _CSS = (
     "table{border-collapse:collapse;margin:.5em 0 1em}"
     "th,td{border:1px solid #999;padding:.25em .5em;vertical-align:top}"
     "th{background:#eee}td.n{text-align:right;white-space:nowrap}"
+    "figure{margin:1em 0}img{max-width:100%}"
 )
 
 
@@ -503,19 +531,20 @@ def _cell_html(cell: _Cell, tag: str) -> str:
     return f"<{tag}{attr}>{html.escape(str(cell), quote=True)}</{tag}>"
 
 
-def render_html(report: SixMonthReport) -> str:
+def render_html(report: SixMonthReport | Sequence[_Block], charts: Sequence[Chart] = ()) -> str:
+    """A standalone page; ``charts`` follow the tables as embedded PNG (``data:`` URIs, nothing fetched)."""
     e = html.escape
     out = [
         "<!DOCTYPE html>",
         '<html lang="vi">',
         "<head>",
         '<meta charset="utf-8">',
-        f"<title>{e(_TITLE)} {e(report.period.label)}</title>",
+        f"<title>{e(_title_of(report))}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
     ]
-    for block in _layout(report):
+    for block in _blocks_of(report):
         if isinstance(block, _Heading):
             out.append(f"<h{block.level}>{e(block.text)}</h{block.level}>")
         elif isinstance(block, _Para):
@@ -528,16 +557,26 @@ def render_html(report: SixMonthReport) -> str:
             out.append("<tbody>")
             out += ["<tr>" + "".join(_cell_html(c, "td") for c in row) + "</tr>" for row in block.rows]
             out.append("</tbody></table>")
+    if charts:
+        out.append(f"<h2>{e(CHARTS_HEADING)}</h2>")
+        for chart in charts:
+            data = base64.b64encode(chart.png).decode("ascii")
+            out.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{e(chart.title)}">'
+                f"<figcaption>{e(chart.title)}</figcaption></figure>"
+            )
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 
 
-def render(report: SixMonthReport, fmt: Format | str) -> str:
-    """The report in ``fmt`` (``md``, ``csv`` or ``html``)."""
+def render(report: SixMonthReport | Sequence[_Block], fmt: Format | str) -> str:
+    """The report (or another report's blocks) in ``fmt`` (``md``, ``csv`` or ``html``)."""
     if fmt == "md":
         return render_markdown(report)
     if fmt == "csv":
         return render_csv(report)
     if fmt == "html":
-        return render_html(report)
+        from bus389.consumers.standing_office.charts import charts_for
+
+        return render_html(report, charts_for(report) if isinstance(report, SixMonthReport) else ())
     raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")

@@ -28,25 +28,40 @@ Definitions (each figure of the rendered report follows one of these):
   ``domain_block_request`` is answered by a ``domain_block_result`` in reply to it; a ``case_referral``
   by a ``case_outcome`` of its case (``case_ref``) or in reply to it; any other type (``complaint``)
   by any event in reply to it, or a ``case_referral``/``case_outcome`` of its case.
-- **Correlation**: every key (see :mod:`.correlation`) of the period's events that two or more
-  different members reported in the period, with every report carrying it.
+- **Correlation across time**: every key (see :mod:`.correlation`) of the period's events, matched
+  against every event the store holds that carries it, whenever it occurred (up to the report time):
+  listed when two or more different members reported it, each report marked as earlier than the
+  period, in it, or later. A 2026 tax alert about 2021 revenue thus meets the 2021 police and customs
+  reports on the same tax code, in the 2021 report and in the 2026 one.
+- **Comparison**: the events by type, the undeclared-seller alerts and the undeclared revenue of this
+  period and of the :data:`TREND_PERIODS` - 1 periods before it (the charts draw these figures).
 """
 
 from __future__ import annotations
 
 import re
-import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bus389.agencies import REPORTING_MEMBERS, Agency
+from bus389.consumers.standing_office.answers import Answers, result_time
 from bus389.consumers.standing_office.correlation import CORRELATED_KINDS
-from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent, to_millis
-from bus389.errors import InputError
+from bus389.consumers.standing_office.period import VN_TZ, Period
+from bus389.consumers.standing_office.report_model import (
+    BlockRequestLine,
+    CaseOutcomeLine,
+    CorrelationGroup,
+    CorrelationReport,
+    MemberReport,
+    OutcomesSummary,
+    OverdueRequest,
+    PeriodFigures,
+    ReferralLine,
+    SixMonthReport,
+)
+from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent
 from bus389.settings import ReportSettings
 
 __all__ = [
@@ -61,231 +76,15 @@ __all__ = [
     "Period",
     "ReferralLine",
     "SixMonthReport",
+    "TREND_PERIODS",
     "build_report",
+    "event_summary",
+    "outcome_line",
+    "period_figures",
 ]
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-"""The province's time zone: periods and dates in the report are Vietnam's (UTC+7)."""
-
-_PERIOD = re.compile(r"^(\d{4})-H([12])$")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A half year, Vietnam time: ``2021-H1`` = [1 Jan, 1 Jul 2021), ``2021-H2`` = [1 Jul, 1 Jan 2022)."""
-
-    year: int
-    half: int
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        match = _PERIOD.match(text.strip().upper())
-        if match is None or not 1 <= int(match.group(1)) <= 9998:
-            raise InputError(
-                f"{text!r} is not a six-month period: expected YYYY-H1 (January–June) "
-                "or YYYY-H2 (July–December), e.g. 2021-H1"
-            )
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    @property
-    def label(self) -> str:
-        return f"{self.year}-H{self.half}"
-
-    @property
-    def start(self) -> datetime:
-        return datetime(self.year, 1 if self.half == 1 else 7, 1, tzinfo=VN_TZ)
-
-    @property
-    def end(self) -> datetime:
-        """The first instant after the period."""
-        if self.half == 1:
-            return datetime(self.year, 7, 1, tzinfo=VN_TZ)
-        return datetime(self.year + 1, 1, 1, tzinfo=VN_TZ)
-
-    @property
-    def last_day(self) -> date:
-        return (self.end - timedelta(days=1)).date()
-
-
-@dataclass(frozen=True)
-class BlockRequestLine:
-    event_id: str
-    requester: str
-    occurred_at: datetime
-    domains: tuple[str, ...]
-    action: str
-    outcome: str | None
-    """The latest result's outcome as of the report; None when unanswered."""
-    result_event_id: str | None
-    answered_at: datetime | None
-    time_to_result: timedelta | None
-
-
-@dataclass(frozen=True)
-class CaseOutcomeLine:
-    event_id: str
-    agency: str
-    outcome: str
-    decided_on: str
-    fine_vnd: int
-    goods_seized: str | None
-    goods_seized_value_vnd: int
-    decision_ref: str | None
-
-
-@dataclass(frozen=True)
-class ReferralLine:
-    event_id: str
-    occurred_at: datetime
-    case_ref: str | None
-    seller: str | None
-    offences: tuple[str, ...]
-    outcomes: tuple[CaseOutcomeLine, ...]
-
-    @property
-    def fine_vnd(self) -> int:
-        return sum(o.fine_vnd for o in self.outcomes)
-
-    @property
-    def goods_seized_value_vnd(self) -> int:
-        return sum(o.goods_seized_value_vnd for o in self.outcomes)
-
-
-@dataclass(frozen=True)
-class OutcomesSummary:
-    """The ``case_outcome`` events one member published in the period."""
-
-    lines: tuple[CaseOutcomeLine, ...] = ()
-
-    @property
-    def count(self) -> int:
-        return len(self.lines)
-
-    @property
-    def fine_vnd(self) -> int:
-        return sum(o.fine_vnd for o in self.lines)
-
-    @property
-    def goods_seized_value_vnd(self) -> int:
-        return sum(o.goods_seized_value_vnd for o in self.lines)
-
-
-@dataclass(frozen=True)
-class MemberReport:
-    agency: Agency
-    events_by_type: dict[str, int]
-    block_requests: tuple[BlockRequestLine, ...]
-    tax_alerts: int
-    undeclared_revenue_vnd: int
-    tax_owed_vnd: int
-    referrals: tuple[ReferralLine, ...]
-    outcomes: OutcomesSummary
-    six_monthly_reports: tuple[str, ...]
-    """Event ids of this member's SIX_MONTHLY periodic reports for the period."""
-
-    @property
-    def events_total(self) -> int:
-        return sum(self.events_by_type.values())
-
-    @property
-    def block_outcomes(self) -> dict[str, int]:
-        counts = Counter(line.outcome or "" for line in self.block_requests)
-        return dict(sorted(counts.items()))
-
-    @property
-    def time_to_result_median(self) -> timedelta | None:
-        times = [line.time_to_result for line in self.block_requests if line.time_to_result is not None]
-        if not times:
-            return None
-        return timedelta(seconds=statistics.median(t.total_seconds() for t in times))
-
-    @property
-    def time_to_result_max(self) -> timedelta | None:
-        times = [line.time_to_result for line in self.block_requests if line.time_to_result is not None]
-        return max(times) if times else None
-
-    @property
-    def referrals_with_outcome(self) -> int:
-        return sum(1 for r in self.referrals if r.outcomes)
-
-    @property
-    def referral_fine_vnd(self) -> int:
-        return sum(r.fine_vnd for r in self.referrals)
-
-    @property
-    def referral_goods_seized_value_vnd(self) -> int:
-        return sum(r.goods_seized_value_vnd for r in self.referrals)
-
-    @property
-    def is_active(self) -> bool:
-        return bool(self.events_total or self.six_monthly_reports)
-
-
-@dataclass(frozen=True)
-class OverdueRequest:
-    event_id: str
-    event_type: str
-    agency: str
-    occurred_at: datetime
-    deadline: datetime
-    overdue: timedelta
-    """How long past the deadline at the as-of instant."""
-    summary: str
-
-
-@dataclass(frozen=True)
-class CorrelationReport:
-    """One report carrying a correlated key."""
-
-    agency: str
-    event_type: str
-    occurred_at: datetime
-    event_id: str
-    label: str
-    """How this report spelled it."""
-
-
-@dataclass(frozen=True)
-class CorrelationGroup:
-    kind: str
-    value: str
-    agencies: tuple[str, ...]
-    reports: tuple[CorrelationReport, ...]
-
-    @property
-    def label(self) -> str:
-        """The first spelling reported (for a heading)."""
-        return self.reports[0].label if self.reports else self.value
-
-
-@dataclass(frozen=True)
-class SixMonthReport:
-    period: Period
-    generated_at: datetime
-    as_of: datetime
-    members: tuple[MemberReport, ...]
-    missing_periodic_reports: tuple[Agency, ...]
-    overdue: tuple[OverdueRequest, ...]
-    correlations: tuple[CorrelationGroup, ...]
-    deadlines: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def events_total(self) -> int:
-        return sum(m.events_total for m in self.members)
-
-    @property
-    def totals_by_type(self) -> dict[str, int]:
-        totals: Counter[str] = Counter()
-        for member in self.members:
-            totals.update(member.events_by_type)
-        return dict(sorted(totals.items()))
-
-    def member(self, agency: Agency | str) -> MemberReport:
-        code = Agency(agency)
-        for member in self.members:
-            if member.agency == code:
-                return member
-        raise KeyError(code)
+TREND_PERIODS = 4
+"""How many periods the comparison shows, this one included (two years)."""
 
 
 # --- helpers on stored records ------------------------------------------------------------------------
@@ -301,13 +100,6 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _instant(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(to_millis(value) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
 def _seller_name(record: Mapping[str, Any]) -> str | None:
     seller = record.get("seller")
     if isinstance(seller, Mapping):
@@ -319,12 +111,23 @@ def _seller_name(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+def event_summary(record: Mapping[str, Any]) -> str:
+    """One line saying what an event is about: its domains, else its summary, else its seller."""
+    return (
+        ", ".join(str(d) for d in record.get("domains") or [])
+        or _str(record.get("summary"))
+        or _seller_name(record)
+        or ""
+    )
+
+
+def outcome_line(event: StoredEvent) -> CaseOutcomeLine:
+    """A ``case_outcome`` event as a line of the report."""
+    return _outcome_line(event)
+
+
 def _normalised_period(value: Any) -> str:
     return re.sub(r"\s+", "", value).upper() if isinstance(value, str) else ""
-
-
-def _result_time(result: StoredEvent) -> datetime:
-    return _instant(result.record.get("decided_at")) or result.occurred_at
 
 
 def _outcome_line(event: StoredEvent) -> CaseOutcomeLine:
@@ -339,57 +142,6 @@ def _outcome_line(event: StoredEvent) -> CaseOutcomeLine:
         goods_seized_value_vnd=_int(record.get("goods_seized_value_vnd")),
         decision_ref=_str(record.get("decision_ref")),
     )
-
-
-class _Answers:
-    """Who answered what, as of one instant."""
-
-    def __init__(self, replies: Iterable[StoredEvent], as_of: datetime) -> None:
-        self.by_reply: dict[str, list[StoredEvent]] = defaultdict(list)
-        self.by_case: dict[str, list[StoredEvent]] = defaultdict(list)
-        for event in replies:
-            if self._time(event) > as_of:
-                continue
-            if event.in_reply_to:
-                self.by_reply[event.in_reply_to].append(event)
-            if event.case_ref:
-                self.by_case[event.case_ref].append(event)
-
-    @staticmethod
-    def _time(event: StoredEvent) -> datetime:
-        return _result_time(event) if event.event_type == "domain_block_result" else event.occurred_at
-
-    def block_results(self, request: StoredEvent) -> list[StoredEvent]:
-        found = [e for e in self.by_reply.get(request.event_id, []) if e.event_type == "domain_block_result"]
-        return sorted(found, key=lambda e: (_result_time(e), e.event_id))
-
-    def case_outcomes(self, referral: StoredEvent) -> list[StoredEvent]:
-        found = {
-            e.event_id: e for e in self.by_reply.get(referral.event_id, []) if e.event_type == "case_outcome"
-        }
-        if referral.case_ref:
-            found.update(
-                {
-                    e.event_id: e
-                    for e in self.by_case.get(referral.case_ref, [])
-                    if e.event_type == "case_outcome"
-                }
-            )
-        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
-
-    def is_answered(self, request: StoredEvent) -> bool:
-        if request.event_type == "domain_block_request":
-            return bool(self.block_results(request))
-        if request.event_type == "case_referral":
-            return bool(self.case_outcomes(request))
-        if any(e.event_id != request.event_id for e in self.by_reply.get(request.event_id, [])):
-            return True
-        if request.case_ref:
-            return any(
-                e.event_id != request.event_id and e.event_type in ("case_referral", "case_outcome")
-                for e in self.by_case.get(request.case_ref, [])
-            )
-        return False
 
 
 # --- building ------------------------------------------------------------------------------------------
@@ -414,7 +166,7 @@ def build_report(
     ]
     asking = {"domain_block_request", "case_referral", *deadlines}
     asked = [e for e in in_period if e.event_type in asking] + older_requests
-    answers = _Answers(
+    answers = Answers(
         store.replies((e.event_id for e in asked), (e.case_ref for e in asked if e.case_ref)), as_of
     )
     six_monthly = _six_monthly_reports(store, period, generated_at)
@@ -429,7 +181,10 @@ def build_report(
     )
     missing = tuple(a for a in REPORTING_MEMBERS if not six_monthly.get(a.value))
     overdue = _overdue(asked, answers, deadlines, as_of)
-    correlations = _correlate(store, in_period)
+    correlations = _correlate(store, in_period, period, generated_at)
+    trend = [period]
+    while len(trend) < TREND_PERIODS:
+        trend.insert(0, trend[0].previous())
     return SixMonthReport(
         period=period,
         generated_at=generated_at,
@@ -439,6 +194,24 @@ def build_report(
         overdue=overdue,
         correlations=correlations,
         deadlines=deadlines,
+        trend=tuple(
+            period_figures(store, p, events=in_period if p == period else None) for p in trend if p.year >= 1
+        ),
+    )
+
+
+def period_figures(
+    store: StandingOfficeStore, period: Period, *, events: list[StoredEvent] | None = None
+) -> PeriodFigures:
+    """The headline figures of ``period`` (``events``: its events when the caller already has them)."""
+    if events is None:
+        events = store.events_between(period.start, period.end)
+    alerts = [e for e in events if e.event_type == "tax_discrepancy"]
+    return PeriodFigures(
+        label=period.label,
+        events_by_type=dict(sorted(Counter(e.event_type for e in events).items())),
+        tax_alerts=len(alerts),
+        undeclared_revenue_vnd=sum(_int(e.record.get("undeclared_revenue_vnd")) for e in alerts),
     )
 
 
@@ -457,7 +230,7 @@ def _six_monthly_reports(
 
 
 def _member_report(
-    agency: Agency, events: list[StoredEvent], answers: _Answers, six_monthly: list[str]
+    agency: Agency, events: list[StoredEvent], answers: Answers, six_monthly: list[str]
 ) -> MemberReport:
     by_type = Counter(e.event_type for e in events)
     blocks: list[BlockRequestLine] = []
@@ -505,7 +278,7 @@ def _block_line(request: StoredEvent, results: list[StoredEvent]) -> BlockReques
     ips = tuple(i for i in record.get("ip_addresses") or [] if isinstance(i, str))
     first = results[0] if results else None
     latest = results[-1] if results else None
-    answered_at = _result_time(first) if first else None
+    answered_at = result_time(first) if first else None
     return BlockRequestLine(
         event_id=request.event_id,
         requester=request.source,
@@ -520,7 +293,7 @@ def _block_line(request: StoredEvent, results: list[StoredEvent]) -> BlockReques
 
 
 def _overdue(
-    asked: list[StoredEvent], answers: _Answers, deadlines: Mapping[str, int], as_of: datetime
+    asked: list[StoredEvent], answers: Answers, deadlines: Mapping[str, int], as_of: datetime
 ) -> tuple[OverdueRequest, ...]:
     lines = []
     for request in asked:
@@ -531,12 +304,7 @@ def _overdue(
         if deadline >= as_of or answers.is_answered(request):
             continue
         record = request.record
-        summary = (
-            ", ".join(str(d) for d in record.get("domains") or [])
-            or _str(record.get("summary"))
-            or _seller_name(record)
-            or ""
-        )
+        summary = event_summary(record)
         lines.append(
             OverdueRequest(
                 event_id=request.event_id,
@@ -551,18 +319,25 @@ def _overdue(
     return tuple(sorted(lines, key=lambda o: (o.agency, o.occurred_at, o.event_id)))
 
 
-def _correlate(store: StandingOfficeStore, events: list[StoredEvent]) -> tuple[CorrelationGroup, ...]:
-    by_id = {e.event_id: e for e in events}
-    keys = store.keys_of(by_id)
+def _correlate(
+    store: StandingOfficeStore, events: list[StoredEvent], period: Period, generated_at: datetime
+) -> tuple[CorrelationGroup, ...]:
+    keys = store.keys_of(e.event_id for e in events)
+    wanted = {(k.kind, k.value) for ks in keys.values() for k in ks if k.kind in CORRELATED_KINDS}
     grouped: dict[tuple[str, str], list[CorrelationReport]] = defaultdict(list)
-    for event_id, event_keys in keys.items():
-        event = by_id[event_id]
-        for key in event_keys:
-            if key.kind not in CORRELATED_KINDS:
-                continue
-            grouped[(key.kind, key.value)].append(
-                CorrelationReport(event.source, event.event_type, event.occurred_at, event_id, key.label)
+    for event, key in store.events_with_keys(wanted):
+        if event.occurred_at > generated_at:
+            continue
+        grouped[(key.kind, key.value)].append(
+            CorrelationReport(
+                event.source,
+                event.event_type,
+                event.occurred_at,
+                event.event_id,
+                key.label,
+                _when(event.occurred_at, period),
             )
+        )
     groups = []
     for (kind, value), reports in grouped.items():
         agencies = sorted({r.agency for r in reports}, key=_agency_order)
@@ -573,6 +348,12 @@ def _correlate(store: StandingOfficeStore, events: list[StoredEvent]) -> tuple[C
     kind_order = {k: i for i, k in enumerate(CORRELATED_KINDS)}
     groups.sort(key=lambda g: (-len(g.agencies), kind_order[g.kind], g.value))
     return tuple(groups)
+
+
+def _when(moment: datetime, period: Period) -> str:
+    if moment < period.start:
+        return "earlier"
+    return "period" if moment < period.end else "later"
 
 
 def _agency_order(code: str) -> tuple[int, str]:

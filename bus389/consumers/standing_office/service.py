@@ -8,11 +8,15 @@ into a store that is idempotent by event id: effectively once. A replay stores n
 A record that does not decode, or decodes without a usable ``meta``, is poison: the service cannot
 write the DLQ (least privilege), so it records the record's topic, partition, offset and reason in the
 store's rejected table, counts it (``bus389_poison_events_total``, by the shared loop) and goes on.
+
+With ``settings.report.send_to`` set, a second thread (its own store connection) mails the six-monthly
+report on its due date (:mod:`.schedule`), counted in ``bus389_reports_sent_total{kind}``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from bus389 import metrics
@@ -115,6 +119,39 @@ def run_standing_office(
     Returns when ``stop`` is set (SIGTERM: the batch in hand is finished and committed) or after
     ``max_idle_polls`` empty polls.
     """
+    schedule_stop = threading.Event()
+    scheduler = _start_schedule(settings, schedule_stop)
+    try:
+        _run_inbox(settings, stop, max_idle_polls, poll_timeout_ms)
+    finally:
+        schedule_stop.set()
+        if scheduler is not None:
+            scheduler.join(timeout=settings.mail.timeout_s + 5)
+
+
+def _start_schedule(settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """The thread that mails the six-monthly report when due; None when no recipient is configured."""
+    if not settings.report.send_to:
+        return None
+    from bus389.consumers.standing_office.schedule import ReportSchedule
+
+    def run() -> None:
+        with StandingOfficeStore.open(
+            settings.store.standing_office_url, ignore_domains=settings.ict.never_block
+        ) as store:
+            ReportSchedule(settings, store).run(stop, settings.report.schedule_check_s)
+
+    thread = threading.Thread(target=run, name="report-schedule", daemon=True)
+    thread.start()
+    log.info(
+        "standing office: mailing the six-monthly report when due to %s", ", ".join(settings.report.send_to)
+    )
+    return thread
+
+
+def _run_inbox(
+    settings: Settings, stop: StopFlag | None, max_idle_polls: int | None, poll_timeout_ms: int
+) -> None:
     with StandingOfficeStore.open(
         settings.store.standing_office_url, ignore_domains=settings.ict.never_block
     ) as store:

@@ -120,6 +120,10 @@ _EVENT_COLUMNS = (
     "record",
 )
 _SELECT_EVENTS = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM so_events"  # noqa: S608 (constant columns)
+_SELECT_KEYED = (
+    f"SELECT k.kind, k.value, k.label, {', '.join('e.' + c for c in _EVENT_COLUMNS)} "  # noqa: S608
+    "FROM so_event_keys k JOIN so_events e ON e.event_id = k.event_id"
+)
 
 
 class UnusableEventError(InputError):
@@ -475,6 +479,14 @@ class StandingOfficeStore:
         params = (topic, partition, offset, event_id, reason, detail, int(time.time() * 1000))
         return self._run([(sql, params)])[0] == 1
 
+    def set_meta(self, name: str, value: str) -> None:
+        """Remember ``name`` = ``value`` in ``so_meta`` (e.g. which six-monthly report was mailed)."""
+        self._run([(self._dialect.upsert("so_meta", ("name", "value"), ("name",)), (name, value))])
+
+    def get_meta(self, name: str) -> str | None:
+        rows = self._query("SELECT value FROM so_meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
     # --- reading --------------------------------------------------------------------------------------
 
     def count_events(self) -> int:
@@ -533,6 +545,24 @@ class StandingOfficeStore:
             for event_id, kind, value, label in rows:
                 keys.setdefault(event_id, []).append(CorrelationKey(kind, value, label))
         return keys
+
+    def events_with_keys(self, keys: Iterable[tuple[str, str]]) -> list[tuple[StoredEvent, CorrelationKey]]:
+        """Every stored event carrying one of ``keys`` (``(kind, normalised value)``), whenever it occurred.
+
+        One pair per (event, key) found, oldest event first: the correlation across time.
+        """
+        wanted = sorted(set(keys))
+        found: list[tuple[StoredEvent, CorrelationKey]] = []
+        for kind in sorted({k for k, _ in wanted}):
+            values = [v for k, v in wanted if k == kind]
+            for chunk in _chunks(values):
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._query(
+                    _SELECT_KEYED + f" WHERE k.kind = ? AND k.value IN ({marks})",
+                    (kind, *chunk),
+                )
+                found += [(_event_from_row(r[3:]), CorrelationKey(r[0], r[1], r[2])) for r in rows]
+        return sorted(found, key=lambda pair: (pair[0].occurred_at, pair[0].event_id, pair[1]))
 
     def rejected(self) -> list[RejectedRecord]:
         rows = self._query(
