@@ -45,6 +45,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bus389
+	$(BIN)/python tests/_lint/check_tests.py tests
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
