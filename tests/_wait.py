@@ -22,9 +22,7 @@ class WaitTimeout(AssertionError):
     """The condition did not hold before the deadline: the test fails, saying what it waited for."""
 
 
-def wait_for(
-    condition: Callable[[], T], timeout_s: float, what: str, *, interval_s: float = 0.2
-) -> T:
+def wait_for(condition: Callable[[], T], timeout_s: float, what: str, *, interval_s: float = 0.2) -> T:
     """Poll ``condition`` every ``interval_s`` until it returns a truthy value; return that value.
 
     Raises :class:`WaitTimeout` (an ``AssertionError``) after ``timeout_s`` seconds, with ``what`` and
