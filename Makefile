@@ -46,6 +46,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bus389
 	$(BIN)/lint-imports
+	$(BIN)/python tests/_lint/check_tests.py tests
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

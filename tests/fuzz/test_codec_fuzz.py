@@ -7,7 +7,6 @@ and nothing may take long: a forged length or count must fail fast, not allocate
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import fastavro
@@ -174,16 +173,17 @@ def test_invalid_utf8_in_the_ce_type_header_is_a_mismatch_not_a_crash(header: by
     "length",
     [2**62, 2**63 - 1, 10**9, 2**31, -1, -(2**62), -(2**63)],
 )
+@pytest.mark.timeout(60)  # a decoder that believed the length would allocate or loop: caught here
 def test_forged_string_lengths_fail_fast(length: int) -> None:
+    """Refused as corrupt, without reading (or allocating) the claimed length: no hang, no MemoryError."""
     entry = entry_of("law_gap_proposal")  # first field: meta.event_id, a string
     value = frame(entry.schema_id, zigzag(length) + b"abc")
-    started = time.monotonic()
     with pytest.raises(CorruptBodyError):
         decode_value(value)
-    assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.parametrize("count", [2**62, 10**9, -(2**62), -(10**9)])
+@pytest.mark.timeout(60)  # a decoder that believed the count would allocate or loop: caught here
 def test_forged_array_counts_fail_fast(count: int) -> None:
     """``evidence_urls`` claims billions of items (or a negative block) over a few bytes."""
     event = sample_event("suspect_seller")
@@ -195,10 +195,8 @@ def test_forged_array_counts_fail_fast(count: int) -> None:
     assert body.count(needle) == 1
     forged = zigzag(count) + (zigzag(10) if count < 0 else b"") + zigzag(4) + b"MARK"
     value = frame(entry.schema_id, body.replace(needle, forged))
-    started = time.monotonic()
     with pytest.raises(CorruptBodyError):
         decode_value(value)
-    assert time.monotonic() - started < 2.0
 
 
 @pytest.mark.parametrize(
@@ -378,6 +376,7 @@ def test_instants_beyond_what_python_can_hold_are_corrupt(out_of_range: int) -> 
         decode_value(frame(entry.schema_id, write_body(record, entry)))
 
 
+@pytest.mark.timeout(120)  # bounded time: a quadratic decoder would hang here (speed: `make bench`)
 def test_enormous_but_honest_strings_and_arrays_decode_in_bounded_time() -> None:
     """Big is not broken: a 2 MB string and a 100 000-item array decode (size limits are the broker's)."""
     event = sample_event("suspect_seller")
@@ -386,10 +385,9 @@ def test_enormous_but_honest_strings_and_arrays_decode_in_bounded_time() -> None
     record["evidence_urls"] = [f"https://example.vn/{i}" for i in range(100_000)]
     entry = entry_of("suspect_seller")
     value = frame(entry.schema_id, write_body(record, entry))
-    started = time.monotonic()
     decoded = decode_event(value, HEADERS["suspect_seller"])
-    assert time.monotonic() - started < 10.0
-    assert len(decoded.record["evidence_urls"]) == 100_000
+    assert decoded.record["evidence_urls"] == record["evidence_urls"]
+    assert decoded.record["summary"] == record["summary"]
 
 
 @settings(
@@ -418,7 +416,13 @@ def test_one_bad_field_in_a_good_record_still_decodes(data: st.DataObject) -> No
     record = data.draw(plausible_record(event_type))
     entry = entry_of(event_type)
     result = _outcome(frame(entry.schema_id, write_body(record, entry)), HEADERS[event_type])
-    assert isinstance(result, Decoded) or isinstance(result, SchemaMismatchError)
+    if record["meta"]["event_type"] != event_type:
+        # The one field drawn was meta.event_type itself: the type check refuses, naming the mismatch.
+        assert isinstance(result, SchemaMismatchError), result
+        return
+    assert isinstance(result, Decoded), f"one bad field in a {event_type} did not decode: {result}"
+    assert result.record["meta"]["event_id"] == record["meta"]["event_id"]
+    assert result.schema.event_type == event_type
 
 
 @settings(max_examples=200, deadline=None)

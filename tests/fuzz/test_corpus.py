@@ -1,7 +1,8 @@
-"""Replay the regression corpus (``tests/fuzz/corpus/*.json``): each input keeps its pinned outcome.
+"""Replay the regression corpus (``tests/fuzz/corpus/*.json``): each input has the outcome it states.
 
-An entry marked ``known_issue`` pins the outcome it *should* have; it is expected to fail (strictly:
-when the issue is fixed the test says so, and the mark must go).
+Every entry states its expected outcome (codec, router) and why, written by hand from the rules
+(``make_corpus.py``'s ``EXPECTED``), never recorded from the code. An entry marked ``known_issue`` is
+expected to fail (strictly: when the issue is fixed the test says so, and the mark must go).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def test_the_corpus_is_there_and_covers_every_reason() -> None:
 @pytest.mark.parametrize("path", _params())
 def test_corpus_entry_keeps_its_outcome(path: Path) -> None:
     entry = _load(path)
+    assert str(entry.get("why", "")).strip(), f"{path.name} does not say why it expects its outcome"
     raw = FakeRecord(
         topic=entry["topic"],
         value=_bytes(entry["value"]),
@@ -85,5 +87,5 @@ def test_corpus_entry_keeps_its_outcome(path: Path) -> None:
     routed = router.route(raw, received_at=RECEIVED, now=lambda: RECEIVED)
     check_invariants(raw, routed)
     assert (codec, "routed" if routed.routed else routed.dlq_reason) == (entry["codec"], entry["router"]), (
-        entry["description"]
+        f"{entry['description']}: expected because {entry['why']}"
     )

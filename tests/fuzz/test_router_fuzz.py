@@ -12,7 +12,6 @@ a :class:`~bus389.errors.BusError` (which the shared loop records as poison), ne
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +48,8 @@ AGENCIES = list(Agency)
 
 
 def route(router: RecordRouter, raw: FakeRecord) -> Routed:
-    started = time.monotonic()
+    """Route one record and check what must hold of any answer (a hang is pytest-timeout's to catch)."""
     routed = router.route(raw, received_at=RECEIVED, now=lambda: RECEIVED)
-    assert time.monotonic() - started < 5.0, "one record must never take seconds"
     check_invariants(raw, routed)
     return routed
 
@@ -142,6 +140,7 @@ def test_records_from_topics_that_are_not_outboxes(topic: str) -> None:
     assert route(new_router(), outbox_record("law_gap_proposal", topic=topic)).dlq_reason == "not_an_outbox"
 
 
+@pytest.mark.timeout(120)  # bounded time: a quadratic redaction would hang here (speed: `make bench`)
 def test_enormous_events_route_in_bounded_time() -> None:
     """Large, honest events (a 1 MB summary, 20 000 evidence links) are routed, redacted copies included."""
     event = sample_event("suspect_seller")
@@ -150,10 +149,17 @@ def test_enormous_events_route_in_bounded_time() -> None:
     record["evidence_urls"] = [f"https://example.vn/{i}" for i in range(20_000)]
     entry = entry_of("suspect_seller")
     raw = outbox_record("suspect_seller", value=frame(entry.schema_id, write_body(record, entry)))
-    started = time.monotonic()
     routed = route(new_router(), raw)
-    assert time.monotonic() - started < 20.0
-    assert routed.routed or routed.dlq_reason == "invalid_event"
+    assert routed.routed, f"an honest enormous event dead-lettered: {routed.dlq_detail}"
+    assert routed.decision is not None
+    copies = [out for out in routed.outgoing if out.topic != TOPICS.audit]
+    assert len(copies) == len(routed.decision.deliveries) > 0
+    redacted = [d for d in routed.decision.deliveries if d.redacted]
+    assert redacted, "the sample seller carries personal data: some copy is redacted (re-encoded)"
+    for out in copies:
+        copy = decode_value(out.value).record
+        assert copy["summary"] == record["summary"]
+        assert copy["evidence_urls"] == record["evidence_urls"]
 
 
 @settings(

@@ -12,9 +12,10 @@ import getpass
 import socket
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from _wait import WaitTimeout, wait_for
 
 from bus389.chaos.faults import BrokerFaults
 from bus389.errors import BusError
@@ -101,24 +102,25 @@ def heal(cluster: ChaosCluster, *, timeout_s: float = 180.0) -> None:
         cluster.settings(), data_dir=cluster.data_dir, base_port=cluster.base_port, heap=HEAP
     )
     hosts = [address.rsplit(":", 1) for address in cluster.bootstrap.split(",")]
-    deadline = time.monotonic() + timeout_s
-    while True:
+    problems: list[str] = []
+
+    def every_broker_takes_connections() -> bool:
         try:
             local.up(3)
-        except BusError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2.0)
-            continue
-        if all(_accepting(host, int(port)) for host, port in hosts):
-            # The transaction log back at full strength: the next test may kill any one broker.
-            lagging = cluster.faults().wait_in_sync(
-                ["__transaction_state"], timeout_s=max(1.0, deadline - time.monotonic())
-            )
-            assert not lagging, f"still under-replicated after {timeout_s:.0f} s: {lagging}"
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"brokers of {cluster.bootstrap} still refuse connections after {timeout_s:.0f} s"
-            )
-        time.sleep(1.0)
+        except BusError as exc:
+            problems.append(str(exc))
+            return False
+        return all(_accepting(host, int(port)) for host, port in hosts)
+
+    try:
+        wait_for(
+            every_broker_takes_connections,
+            timeout_s,
+            f"every broker of {cluster.bootstrap} to be up and take connections",
+            interval_s=1.0,
+        )
+    except WaitTimeout as exc:
+        raise AssertionError(f"{exc}; last problem: {problems[-1] if problems else 'none'}") from exc
+    # The transaction log back at full strength: the next test may kill any one broker.
+    lagging = cluster.faults().wait_in_sync(["__transaction_state"], timeout_s=timeout_s)
+    assert not lagging, f"still under-replicated after {timeout_s:.0f} s: {lagging}"

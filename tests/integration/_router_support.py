@@ -6,9 +6,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from _wait import wait_for
 from kafka.structs import TopicPartition
 
 from bus389.agencies import Agency
@@ -110,13 +111,16 @@ def case_outcome(source: Agency, *, public: bool, sensitivity: str = "CLEAR", **
 
 @dataclass(frozen=True)
 class Sent:
-    """An event as published: its id, the bytes written and where."""
+    """An event as published: its id, the bytes written and where (the partition and offset the broker
+    acknowledged)."""
 
     event_id: str
     topic: str
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    partition: int = -1
+    offset: int = -1
 
 
 def encode(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -139,8 +143,9 @@ def publish(
             futures.append(producer.send(topic, key=key, value=value, headers=headers, partition=partition))
             sent.append(Sent(str(event.meta.event_id), topic, key, value, headers))
         producer.flush()
-        for future in futures:
-            future.get(timeout=30)
+        for i, future in enumerate(futures):
+            metadata = future.get(timeout=30)
+            sent[i] = replace(sent[i], partition=metadata.partition, offset=metadata.offset)
     finally:
         producer.close()
     return sent
@@ -227,12 +232,8 @@ class RouterThread:
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    """Wait for ``condition`` (the shared :func:`_wait.wait_for`); fails the test naming ``what``."""
+    wait_for(condition, timeout_s, what, interval_s=0.5)
 
 
 def count(settings: Settings, topic: str) -> int:

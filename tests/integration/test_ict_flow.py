@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _wait import wait_for as shared_wait_for
 from click.testing import CliRunner
 from kafka.structs import TopicPartition
 
@@ -128,32 +129,36 @@ def read_results(
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    """Wait for ``check`` (the shared :func:`_wait.wait_for`); fails the test naming ``what``."""
+    shared_wait_for(check, timeout_s, what)
 
 
 class ServiceThread:
-    """``run_ict_service`` in a thread, stopped with its StopFlag (what SIGTERM sets)."""
+    """``run_ict_service`` in a thread, stopped with its StopFlag (what SIGTERM sets), or ending by itself
+    after ``max_idle_polls`` empty polls in a row (start-up done, nothing left to read or publish)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, max_idle_polls: int | None = None) -> None:
         self.settings = settings
+        self.max_idle_polls = max_idle_polls
         self.stop_flag = StopFlag()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         try:
-            run_ict_service(self.settings, stop=self.stop_flag, poll_timeout_ms=200)
+            run_ict_service(
+                self.settings, stop=self.stop_flag, poll_timeout_ms=200, max_idle_polls=self.max_idle_polls
+            )
         except BaseException as exc:
             self.error = exc
 
     def __enter__(self) -> ServiceThread:
         self.thread.start()
         return self
+
+    def idle_and_stopped(self) -> bool:
+        """Has the service ended by itself after its idle polls (``max_idle_polls``)?"""
+        return not self.thread.is_alive()
 
     def __exit__(self, *_: object) -> None:
         self.stop_flag.set()
@@ -267,9 +272,9 @@ def test_a_request_is_approved_blocked_and_answered_exactly_once(ict_settings: S
     with open_store(settings.store.ict_url) as store:
         assert len(store.requests()) == 1  # the duplicate was absorbed
 
-    # A restart publishes nothing again.
-    with ServiceThread(settings):
-        time.sleep(2)
+    # A restart publishes nothing again: it starts, reconciles, and goes idle (three empty polls) and ends.
+    with ServiceThread(settings, max_idle_polls=3) as restarted:
+        wait_for("the restarted service to go idle and stop by itself", restarted.idle_and_stopped)
     assert [r["_ce_id"] for r in read_results(settings)] == [result["_ce_id"]]
 
 
@@ -293,8 +298,8 @@ def test_a_crash_after_the_kafka_commit_does_not_publish_twice(ict_settings: Set
     db.close()
     assert unsent(settings) == 1
 
-    with ServiceThread(settings):
-        time.sleep(1)
+    with ServiceThread(settings, max_idle_polls=3) as restarted:
+        wait_for("the restarted service to go idle and stop by itself", restarted.idle_and_stopped)
     with open_store(settings.store.ict_url) as store:
         assert store.unsent() == []
         [row] = store.outbox()

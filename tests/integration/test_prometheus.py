@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,7 +25,10 @@ from typing import Any
 
 import pytest
 import yaml
+from _wait import wait_for
 
+from bus389.agencies import Agency
+from bus389.chaos.checker import read_topic
 from bus389.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,18 +68,29 @@ def _get(url: str, timeout: float = 5.0) -> Any:
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    """Wait for ``check`` to return something truthy (an ``OSError`` counts as not yet: the server may
+    still be starting); fails the test naming ``what`` and the last answer."""
+
+    def attempt() -> Any:
         try:
-            last = check()
+            return check()
         except OSError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
+            return _NotYet(exc)
+
+    return wait_for(attempt, timeout, what, interval_s=0.5)
+
+
+class _NotYet:
+    """An ``OSError`` seen while waiting: falsy, and shown as the last answer when the wait fails."""
+
+    def __init__(self, exc: OSError) -> None:
+        self.exc = exc
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return repr(self.exc)
 
 
 class PromQL:
@@ -227,9 +240,23 @@ def test_prometheus_reads_the_routed_counter_and_the_lag_of_a_running_router(
         'sum(bus389_events_routed_total{sender="police", recipient="market_surveillance",'
         ' event_type="suspect_seller"})'
     )
-    routed = _wait("the routed counter", lambda: prometheus.value(to_standing_office), timeout=60)
+    # Wait for the count the data says (not for any count), then it must be exactly that.
+    routed = _wait(
+        f"the routed counter to reach {published}",
+        lambda: (
+            (prometheus.value(to_standing_office) or 0) >= published and prometheus.value(to_standing_office)
+        ),
+        timeout=60,
+    )
     assert routed == float(published), f"routed {routed} of {published}; router log:\n{router.log()}"
-    assert (prometheus.value('sum(bus389_events_routed_total{sender="police"})') or 0) >= published
+    # Across every recipient, the counter is the number of copies the router put in the inboxes.
+    copies = sum(len(read_topic(settings, settings.topics.inbox(agency))) for agency in Agency)
+    all_routed = _wait(
+        f"Prometheus to scrape all {copies} deliveries",
+        lambda: prometheus.value('sum(bus389_events_routed_total{sender="police"})') == copies and copies,
+        timeout=60,
+    )
+    assert all_routed == copies > published, "GREEN suspect sellers go to more than the standing office"
 
     # The lag gauge is read from the broker: the idle group has read nothing of the police outbox.
     outbox = settings.topics.outbox("police")

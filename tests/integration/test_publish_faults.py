@@ -7,7 +7,10 @@
   of the file is visible to ``read_committed`` readers once the brokers are back.
 - Brokers killed in the middle of a file published in several transactions: what is visible afterwards
   is exactly whole transactions, and exactly the ones the command said were committed.
-- No broker at all: exit 3 and "no broker at ...", fast.
+- No broker at all: exit 3 and "no broker at ...".
+
+No clock in the assertions: a publish that hangs is caught by its ``communicate`` timeout and by
+pytest-timeout; how fast it gives up is measured by ``make bench``, not here.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import os
 import re
 import struct
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +27,13 @@ from typing import Any
 
 import pytest
 from _chaos_cluster import ChaosCluster, heal, shared_cluster
+from _wait import wait_for
+from kafka.structs import TopicPartition
 
 from bus389.chaos.checker import read_topic
 from bus389.chaos.faults import bus389_argv
 from bus389.codec import decode_event
+from bus389.kafka import make_consumer
 from bus389.producers.publisher import publish_file
 from bus389.producers.readers import read_records
 from bus389.settings import Settings
@@ -96,6 +101,17 @@ def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, s
     return process.returncode, out, err
 
 
+def _committed_offsets(settings: Settings) -> int:
+    """The police outbox's last stable offsets, summed: above 0 once a transaction has committed."""
+    consumer = make_consumer(settings, group_id=None)
+    try:
+        topic = settings.topics.outbox("police")
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
 def visible_lines(settings: Settings) -> dict[int, list[str]]:
     """Line number → event ids of that line on the police outbox (read_committed, from the beginning)."""
     lines: dict[int, list[str]] = {}
@@ -121,12 +137,10 @@ def test_one_broker_down_the_publish_succeeds(
     node = faults.leader_of(durable.topics.outbox("police"), 0) if victim == "outbox leader" else 1
     assert node is not None
     faults.kill(node)
-    started = time.monotonic()
     rc, out, err = finish(
         publish(durable, lines_file(tmp_path, 60), env={"BUS389_KAFKA__DELIVERY_TIMEOUT_MS": "60000"})
     )
-    elapsed = time.monotonic() - started
-    assert rc == 0, f"broker {node} down, the publish failed after {elapsed:.0f} s:\n{err[-3000:]}"
+    assert rc == 0, f"broker {node} down, the publish failed:\n{err[-3000:]}"
     assert "published 60 events" in out
     assert "Traceback" not in err
     lines = visible_lines(durable)
@@ -142,15 +156,20 @@ def _java_hash(text: str) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
+def _partition_of(faults: Any, transactional_id: str) -> int:
+    """The ``__transaction_state`` partition of ``transactional_id``: abs(hashCode(id)) mod the count."""
+    [state] = faults.describe(["__transaction_state"])
+    hashed = _java_hash(transactional_id)
+    return (0 if hashed == -(2**31) else abs(hashed)) % len(state["partitions"])
+
+
 def _transactional_id_and_its_coordinator(faults: Any, settings: Settings) -> tuple[str, int]:
     """A publish transactional id and the broker coordinating its transactions (Kafka: the leader of
-    ``__transaction_state`` partition abs(hashCode(id)) mod the partition count)."""
+    its ``__transaction_state`` partition)."""
     [state] = faults.describe(["__transaction_state"])
     leaders = {p["partition_index"]: p["leader_id"] for p in state["partitions"]}
     transactional_id = f"{settings.topic_prefix}.police.publish.{uuid.uuid4()}"
-    hashed = _java_hash(transactional_id)
-    partition = (0 if hashed == -(2**31) else abs(hashed)) % len(leaders)
-    return transactional_id, int(leaders[partition])
+    return transactional_id, int(leaders[_partition_of(faults, transactional_id)])
 
 
 def test_the_transaction_coordinator_s_broker_down_the_publish_succeeds(
@@ -166,10 +185,8 @@ def test_the_transaction_coordinator_s_broker_down_the_publish_succeeds(
     transactional_id, node = _transactional_id_and_its_coordinator(faults, durable)
     records = read_records(lines_file(tmp_path, 20))
     faults.kill(node)
-    started = time.monotonic()
     report = publish_file(durable, "suspect_seller", "police", records, transactional_id=transactional_id)
     assert report.count == 20
-    assert time.monotonic() - started < durable.kafka.delivery_timeout_ms / 1000 + 30
     lines = visible_lines(durable)
     assert sorted(lines) == list(range(1, 21))
     assert all(len(ids) == 1 for ids in lines.values()), "each event exactly once"
@@ -181,7 +198,6 @@ def test_two_brokers_down_the_publish_fails_clearly_and_nothing_is_visible(
     faults = cluster.faults()
     for node in (2, 3):
         faults.kill(node)
-    started = time.monotonic()
     rc, out, err = finish(
         publish(
             durable,
@@ -190,13 +206,12 @@ def test_two_brokers_down_the_publish_fails_clearly_and_nothing_is_visible(
         ),
         timeout=240,
     )
-    elapsed = time.monotonic() - started
+    # Gave up within its timeouts: `finish` waits 240 s at most (a hang fails there), speed is for bench.
     assert rc != 0, f"a publish with 2 of 3 brokers down reported success:\n{out}\n{err[-2000:]}"
     assert "published" not in out
     messages = [line for line in err.splitlines() if line.startswith("error:")]
     assert messages, f"no error message:\n{err[-2000:]}"
     assert "Traceback" not in err
-    assert elapsed < 180, f"took {elapsed:.0f}s to give up"
     heal(cluster)
     assert visible_lines(durable) == {}, "nothing of a failed file may be visible"
 
@@ -214,25 +229,38 @@ def test_brokers_killed_mid_file_leave_exactly_the_transactions_reported_committ
             "BUS389_KAFKA__REQUEST_TIMEOUT_MS": "5000",
         },
     )
-    time.sleep(4.0)  # the file takes ~7 s on an idle 2-core machine: land in the middle, give or take
+    # Kill as soon as the first transaction is committed (visible to read_committed readers): the
+    # kill then lands mid-file whatever the speed of this machine, with nine transactions to go.
     faults = cluster.faults()
-    for node in (2, 3):
-        faults.kill(node)
+    try:
+        wait_for(
+            lambda: process.poll() is not None or _committed_offsets(durable) > 0,
+            180,
+            "the first transaction of the file to be committed",
+            interval_s=0.05,
+        )
+    finally:
+        if process.poll() is None:
+            for node in (2, 3):
+                faults.kill(node)
     rc, out, err = finish(process, timeout=240)
     heal(cluster)
     lines = visible_lines(durable)
     assert all(len(ids) == 1 for ids in lines.values()), "no event twice"
     seen = sorted(lines)
     assert seen == list(range(1, len(seen) + 1)), "transactions commit in order: a prefix of the file"
-    if rc == 0:
-        assert len(seen) == count, out
-        return
+    # The scenario was reached: some transactions committed and some not, and the command said so.
+    assert rc != 0 and 0 < len(seen) < count, (
+        f"the kill did not land mid-file (exit {rc}, {len(seen)} of {count} lines visible):\n{err[-2000:]}"
+    )
+    assert "not committed:" in err or "commit not confirmed" in err, err[-2000:]
     assert "published" not in out
     assert len(seen) % chunk == 0, f"{len(seen)} lines visible: half a transaction ({chunk} events each)"
     committed_part = (
         err.split("committed (on the topic):", 1)[1].split("\n", 1)[0] if "committed (on" in err else ""
     )
     reported = set(UUID.findall(committed_part))
+    assert reported, f"the command reported no committed transaction, yet {len(seen)} lines are visible"
     visible_ids = {i for ids in lines.values() for i in ids}
     if "commit not confirmed" in err:
         unconfirmed = set(
@@ -245,10 +273,8 @@ def test_brokers_killed_mid_file_leave_exactly_the_transactions_reported_committ
 
 def test_no_broker_at_all_fails_fast_with_exit_3(tmp_path: Path) -> None:
     settings = Settings(bootstrap="127.0.0.1:29099", topic_prefix=f"t_pf_{uuid.uuid4().hex[:8]}")
-    started = time.monotonic()
     rc, out, err = finish(
         publish(settings, lines_file(tmp_path, 3), env={"BUS389_KAFKA__REQUEST_TIMEOUT_MS": "3000"}),
         timeout=120,
     )
     assert rc == 3 and "no broker at 127.0.0.1:29099" in err and "published" not in out, err
-    assert time.monotonic() - started < 60

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _wait import wait_for
 from click.testing import CliRunner
 
 from bus389 import metrics
@@ -171,12 +172,8 @@ def _publish_to_inbox(settings: Settings, events: list[Event], poison: bytes) ->
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+    """Wait for ``condition`` (the shared :func:`_wait.wait_for`); fails the test naming ``what``."""
+    wait_for(condition, timeout, what, interval_s=0.25)
 
 
 def _stored_total() -> float:
@@ -340,11 +337,6 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found and Path(found).with_name("initdb").exists() else None
 
 
-def _install_script_installs_postgresql() -> bool:
-    script = REPO_ROOT / "deploy" / "install-system-packages.sh"
-    return script.exists() and re.search(r"\bpostgresql\b", script.read_text(encoding="utf-8")) is not None
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -356,9 +348,11 @@ def postgres_url() -> Iterator[str]:
     """A PostgreSQL server of its own on 127.0.0.1 (initdb into a temporary directory), stopped after."""
     bindir = _pg_bin()
     if bindir is None:
-        if _install_script_installs_postgresql():
-            pytest.fail("PostgreSQL's server binaries are missing: run deploy/install-system-packages.sh")
-        pytest.skip("PostgreSQL server binaries are not installed (Debian package 'postgresql')")
+        # A required system package (deploy/install-system-packages.sh): missing is an install failure.
+        pytest.fail(
+            "PostgreSQL's server binaries are missing (Debian package 'postgresql'): "
+            "run deploy/install-system-packages.sh"
+        )
     # not under pytest's temporary directory: that one is private to this user, and root must hand the
     # data directory to the postgres user
     base = Path(tempfile.mkdtemp(prefix="bus389-pg-"))

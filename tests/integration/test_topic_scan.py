@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import closing
 
 import pytest
+from _wait import wait_for
 
 from bus389.kafka import kafka_errors, make_producer
 from bus389.settings import Settings
@@ -52,10 +53,10 @@ def test_a_scan_from_a_time_skips_what_came_before(
 ) -> None:
     topic = settings.topics.outbox("tax")
     _publish(settings, topic, unique_group("tax", "tx"), [b"old"], abort=[])
-    since_ms = int(time.time() * 1000) + 1
-    deadline = time.monotonic() + 5
-    while int(time.time() * 1000) <= since_ms and time.monotonic() < deadline:
-        time.sleep(0.01)  # the next record's timestamp must be after since_ms
+    (old,) = list(scan_topic(settings, topic, timeout_s=60))
+    since_ms = old.timestamp + 1  # just after the old record, as the broker stamped it
+    # the next record's timestamp must be after since_ms
+    wait_for(lambda: time.time() * 1000 > since_ms, 5, "the clock to pass since_ms", interval_s=0.01)
     _publish(settings, topic, unique_group("tax", "tx"), [b"new"], abort=[])
     assert [r.value for r in scan_topic(settings, topic, timeout_s=60, since_ms=since_ms)] == [b"new"]
     assert sorted(r.value for r in scan_topic(settings, topic, timeout_s=60)) == [b"new", b"old"]

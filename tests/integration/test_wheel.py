@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _wait import wait_for
 
 from bus389.settings import Settings
 
@@ -185,14 +185,16 @@ def test_the_router_runs_from_the_installed_wheel(installed: Installed, settings
     reader.start()
     seen: list[str] = []
     try:
-        deadline = time.monotonic() + 120
-        while not any("router: routing" in line for line in seen):
+
+        def routing() -> bool:
             assert process.poll() is None, "".join(seen)
-            assert time.monotonic() < deadline, "the router did not start routing:\n" + "".join(seen)
             try:
                 seen.append(lines.get(timeout=1.0))
             except queue.Empty:
-                continue
+                pass
+            return any("router: routing" in line for line in seen)
+
+        wait_for(routing, 120, "the wheel's router to start routing", interval_s=0)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     finally:

@@ -383,7 +383,14 @@ def test_start_up_marks_results_already_in_the_outbox_topic_as_sent(
         IctService(settings, store, clock=clock, producer_factory=producer.ready),
     ):
         [marked] = store.outbox()
-    assert asked == {"wanted": {row.event_id}, "since_ms": T0 - 60_000, "timeout_s": 60.0}
+    # From a margin before the oldest unsent result, for as long as the settings allow.
+    margin = service_module._SCAN_MARGIN_MS
+    assert margin > 0 and row.created_at == T0
+    assert asked == {
+        "wanted": {row.event_id},
+        "since_ms": row.created_at - margin,
+        "timeout_s": settings.ict.outbox_scan_timeout_s,
+    }
     assert marked.sent_position == "t_unit.outbox.ict/1/42"
     assert producer.committed == []  # not published a second time
     assert marked.request_id == request.event_id

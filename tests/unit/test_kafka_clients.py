@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from bus389.errors import BrokerError, NoBrokerError
-from bus389.kafka import client_config, kafka_errors, make_admin, missing_topic_message, translate_error
+from bus389.kafka import client_config, kafka_errors, missing_topic_message, translate_error
 from bus389.settings import KafkaClientSettings, Settings
 
 
@@ -117,20 +117,36 @@ def test_a_missing_topic_under_sasl_may_be_one_the_acls_hide() -> None:
     assert "bus389 security apply" in message
 
 
+@pytest.mark.parametrize(
+    ("protocol", "question"),
+    [
+        ("PLAINTEXT", "no broker at 10.0.0.1:9093 (is Kafka running? try `bus389 kafka up`)"),
+        ("SASL_PLAINTEXT", "(SASL_PLAINTEXT) — is Kafka running, and are the credentials right?"),
+        ("SASL_SSL", "(SASL_SSL) — is Kafka running, and are the credentials and CA right?"),
+    ],
+)
+@pytest.mark.parametrize("factory", ["make_admin", "make_producer", "make_consumer"])
 def test_the_client_factories_word_a_failed_bootstrap_for_their_protocol(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, factory: str, protocol: str, question: str
 ) -> None:
+    """Each factory (admin, producer, consumer) says where nobody answered and, for a secured
+    protocol, asks about the credentials (and the CA over TLS) without naming the secret."""
     import bus389.kafka as kafka_module
 
-    def refuse(**_config: object) -> None:
+    def refuse(*_topics: object, **_config: object) -> None:
         raise _BOOTSTRAP_FAILURE
 
-    monkeypatch.setattr(kafka_module, "KafkaAdminClient", refuse)
+    for client in ("KafkaAdminClient", "KafkaProducer", "KafkaConsumer"):
+        monkeypatch.setattr(kafka_module, client, refuse)
+    secured = {"username": "tax", "password": SecretStr("hunter2")} if protocol != "PLAINTEXT" else {}
     settings = Settings(
         bootstrap="10.0.0.1:9093",
-        kafka=KafkaClientSettings(
-            security_protocol="SASL_SSL", username="tax", password=SecretStr("hunter2")
-        ),
+        kafka=KafkaClientSettings(security_protocol=protocol, **secured),  # type: ignore[arg-type]
     )
-    with pytest.raises(NoBrokerError, match="are the credentials and CA right"):
-        make_admin(settings)
+    make = getattr(kafka_module, factory)
+    kwargs = {"group_id": None} if factory == "make_consumer" else {}
+    with pytest.raises(NoBrokerError) as raised:
+        make(settings, **kwargs)
+    message = str(raised.value)
+    assert question in message and "10.0.0.1:9093" in message, message
+    assert "hunter2" not in message

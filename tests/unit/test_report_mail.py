@@ -24,6 +24,7 @@ from typing import Any
 import docx
 import pytest
 from _report_docs import SIGNER_ENV, scenario_store
+from _wait import wait_for
 from click.testing import CliRunner
 from pydantic import SecretStr
 
@@ -433,7 +434,6 @@ def test_the_demo_sink_runs_as_a_process_and_stops_on_sigterm(
 ) -> None:
     import signal
     import sys
-    import time
 
     port = _free_port()
     password_file = tmp_path / "password"
@@ -463,9 +463,11 @@ def test_the_demo_sink_runs_as_a_process_and_stops_on_sigterm(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while b"listening" not in log.read_bytes() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)  # polling the server's own "listening" line, with a deadline
+        wait_for(
+            lambda: b"listening" in log.read_bytes() or process.poll() is not None,
+            60,
+            "the SMTP sink's own 'listening' line",
+        )
         assert b"listening" in log.read_bytes(), log.read_text()
         assert pid_file.read_text().strip() == str(process.pid)
         sink = Sink(port, tmp_path / "maildir")

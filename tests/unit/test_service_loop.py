@@ -13,6 +13,7 @@ import pytest
 from _ict_records import T0, request_record
 
 from bus389 import recovery
+from bus389.runtime import inbox_loop as service_module
 from bus389.agencies import Agency
 from bus389.codec import encode_event
 from bus389.errors import BrokerError
@@ -174,11 +175,15 @@ def test_a_consumer_closed_underneath_is_recreated_and_the_batch_read_again(sett
 
 def test_a_poll_that_keeps_failing_gets_a_new_consumer(settings: Settings) -> None:
     log = Log(records(2))
-    broken = FakeConsumer(log, poll_errors=[kerrors.UnknownBrokerIdError(3)] * 10)
+    failures = 10
+    broken = FakeConsumer(log, poll_errors=[kerrors.UnknownBrokerIdError(3)] * failures)
     fresh = FakeConsumer(log)
     assert run(settings, [broken, fresh]) == [0, 1]
     assert log.made == 2 and broken.is_closed
-    assert len(broken.poll_errors) == 7  # replaced after three failures in a row
+    # Replaced after _REBUILD_AFTER failures in a row (not one poll later, not one earlier).
+    rebuild_after = service_module._REBUILD_AFTER
+    assert 1 < rebuild_after < failures
+    assert len(broken.poll_errors) == failures - rebuild_after
 
 
 def test_a_broker_away_while_re_creating_the_consumer_is_waited_out(settings: Settings) -> None:
@@ -234,15 +239,18 @@ def test_stopping_while_the_commit_fails_returns_and_leaves_the_batch_to_be_read
 ) -> None:
     log = Log(records(2))
     stop = StopFlag()
-    consumer = FakeConsumer(log, commit_errors=[kerrors.KafkaTimeoutError("commit")] * 10)
+    failures = 10
+    consumer = FakeConsumer(log, commit_errors=[kerrors.KafkaTimeoutError("commit")] * failures)
 
     def handle(message: InboxMessage) -> None:
         stop.set()  # SIGTERM while the batch is in hand
 
     run(settings, [consumer], handle=handle, stop=stop, max_idle_polls=100)
     assert log.committed == 0  # not committed, so the next start reads it again: nothing lost
-    # One attempt after the batch, then a few more when stopping; then it gives up cleanly.
-    assert len(consumer.commit_errors) == 10 - 1 - 4
+    # One attempt after the batch, then _FINAL_COMMIT_ATTEMPTS when stopping; then it gives up cleanly.
+    final_attempts = service_module._FINAL_COMMIT_ATTEMPTS
+    assert 1 + final_attempts < failures
+    assert len(consumer.commit_errors) == failures - 1 - final_attempts
     assert consumer.is_closed
 
 

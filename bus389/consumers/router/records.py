@@ -38,6 +38,7 @@ __all__ = [
     "RecordRouter",
     "Routed",
     "dlq_record",
+    "fault_hook",
     "headers_of",
 ]
 
@@ -55,6 +56,13 @@ DLQ_HEADERS = (
     "bus389_origin_offset",
 )
 _DETAIL_MAX = 2000
+
+fault_hook: Callable[[Any], None] | None = None
+"""Test hook (fault injection), None in production: called with each record before it is routed, so a
+test running the router in its own process can make chosen records raise as an unexpected bug would and
+check that the service strikes them to the DLQ (``router_error``) without touching the routing code.
+Set it only in tests (e.g. ``monkeypatch.setattr(records, "fault_hook", ...)``); no setting or
+environment variable turns it on."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,8 @@ class RecordRouter:
         from bus389.codec import decode_event, encode_value, event_headers, event_key
         from bus389.events import event_from_avro, validation_problems
 
+        if fault_hook is not None:
+            fault_hook(raw)
         origin = Origin(raw.topic, raw.partition, raw.offset)
         sender = self.topics.sender_of(raw.topic)
         if sender is None:
