@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo need: Prometheus (promtool), Alertmanager (amtool),
-# the Unbound resolver and dig. Idempotent: installs only what is missing, and runs `apt-get update`
-# once, only when something is missing. Needs root (or sudo) only in that case.
+# the Unbound resolver and dig, Chromium and its driver (the web console's browser tests). Idempotent:
+# installs only what is missing, and runs `apt-get update` once, only when something is missing.
+# Needs root (or sudo) only in that case.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql)
+PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql chromium chromium-driver)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

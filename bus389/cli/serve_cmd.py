@@ -6,6 +6,7 @@ import click
 
 from bus389.cli.ict_cmd import serve_ict
 from bus389.cli.standing_office_cmd import standing_office
+from bus389.cli.web_cmd import serve_web
 
 __all__ = ["serve"]
 
@@ -18,8 +19,10 @@ def serve() -> None:
     Example:
       bus389 serve ict
       bus389 serve standing-office
+      bus389 serve web
     """
 
 
 serve.add_command(serve_ict)
 serve.add_command(standing_office)
+serve.add_command(serve_web)
