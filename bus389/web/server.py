@@ -34,6 +34,8 @@ def serve_web(
             f"cannot serve the web console on {host}:{chosen}: {exc.strerror or exc} "
             "(set BUS389_WEB__PORT or --port)"
         ) from exc
+    # Listening before the address is announced: a client that reads it can connect at once.
+    sock.listen(2048)
     bound = sock.getsockname()[1]
     app = create_app(settings, metrics_url=metrics_url)
     config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, proxy_headers=False)
