@@ -15,11 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import BUS389, run_bus389
 
 from bus389.consumers.inbox_reader import ConsumedEvent, TopicReader
 from bus389.settings import Settings
-
-from conftest import BUS389, run_bus389
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _router_support import domain_block_request
+from _web_support import Console, console_env, read_topic, running_console
 
 from bus389.agencies import Agency
 from bus389.consumers.ict.decisions import BlockRequest, Decider
 from bus389.consumers.ict.store import RequestState, open_store
 from bus389.settings import IctSettings, Settings, StoreSettings
-
-from _router_support import domain_block_request
-from _web_support import Console, console_env, read_topic, running_console
 
 pytestmark = pytest.mark.integration
 
