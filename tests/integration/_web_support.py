@@ -151,3 +151,32 @@ def running_console(
             process.wait()
         watcher.join(timeout=10)
         process.stderr.close()
+
+
+@contextmanager
+def running_process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A `bus389` service (``args``) in a subprocess, stopped with SIGTERM after the block."""
+    process = subprocess.Popen(
+        [BUS389, *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+        assert process.returncode == 0, stderr
+
+
+def router_env(topic_prefix: str) -> dict[str, str]:
+    """`bus389 route` on this test's prefix with its own group and transactional id."""
+    ident = f"{topic_prefix}.router.{time.monotonic_ns()}"
+    return {"BUS389_ROUTER__GROUP_ID": ident, "BUS389_ROUTER__TRANSACTIONAL_ID": ident}
