@@ -57,6 +57,7 @@ __all__ = [
     "PublishReport",
     "Publisher",
     "parse_agency",
+    "check_sizes",
     "prepare_events",
     "publish_file",
     "publish_transactional_id",
@@ -199,6 +200,12 @@ def _check_sizes(events: Sequence[OutgoingEvent], limit: int, source: str) -> No
     ]
     if bad:
         raise InvalidRecordsError(bad, source=source, note="nothing was published")
+
+
+def check_sizes(settings: Settings, events: Sequence[OutgoingEvent], source: str) -> None:
+    """Refuse (:class:`InvalidRecordsError`) any event over ``settings.kafka.max_message_bytes``, as
+    :func:`publish_file` does, for a caller that publishes through its own open :class:`Publisher`."""
+    _check_sizes(events, settings.kafka.max_message_bytes, source)
 
 
 def _chunks(events: Sequence[OutgoingEvent], size: int) -> Iterator[Sequence[OutgoingEvent]]:

@@ -1,8 +1,8 @@
 """The HTTP API for the agencies' systems: publish events, read the inbox; per-agency tokens and limits.
 
 ``POST /api/v1/events/{event_type}`` takes one event (a JSON object) or a batch (an array) and
-publishes it from the token's agency's outbox through :func:`bus389.producers.publisher.publish_file`:
-the same validation as ``bus389 publish``, all or nothing, one Kafka transaction. An
+publishes it from the token's agency's outbox (:mod:`bus389.web.publishing`): the same validation as
+``bus389 publish``, all or nothing, one Kafka transaction. An
 ``Idempotency-Key`` header makes a retried POST publish once: the first answer is stored and given
 again (a key reused with another body is refused). ``GET /api/v1/inbox`` pages through the agency's
 inbox with a cursor and waits up to ``wait`` seconds for something new (long polling).
@@ -23,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from bus389.errors import InputError, InvalidRecordsError, RecordError
-from bus389.producers.publisher import publish_file
 from bus389.producers.readers import SourceRecord, read_records
 from bus389.web.actions import log_action
 from bus389.web.console import Console, console_of
@@ -232,11 +231,10 @@ def _records(body: bytes, limit: int) -> list[SourceRecord]:
 
 
 def _publish(console: Console, token: ApiToken, event_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    settings = console.identities.settings_for(token.agency)
     source = "request body"
     try:
         records = _records(body, console.settings.web.api_max_batch_events)
-        report = publish_file(settings, event_type, token.agency, records, source=source)
+        topic, committed = console.publishers.publish(token.agency, event_type, records, source=source)
     except InvalidRecordsError as exc:
         log_action(
             f"token:{token.token_id}", token.agency.value, "api.publish", "invalid", event_type=event_type
@@ -247,7 +245,7 @@ def _publish(console: Console, token: ApiToken, event_type: str, body: bytes) ->
             f"token:{token.token_id}", token.agency.value, "api.publish", "invalid", event_type=event_type
         )
         return 422, {"error": str(exc), "problems": []}
-    ids = [i for chunk in report.committed for i in chunk.event_ids]
+    ids = list(committed.event_ids)
     log_action(
         f"token:{token.token_id}",
         token.agency.value,
@@ -255,7 +253,7 @@ def _publish(console: Console, token: ApiToken, event_type: str, body: bytes) ->
         event_type=event_type,
         published=len(ids),
     )
-    return 201, {"published": len(ids), "topic": report.topic, "event_ids": ids}
+    return 201, {"published": len(ids), "topic": topic, "event_ids": ids}
 
 
 @router.get("/inbox", response_model=InboxPage, responses={401: {"model": Problem}, 429: {"model": Problem}})

@@ -17,6 +17,7 @@ from bus389.settings import Settings
 from bus389.web.errors import Refused
 from bus389.web.identity import AgencyIdentities
 from bus389.web.mirror import TopicMirror
+from bus389.web.publishing import AgencyPublishers
 from bus389.web.ratelimit import RateLimiter
 from bus389.web.sessions import csrf_token, current_user
 from bus389.web.store import WebStore
@@ -48,6 +49,7 @@ class Console:
         self.tokens = TokenRegistry(self.store)
         self.identities = AgencyIdentities(settings)
         self.limiter = RateLimiter(web.api_rate_per_s, web.api_burst)
+        self.publishers = AgencyPublishers(self.identities.settings_for)
         self.metrics_url = metrics_url
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -65,6 +67,7 @@ class Console:
             mirrors, self._mirrors = list(self._mirrors.values()), {}
         for mirror in mirrors:
             mirror.stop()
+        self.publishers.close()
         self.store.close()
 
     @property
