@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,13 @@ ROLE_LABELS = {
 }
 
 
+def _utc(epoch_s: float | None) -> str:
+    """An instant (epoch seconds) as ``YYYY-MM-DD HH:MM UTC`` for the pages."""
+    if epoch_s is None:
+        return ""
+    return datetime.fromtimestamp(float(epoch_s), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 class Console:
     """Everything a request handler needs; :meth:`close` stops the mirrors and closes the store."""
 
@@ -58,6 +66,7 @@ class Console:
         self.templates = Jinja2Templates(env=environment)
         self.templates.env.globals["agency_name"] = lambda code: AGENCY_INFO[Agency(code)].name_vi
         self.templates.env.globals["role_labels"] = ROLE_LABELS
+        self.templates.env.filters["utc"] = _utc
         self._mirrors: dict[tuple[Agency, MirrorKind], TopicMirror] = {}
         self._mirror_lock = threading.Lock()
         self._policy: Policy | None = None
