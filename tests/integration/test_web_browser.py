@@ -235,6 +235,8 @@ def test_the_console_in_a_browser(browser: object, web_settings: Settings, tmp_p
             return int(driver.find_element(By.ID, "events-total").text) > 0
 
         wait_for("the report to count the events", report_counts, 120)
+        assert driver.find_elements(By.CSS_SELECTOR, "#chart-members rect")
+        assert driver.find_elements(By.ID, "correlations")
         shots.take(driver, "report")
         driver.find_element(By.ID, "full-report").click()
         wait_for("the full report", lambda: "/report/view" in driver.current_url, 30)

@@ -114,6 +114,9 @@ def test_the_admin_page_shows_the_policy_escaped(client: TestClient) -> None:
     page = client.get("/admin")
     assert "tax_discrepancy.police" in page.text
     assert "Bộ luật Hình sự" in page.text  # Vietnamese as is, not escaped to entities
+    # The rights on the bus: the tax office writes its outbox and reads its inbox, nothing of the police.
+    rights = page.text.split('id="rights"', 1)[1].split("</table>", 1)[0]
+    assert "<code>bus389.outbox.tax</code>" in rights
 
 
 def test_what_a_user_typed_comes_back_as_text(client: TestClient) -> None:
