@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _router_support import domain_block_request
-from _web_support import Console, console_env, read_topic, running_console
+from _web_support import Console, console_env, read_topic, running_console, wait_for
 
 from bus389.agencies import Agency
 from bus389.consumers.ict.decisions import BlockRequest, Decider
@@ -117,6 +117,13 @@ def test_a_form_without_or_with_a_wrong_csrf_token_is_refused(
     done = clerk.post(publish, data={"csrf_token": csrf})
     assert done.status_code == 200, done.text
     assert len(_outbox(web_settings, "tax")) == 11
+    # Each action is one JSON log line naming the user; the refusals too; never a password.
+    logged = '"action": "tax.publish"'
+    wait_for("the action log", lambda: any(logged in line for line in console.log_lines), 10)
+    published = [line for line in console.log_lines if logged in line]
+    assert '"actor": "thu.tax"' in published[0]
+    assert any('"reason": "csrf"' in line for line in console.log_lines)
+    assert not any(console.passwords["thu.tax"] in line for line in console.log_lines)
 
 
 def test_an_expired_session_is_refused(web_settings: Settings, tmp_path: Path) -> None:

@@ -165,6 +165,14 @@ def test_the_console_in_a_browser(browser: object, web_settings: Settings, tmp_p
         published = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#published li")]
         assert len(published) == 11
         shots.take(driver, "tax-receipt")
+
+        def outbox_routed() -> bool:
+            driver.get(url + "/outbox")
+            rows = _rows(driver, "outbox")
+            return len(rows) == 11 and all("→" in r for r in rows)
+
+        wait_for("every alert's delivery in the outbox", outbox_routed, 120)
+        shots.take(driver, "tax-outbox")
         _sign_out(driver)
 
         # The police inbox: the alerts the policy sends the police (those over its threshold).
