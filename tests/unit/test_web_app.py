@@ -134,3 +134,40 @@ def test_the_api_without_a_token_is_refused_with_json(client: TestClient) -> Non
     assert answer.json() == {"error": "missing API token: send 'Authorization: Bearer <token>'"}
     assert answer.headers["www-authenticate"] == "Bearer"
     assert "/api/v1/inbox" in client.get("/api/v1/openapi.json").json()["paths"]
+
+
+def test_the_preview_gives_the_commands_messages_for_a_bad_csv(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """The preview is `bus389 tax publish-alerts --dry-run` on the same file: the same row and column
+    messages, word for word (nothing is sent, so no broker is needed)."""
+    import html
+
+    from click.testing import CliRunner
+
+    from bus389.cli.main import cli
+
+    source = (Path(__file__).resolve().parents[2] / "examples" / "tax_undeclared_sellers.csv").read_text(
+        encoding="utf-8-sig"
+    )
+    lines = source.splitlines()
+    lines[1] = lines[1].replace("4300812345", "43008X2345", 1)
+    lines[2] = lines[2].replace("962.350.000", "chín trăm triệu", 1)
+    bad = tmp_path / "bang_ke.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dry = CliRunner().invoke(cli, ["tax", "publish-alerts", str(bad), "--dry-run"])
+    problems = [line for line in dry.output.splitlines() if line.startswith("row ")]
+    assert len(problems) >= 2, dry.output
+
+    assert _login(client, "thu.tax") == 303
+    uploaded = client.post(
+        "/tax/upload",
+        data={"csrf_token": _csrf(client, "/tax")},
+        files={"file": ("bang_ke.csv", bad.read_bytes(), "text/csv")},
+    )
+    assert uploaded.status_code == 303
+    page = html.unescape(client.get(uploaded.headers["location"]).text)
+    for problem in problems:
+        assert problem in page
+    assert "rejected: 2" in page
+    assert 'id="publish"' not in page  # nothing to publish while rows are rejected
