@@ -54,6 +54,9 @@ __all__ = [
     "STANDING_OFFICE_EVENTS_STORED",
     "STANDING_OFFICE_REPORTS_SENT",
     "STANDING_OFFICE_REPORT_LAST_SENT",
+    "WEB_LOGINS",
+    "WEB_REFUSED",
+    "WEB_REQUESTS",
     "MetricSpec",
     "push_counts",
     "serve_metrics",
@@ -65,7 +68,7 @@ log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The registry every bus389 metric lives on (never prometheus_client's global one)."""
 
-DEFAULT_PORTS: dict[str, int] = {"router": 9464, "ict": 9465, "standing-office": 9466}
+DEFAULT_PORTS: dict[str, int] = {"router": 9464, "ict": 9465, "standing-office": 9466, "web": 9467}
 """Where each service serves ``/metrics`` unless a setting or ``--metrics-port`` says otherwise."""
 
 
@@ -234,6 +237,24 @@ STANDING_OFFICE_REPORT_LAST_SENT = _gauge(
     ("kind",),
 )
 
+# --- the web console and HTTP API -------------------------------------------------------------------
+
+WEB_REQUESTS = _counter(
+    "bus389_web_requests_total",
+    "Requests the web console and API answered, by route template and status class (2xx, 4xx, ...).",
+    ("route", "status"),
+)
+WEB_LOGINS = _counter(
+    "bus389_web_logins_total",
+    "Sign-in attempts on the web console, by outcome (ok, bad_password, locked, disabled).",
+    ("outcome",),
+)
+WEB_REFUSED = _counter(
+    "bus389_web_refused_total",
+    "Requests refused for a security reason (csrf, session, rights, token, rate_limit, upload).",
+    ("reason",),
+)
+
 # --- health -------------------------------------------------------------------------------------------
 
 SERVICE_UP = _gauge(
@@ -259,6 +280,8 @@ CONSUMER_LAG_ERRORS = _counter(
 # Fixed label values start at 0, so that the first increment is an increase Prometheus can see.
 for _outcome in ("committed", "aborted"):
     ROUTER_TRANSACTIONS.labels(_outcome)
+for _outcome in ("ok", "bad_password", "locked", "disabled"):
+    WEB_LOGINS.labels(_outcome)
 
 CATALOG: tuple[MetricSpec, ...] = tuple(_catalog)
 """Every metric above, in declaration order (``bus389_consumer_lag`` is in :mod:`bus389.lag`)."""

@@ -29,6 +29,7 @@ __all__ = [
     "Settings",
     "StoreSettings",
     "TaxSettings",
+    "WebSettings",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -252,6 +253,35 @@ class TaxSettings(_Group):
     """Upper bound on reading the tax outbox for the alerts already published."""
 
 
+class WebSettings(_Group):
+    """The web console and HTTP API (``bus389 serve web``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8389, ge=0, le=65535)
+    """0 binds any free port (printed at start)."""
+    users_db: Path = Path.home() / ".local" / "state" / "bus389" / "web.sqlite3"
+    """The console's users, API tokens, uploads and idempotency keys (SQLite)."""
+    session_secret_file: Path = Path.home() / ".local" / "state" / "bus389" / "web-session.key"
+    """The key that signs session cookies: created 0600 at first start when missing."""
+    upload_dir: Path = Path.home() / ".local" / "state" / "bus389" / "web-uploads"
+    agency_config_dir: Path | None = None
+    """Secure mode: ``<dir>/<agency>.env`` holds each agency's credentials from ``bus389 security issue``;
+    the console acts on the bus with the signed-in user's agency's file (unset: these settings)."""
+    session_ttl_s: int = Field(1800, ge=1)
+    """A session ends this long after its last request."""
+    max_failed_logins: int = Field(5, ge=1)
+    lockout_s: int = Field(900, ge=1)
+    upload_max_bytes: int = Field(5_000_000, ge=1024)
+    api_max_body_bytes: int = Field(2_000_000, ge=1024)
+    api_max_batch_events: int = Field(1000, ge=1)
+    api_rate_per_s: float = Field(20.0, gt=0)
+    """Each agency's API requests: this many a second on average, up to ``api_burst`` at once."""
+    api_burst: int = Field(40, ge=1)
+    inbox_keep_events: int = Field(20_000, ge=100)
+    """Events of each agency's inbox and outbox the console keeps in memory (newest first)."""
+    long_poll_max_s: float = Field(30.0, ge=0)
+
+
 class ChaosSettings(_Group):
     """The fault-injection run (``bus389 chaos run``): its own local cluster, never the shared one."""
 
@@ -289,6 +319,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     tax: TaxSettings = TaxSettings()
     chaos: ChaosSettings = ChaosSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def topics(self) -> Topics:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The bus389 demo on the local default (`make demo`), and `make down` (`deploy/demo.sh down`).
 #
-# Starts Kafka, applies the topics, starts the router and the ICT and standing-office services in the
-# background (their metrics ports are printed), then plays the three users' flows:
+# Starts Kafka, applies the topics, starts the router, the ICT and standing-office services and the web
+# console in the background (their metrics ports, and the console's address and demo users, are
+# printed), then plays the three users' flows:
 #   1. the tax office publishes its spreadsheet of undeclared online sellers;
 #   2. market surveillance asks ICT to block a domain; the ICT operator approves; the RPZ line appears
 #      and the result comes back to the requester;
@@ -19,13 +20,23 @@ export PATH="$PWD/.venv/bin:$PATH"
 state_dir="${BUS389_DEMO_STATE:-$HOME/.local/state/bus389/demo}"
 mkdir -p "$state_dir"
 
-services=(route ict standing-office)
+services=(route ict standing-office web)
 declare -A command=(
   [route]="bus389 route --metrics-port 9464"
   [ict]="bus389 serve ict --metrics-port 9465"
   [standing-office]="bus389 serve standing-office --metrics-port 9466"
+  [web]="bus389 serve web --metrics-port 9467"
 )
-declare -A metrics_port=([route]=9464 [ict]=9465 [standing-office]=9466)
+declare -A metrics_port=([route]=9464 [ict]=9465 [standing-office]=9466 [web]=9467)
+
+# The console's demo users: NAME AGENCY ROLES. Passwords are generated into 0600 files, never printed.
+demo_users=(
+  "thu.thue tax clerk,viewer"
+  "trinh.congan police viewer"
+  "van.hanh.ict ict operator,viewer"
+  "vp.bcd389 market_surveillance viewer,admin"
+)
+password_dir="$state_dir/web-passwords"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -142,7 +153,18 @@ say "Kafka (KRaft, 127.0.0.1) and the bus topics"
 bus389 kafka up
 bus389 topics apply
 
-say "The services: router, ICT blocklist, standing office"
+say "The web console's demo users (passwords generated into 0600 files)"
+mkdir -p "$password_dir" && chmod 700 "$password_dir"
+for entry in "${demo_users[@]}"; do
+  read -r user agency roles <<<"$entry"
+  if [ ! -f "$password_dir/$user.password" ]; then
+    # A user left from an earlier demo whose password file is gone gets a new password.
+    bus389 web user add "$user" --agency "$agency" --roles "$roles" --password-out "$password_dir/$user.password" \
+      || bus389 web user passwd "$user" --password-out "$password_dir/$user.password"
+  fi
+done
+
+say "The services: router, ICT blocklist, standing office, web console"
 for name in "${services[@]}"; do start_service "$name"; done
 
 say "Tax office (Cục Thuế tỉnh): publish the undeclared-seller spreadsheet"
@@ -215,4 +237,9 @@ for key in sorted(box.keys())[-1:]:
         print(f"  attachment {part.get_filename()} ({part.get_content_type()}, {len(part.get_content())} bytes)")
 PY
 
-say "Running: ${services[*]} (metrics ports 9464, 9465, 9466), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"
+say "Running: ${services[*]} (metrics ports 9464, 9465, 9466, 9467), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"
+echo "Web console: http://127.0.0.1:8389/ — sign in as (demo passwords, generated for this machine):"
+for entry in "${demo_users[@]}"; do
+  read -r user agency roles <<<"$entry"
+  echo "  $user ($agency: $roles): $(cat "$password_dir/$user.password")  (kept in $password_dir/$user.password, mode 0600)"
+done

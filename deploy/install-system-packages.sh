@@ -3,12 +3,14 @@
 # the Unbound resolver and dig; named-checkzone (bind9-utils: the ICT service checks every RPZ zone with
 # it before it replaces the old one); LibreOffice Writer (headless: the report's PDF), poppler (pdftotext,
 # pdftoppm: the PDF tests) and fonts with every Vietnamese letter (Liberation 2: Times New Roman's
-# metric twin; DejaVu). Idempotent: installs only what is missing, and runs `apt-get update`
-# once, only when something is missing. Needs root (or sudo) only in that case.
+# metric twin; DejaVu); Chromium and its driver (the web console's browser tests). Idempotent: installs
+# only what is missing, and runs `apt-get update` once, only when something is missing. Needs root (or
+# sudo) only in that case.
 set -euo pipefail
 
 PACKAGES=(prometheus prometheus-alertmanager unbound dnsutils postgresql bind9-utils
-          libreoffice-writer-nogui poppler-utils fonts-liberation2 fonts-dejavu-core)
+          libreoffice-writer-nogui poppler-utils fonts-liberation2 fonts-dejavu-core
+          chromium chromium-driver)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

@@ -13,6 +13,7 @@ import click
 
 from bus389.cli._context import pass_settings
 from bus389.cli._service import running_service, service_options
+from bus389.cli.web_cmd import serve_web
 from bus389.settings import Settings
 
 __all__ = ["route", "serve"]
@@ -27,6 +28,7 @@ def serve() -> None:
       bus389 serve router
       bus389 serve ict
       bus389 serve standing-office
+      bus389 serve web
     """
 
 
@@ -133,3 +135,6 @@ def serve_standing_office(settings: Settings, metrics_port: int | None, max_idle
 
     with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
         run_standing_office(settings, stop=stop, max_idle_polls=max_idle_polls)
+
+
+serve.add_command(serve_web)

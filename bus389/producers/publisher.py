@@ -58,6 +58,8 @@ __all__ = [
     "OutgoingEvent",
     "PublishReport",
     "Publisher",
+    "check_routes",
+    "check_sizes",
     "prepare_events",
     "publish_file",
     "publish_transactional_id",
@@ -237,6 +239,12 @@ def check_routes(
             )
     if bad:
         raise InvalidRecordsError(bad, source=source, note="nothing was published")
+
+
+def check_sizes(settings: Settings, events: Sequence[OutgoingEvent], source: str) -> None:
+    """Refuse (:class:`InvalidRecordsError`) any event over ``settings.kafka.max_message_bytes``, as
+    :func:`publish_file` does, for a caller that publishes through its own open :class:`Publisher`."""
+    _check_sizes(events, settings.kafka.max_message_bytes, source)
 
 
 def _chunks(events: Sequence[OutgoingEvent], size: int) -> Iterator[Sequence[OutgoingEvent]]:

@@ -22,7 +22,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 
-LONG_RUNNING_BUS389 = {"router": "route", "ict": "serve ict", "standing-office": "serve standing-office"}
+LONG_RUNNING_BUS389 = {
+    "router": "route",
+    "ict": "serve ict",
+    "standing-office": "serve standing-office",
+    "web": "serve web",
+}
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +231,8 @@ def test_the_dockerfile_installs_the_wheel_as_a_non_root_user() -> None:
     text = DOCKERFILE.read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
     assert re.search(r"^RUN pip wheel --no-deps --wheel-dir /wheels \.", text, re.M)
-    assert re.search(r"^RUN pip install /wheels/\*\.whl", text, re.M)
+    # The wheel with its `web` extra (the console's dependencies).
+    assert re.search(r"^RUN pip install \"\$\(ls /wheels/\*\.whl\)\[web\]\"", text, re.M)
     # The running image holds the installed wheel only: no source folder is copied into its last stage.
     last_stage = text.rsplit("\nFROM ", 1)[1]
     assert re.findall(r"^COPY\s+(.+)$", last_stage, re.M) == ["--from=build /wheels /wheels"]

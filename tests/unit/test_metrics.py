@@ -177,7 +177,7 @@ def test_a_busy_port_is_a_config_error_naming_the_setting(served: list[int]) -> 
 
 
 def test_service_name_defaults_from_the_default_port() -> None:
-    assert metrics.DEFAULT_PORTS == {"router": 9464, "ict": 9465, "standing-office": 9466}
+    assert metrics.DEFAULT_PORTS == {"router": 9464, "ict": 9465, "standing-office": 9466, "web": 9467}
 
 
 # --- pushing --------------------------------------------------------------------------------------

@@ -17,10 +17,10 @@ def _options(command: click.Command) -> list[tuple[str, ...]]:
 
 
 def test_serve_runs_every_service() -> None:
-    assert sorted(serve.commands) == ["ict", "router", "standing-office"]
+    assert sorted(serve.commands) == ["ict", "router", "standing-office", "web"]
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
-    for name in ("router", "ict", "standing-office"):
+    for name in ("router", "ict", "standing-office", "web"):
         assert f"bus389 serve {name}" in result.output
 
 

@@ -13,11 +13,11 @@ import pytest
 from _ict_records import T0, request_record
 
 from bus389 import recovery
-from bus389.runtime import inbox_loop as service_module
 from bus389.agencies import Agency
 from bus389.codec import encode_event
 from bus389.errors import BrokerError
 from bus389.lag import unregister_lag_collector
+from bus389.runtime import inbox_loop as service_module
 from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
 from bus389.runtime.stop import StopFlag
 from bus389.settings import Settings
