@@ -57,7 +57,7 @@ class Console:
         self.tokens = TokenRegistry(self.store)
         self.identities = AgencyIdentities(settings)
         self.limiter = RateLimiter(web.api_rate_per_s, web.api_burst)
-        self.publishers = AgencyPublishers(self.identities.settings_for)
+        self.publishers = AgencyPublishers(self.identities.settings_for, lambda: self.policy)
         self.metrics_url = metrics_url
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),

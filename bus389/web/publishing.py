@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 
 from bus389.agencies import Agency
 from bus389.errors import BusError
-from bus389.producers.publisher import ChunkReport, Publisher, check_sizes, prepare_events
+from bus389.producers.publisher import ChunkReport, Publisher, check_routes, check_sizes, prepare_events
 from bus389.producers.readers import SourceRecord
+from bus389.routing.policy import Policy
 from bus389.settings import Settings
 
 __all__ = ["AgencyPublishers"]
@@ -24,8 +25,11 @@ __all__ = ["AgencyPublishers"]
 class AgencyPublishers:
     """An open publisher per agency, made on first use with the agency's settings; :meth:`close` all."""
 
-    def __init__(self, settings_for: Callable[[Agency], Settings]) -> None:
+    def __init__(
+        self, settings_for: Callable[[Agency], Settings], policy: Callable[[], Policy] | None = None
+    ) -> None:
         self._settings_for = settings_for
+        self._policy = policy
         self._publishers: dict[Agency, Publisher] = {}
         self._locks: dict[Agency, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -44,6 +48,9 @@ class AgencyPublishers:
         """
         settings = self._settings_for(agency)
         events = prepare_events(event_type, agency, records, source=source)
+        if self._policy is not None:
+            # The agency's publishing rights and where each event would go: as `bus389 publish` checks.
+            check_routes(events, agency, self._policy(), source=source)
         check_sizes(settings, events, source)
         with self._lock(agency):
             publisher = self._publishers.get(agency)
