@@ -192,6 +192,9 @@ class SigningSettings(_Group):
     registry_file: Path | None = None
     """A key registry exported by `bus389 security keys export`: read instead of the ``<prefix>.keys``
     topic (offline checks, or a service that may not read the topic)."""
+    registry_refresh_s: float = Field(30.0, gt=0)
+    """How often the router reads the key registry again (a new or revoked key takes effect this soon;
+    an unknown key id makes it look again at once, at most once a second)."""
     require: bool | None = None
     """The router refuses unsigned events (DLQ ``unsigned``). Unset: on over SASL/SSL (the secure mode),
     off in plaintext local mode, so agencies can migrate one by one. A signature that is present is

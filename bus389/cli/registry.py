@@ -25,6 +25,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.bench_cmd", "bench"),
     ("bus389.cli.chaos_cmd", "chaos"),
     ("bus389.cli.security_cmd", "security"),
+    ("bus389.cli.verify_cmd", "verify"),
 ]
 
 

@@ -52,6 +52,9 @@ SIGNING_HEADERS = (SIG_HEADER, KID_HEADER, SD_HEADER)
 _DOMAIN = b"bus389-sd/1\n"
 _SALT_BYTES = 16
 _INDEX = re.compile(r"\[\d+\]")
+_LEAF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*$")
+"""A concrete leaf path; anything else in a header is refused, so no detail can carry control text."""
+_KID = re.compile(r"^[0-9a-f]{32}$")
 
 # Verification outcomes (also the router's DLQ reasons).
 UNSIGNED = "unsigned"
@@ -197,6 +200,8 @@ class Disclosure:
             raise ValueError(f"{SD_HEADER} holds a value that is not base64url") from None
         if any(len(v) != 32 for v in d.values()) or any(len(v) != _SALT_BYTES for v in s.values()):
             raise ValueError(f"{SD_HEADER} holds a digest or salt of the wrong length")
+        if not all(_LEAF.match(p) for p in d):
+            raise MalformedError(f"{SD_HEADER} names a field that is not a field path")
         if not set(s) <= set(d):
             raise ValueError(f"{SD_HEADER} has a salt for a field it has no digest of")
         return cls(d, s)
@@ -287,6 +292,8 @@ def verify_record(
         missing = ", ".join(n for n in SIGNING_HEADERS if n not in headers)
         return Verification(BAD_SIGNATURE, f"signature headers incomplete: {missing} missing")
     kid = headers[KID_HEADER].decode("ascii", errors="replace")
+    if not _KID.match(kid):
+        return Verification(BAD_SIGNATURE, f"{KID_HEADER} is not a key id")
     try:
         disclosure = Disclosure.from_header(headers[SD_HEADER])
         signature = _unb64(headers[SIG_HEADER].decode("ascii"))

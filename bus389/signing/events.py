@@ -32,7 +32,7 @@ from bus389.signing.disclosure import (
 from bus389.signing.keys import KeyRegistry, SigningKey, load_signing_key
 
 if TYPE_CHECKING:
-    from bus389.agencies import Agency
+    from bus389.agencies import Agency, Topics
     from bus389.codec import Decoded
     from bus389.routing.policy import Policy
     from bus389.settings import Settings
@@ -121,7 +121,11 @@ class RouterVerifier:
     def from_settings(cls, settings: Settings) -> RouterVerifier:
         from bus389.signing.registry_topic import load_registry
 
-        return cls(lambda: load_registry(settings), require=settings.signatures_required)
+        return cls(
+            lambda: load_registry(settings),
+            require=settings.signatures_required,
+            refresh_s=settings.signing.registry_refresh_s,
+        )
 
     def _refresh(self, *, unknown: bool) -> None:
         age = self._clock() - self._loaded_at
@@ -179,6 +183,40 @@ def check_copy(
         return path in claimed and (withheld is None or path in withheld)
 
     return verify_record(decoded.record, decoded.schema.ce_type, headers, registry, may_remove=may_remove)
+
+
+def check_read(
+    topics: Topics,
+    topic: str,
+    value: bytes | None,
+    headers: Mapping[str, bytes],
+    registry: KeyRegistry,
+    *,
+    policy: Policy | None = None,
+) -> Verification:
+    """A reader's check of one record read from ``topic`` (``consume``, ``verify``, evidence bundles).
+
+    From an outbox, the event must be whole and signed by that outbox's agency; from an inbox, as
+    :func:`check_copy` with the inbox's agency as the reader. A value that does not decode is refused
+    (``undecodable``)."""
+    from bus389.codec import decode_event
+    from bus389.errors import CodecError
+
+    try:
+        decoded = decode_event(value, headers)
+    except CodecError as exc:
+        return Verification("undecodable", f"{exc.reason}: {exc}")
+    sender = topics.sender_of(topic)
+    if sender is not None:
+        return verify_record(
+            decoded.record,
+            decoded.schema.ce_type,
+            headers,
+            registry,
+            owner=sender.value,
+            may_remove=lambda _path: False,
+        )
+    return check_copy(decoded, headers, registry, policy=policy, reader=topics.owner_of_inbox(topic))
 
 
 def verification_json(result: Verification) -> dict[str, Any]:

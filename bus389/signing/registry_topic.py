@@ -89,11 +89,11 @@ def read_registry(settings: Settings, *, timeout_s: float = 60.0) -> KeyRegistry
     return registry
 
 
-def load_registry(settings: Settings) -> KeyRegistry:
+def load_registry(settings: Settings, *, timeout_s: float = 60.0) -> KeyRegistry:
     """The registry every service verifies with: ``signing.registry_file`` if set, else the topic."""
     if settings.signing.registry_file is not None:
         return KeyRegistry.load(settings.signing.registry_file)
-    return read_registry(settings)
+    return read_registry(settings, timeout_s=timeout_s)
 
 
 def write_entries(settings: Settings, entries: list[KeyEntry]) -> None:

@@ -13,6 +13,7 @@ from bus389.errors import ConfigError, InputError
 from bus389.events.parsing import build_event
 from bus389.routing.redaction import redact
 from bus389.signing.disclosure import (
+    KID_HEADER,
     SD_HEADER,
     SIG_HEADER,
     Disclosure,
@@ -202,3 +203,17 @@ def test_leaves_cover_nested_lists_and_empty_containers() -> None:
         "d[1].e": "x",
         "f": {},
     }
+
+
+def test_header_text_that_is_not_a_path_or_key_id_is_refused_before_it_reaches_a_message(
+    key, registry
+) -> None:
+    record, ce_type, headers = _signed(key)
+    evil = {**headers, KID_HEADER: b"\x1b[2Jabc"}
+    result = verify_record(record, ce_type, evil, registry)
+    assert result.reason == "bad_signature" and "\x1b" not in result.describe()
+    sd = json.loads(headers[SD_HEADER])
+    sd["d"]["seller.\x1b[31mname"] = sd["d"]["seller.name"]
+    bad = {**headers, SD_HEADER: json.dumps(sd).encode()}
+    result = verify_record(record, ce_type, bad, registry)
+    assert result.reason == "bad_signature" and "\x1b" not in result.describe()
