@@ -195,6 +195,10 @@ class SigningSettings(_Group):
     registry_refresh_s: float = Field(30.0, gt=0)
     """How often the router reads the key registry again (a new or revoked key takes effect this soon;
     an unknown key id makes it look again at once, at most once a second)."""
+    audit_head_every: int = Field(100, ge=1)
+    """The router signs the head of an audit chain at least every this many records of it..."""
+    audit_head_interval_s: float = Field(30.0, gt=0)
+    """...and on the first record of it after this long (see :mod:`bus389.consumers.router.audit_chain`)."""
     require: bool | None = None
     """The router refuses unsigned events (DLQ ``unsigned``). Unset: on over SASL/SSL (the secure mode),
     off in plaintext local mode, so agencies can migrate one by one. A signature that is present is

@@ -26,6 +26,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.chaos_cmd", "chaos"),
     ("bus389.cli.security_cmd", "security"),
     ("bus389.cli.verify_cmd", "verify"),
+    ("bus389.cli.audit_cmd", "audit"),
 ]
 
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from bus389.agencies import Agency, Topics
 from bus389.consumers.router.audit import Origin, build_audit_record
+from bus389.consumers.router.audit_chain import AuditChain
 from bus389.consumers.router.replies import ReplyIndex
 from bus389.errors import BusError, CodecError
 from bus389.routing.decision import Decision, decide
@@ -119,6 +120,7 @@ class RecordRouter:
         replies: ReplyIndex | None = None,
         *,
         verifier: RouterVerifier | None = None,
+        chain: AuditChain | None = None,
     ) -> None:
         from bus389.schemas.catalog import load_catalog
 
@@ -127,6 +129,8 @@ class RecordRouter:
         self.replies = replies if replies is not None else ReplyIndex()
         self.verifier = verifier
         """Checks each event's signature before routing (:mod:`bus389.signing`); None: not checked."""
+        self.chain = chain
+        """Links each audit record to the previous one of its chain (:mod:`.audit_chain`); None: unlinked."""
         self._audit_schema = load_catalog().audit
 
     def _dead(self, raw: Any, origin: Origin, reason: str, detail: str, **extra: Any) -> Routed:
@@ -233,14 +237,13 @@ class RecordRouter:
             received_at=received_at,
             routed_at=clock(),
         )
-        outgoing.append(
-            Outgoing(
-                self.topics.audit,
-                decision.event_id.encode("utf-8"),
-                encode_value(audit, self._audit_schema),
-                event_headers(audit, self._audit_schema),
+        audit_key, audit_value = decision.event_id.encode("utf-8"), encode_value(audit, self._audit_schema)
+        audit_headers = event_headers(audit, self._audit_schema)
+        if self.chain is not None:
+            audit_headers += self.chain.link(
+                f"{origin.topic}/{origin.partition}", origin.offset, audit_key, audit_value
             )
-        )
+        outgoing.append(Outgoing(self.topics.audit, audit_key, audit_value, audit_headers))
         self.replies.record(decision.event_id, sender)
         return Routed(origin=origin, outgoing=tuple(outgoing), **extra)
 
