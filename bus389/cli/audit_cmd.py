@@ -42,10 +42,11 @@ def verify(settings: Settings, keys_file: Path | None) -> None:
     """
     from bus389.consumers.router.audit_chain import verify_chains
     from bus389.signing.keys import KeyRegistry
-    from bus389.signing.registry_topic import load_registry, read_to_end
+    from bus389.signing.registry_topic import first_offsets, load_registry, read_to_end
 
     registry = KeyRegistry.load(keys_file) if keys_file is not None else load_registry(settings)
-    report = verify_chains(read_to_end(settings, settings.topics.audit), registry)
+    topic = settings.topics.audit
+    report = verify_chains(read_to_end(settings, topic), registry, starts=first_offsets(settings, topic))
     for finding in report.findings:
         click.echo(finding.describe())
     summary = (

@@ -24,6 +24,7 @@ from bus389.signing.keys import KeyEntry, KeyRegistry, MalformedError, SigningKe
 
 __all__ = [
     "IssuedKey",
+    "first_offsets",
     "issue_signing_key",
     "load_registry",
     "read_registry",
@@ -74,6 +75,23 @@ def read_to_end(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> I
                         remaining.discard(tp)
     finally:
         consumer.close()
+
+
+def first_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Each partition's first offset (its log start: above 0 once records were deleted)."""
+    from kafka import TopicPartition
+
+    from bus389.kafka import kafka_errors, make_consumer
+
+    with kafka_errors(bootstrap=settings.bootstrap):
+        consumer = make_consumer(settings, group_id=None)
+    try:
+        with kafka_errors(bootstrap=settings.bootstrap):
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            starts: dict[Any, int] = consumer.beginning_offsets(tps) if tps else {}
+    finally:
+        consumer.close()
+    return {tp.partition: offset for tp, offset in starts.items()}
 
 
 def read_registry(settings: Settings, *, timeout_s: float = 60.0) -> KeyRegistry:

@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from bus389.agencies import Agency
 from bus389.cli.main import cli
 from bus389.codec import decode_event, encode_event, encode_value
+from bus389.consumers.router.audit_chain import AuditChain
 from bus389.consumers.router.records import Outgoing, RecordRouter, Routed
 from bus389.consumers.router.service import RouterService
 from bus389.events import Event
@@ -58,7 +59,10 @@ class SigningRouterService(RouterService):
     def _read_audit(self) -> None:
         super()._read_audit()
         verifier = RouterVerifier.from_settings(self.settings)
-        self.router = self.record_router(self.topics, self.policy, self.replies, verifier=verifier)
+        chain = AuditChain.from_settings(self.settings)
+        self.router = self.record_router(
+            self.topics, self.policy, self.replies, verifier=verifier, chain=chain
+        )
 
 
 class SigningRouter(RouterThread):
@@ -310,3 +314,78 @@ def test_keys_cli_issues_rotates_revokes_and_never_prints_the_private_key(
     assert unknown.exit_code == 1 and "no key" in unknown.output
     nobody = runner.invoke(cli, ["security", "keys", "issue", "mayor", "--key-file", str(key_file)], env=env)
     assert nobody.exit_code == 2 and "cannot issue a signing key for 'mayor'" in nobody.output
+
+
+def _audit_verify(settings: Settings) -> Any:
+    env = {"BUS389_BOOTSTRAP": settings.bootstrap, "BUS389_TOPIC_PREFIX": settings.topic_prefix}
+    return CliRunner().invoke(cli, ["audit", "verify"], env=env)
+
+
+def test_the_audit_chain_holds_and_edits_insertions_and_deleted_heads_are_named(
+    rsettings: Settings, keys: Any
+) -> None:
+    from kafka import TopicPartition
+
+    from bus389.kafka import make_admin, make_producer
+
+    police_key, router_key = keys("police"), keys("router")
+    events = [suspect_seller(A.POLICE) for _ in range(6)]
+    publish_signed(rsettings, police_key, events)
+    router = as_signer(rsettings, router_key).model_copy(
+        update={
+            "signing": rsettings.signing.model_copy(update={"key_file": router_key, "audit_head_every": 2})
+        }
+    )
+    with SigningRouter(router):
+        wait_routed(rsettings, audit=6)
+    holds = _audit_verify(rsettings)
+    assert holds.exit_code == 0, holds.output
+    assert "the audit chain holds: 6 audit record(s)" in holds.output
+    assert "0 signed head(s)" not in holds.output
+
+    audit = read_topic(rsettings, rsettings.topics.audit)
+    by_partition: dict[int, list[Any]] = {}
+    for record in audit:
+        by_partition.setdefault(record.partition, []).append(record)
+    partition, records = max(by_partition.items(), key=lambda item: len(item[1]))
+    producer = make_producer(rsettings)
+    try:
+        # Inserted: a forged copy of a record, appended with its chain headers.
+        forged = records[0]
+        producer.send(
+            rsettings.topics.audit,
+            key=forged.key,
+            value=forged.value + b"",
+            headers=list(forged.headers),
+            partition=partition,
+        ).get(timeout=30)
+    finally:
+        producer.close()
+    inserted = _audit_verify(rsettings)
+    assert inserted.exit_code == 1
+    assert "inserted: chain" in inserted.output and "a second record with seq" in inserted.output
+
+    # Edited: the partition deleted with DeleteRecords and written again with one value changed.
+    tp = TopicPartition(rsettings.topics.audit, partition)
+    with make_admin(rsettings) as admin:
+        admin.delete_records({tp: -1})
+    producer = make_producer(rsettings)
+    try:
+        for i, record in enumerate(records):
+            value = record.value.replace(b"police", b"custom") if i == len(records) - 1 else record.value
+            producer.send(
+                tp.topic, key=record.key, value=value, headers=list(record.headers), partition=partition
+            )
+        producer.flush()
+    finally:
+        producer.close()
+    edited = _audit_verify(rsettings)
+    assert edited.exit_code == 1
+    assert "altered: chain" in edited.output, edited.output
+
+    # Deleted head: DeleteRecords up to the first record that is the head of a chain.
+    with make_admin(rsettings) as admin:
+        admin.delete_records({tp: -1})
+    gone = _audit_verify(rsettings)
+    assert gone.exit_code == 1
+    assert f"head_removed: chain *, record {partition}/" in gone.output, gone.output

@@ -124,3 +124,11 @@ def test_records_written_before_chaining_are_counted_not_flagged(tmp_path: Path)
     trail = [*old, *(replace(r, offset=r.offset + 1) for r in _trail(chain, 4))]
     report = verify_chains(trail, registry)
     assert report.holds and report.unchained == 2
+
+
+def test_a_partition_that_does_not_start_at_offset_0_lost_its_head(tmp_path: Path) -> None:
+    chain, registry = _signed_chain(tmp_path)
+    report = verify_chains(_trail(chain, 4), registry, starts={0: 0, 1: 7})
+    assert [f.describe() for f in report.findings] == [
+        "head_removed: chain *, record 1/7: offsets 0..6 of the partition deleted"
+    ]

@@ -218,13 +218,27 @@ def _safe(text: str) -> str:
     return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
-def verify_chains(records: Iterable[Any], registry: KeyRegistry | None) -> ChainReport:
+def verify_chains(
+    records: Iterable[Any], registry: KeyRegistry | None, *, starts: Mapping[int, int] | None = None
+) -> ChainReport:
     """Check the audit records (consumer records, each partition in offset order) link by link.
 
     Reports, per chain, the first problem found; a record with no chain headers is ``inserted``.
     With ``registry``, each signed head must verify with a key of ``router`` valid when it signed.
+    ``starts``: each audit partition's first offset; the audit topic is kept forever, so a partition
+    that does not start at 0 lost records to DeleteRecords (even a chain that vanished whole).
     """
     report = ChainReport()
+    for partition, start in sorted((starts or {}).items()):
+        if start > 0:
+            report.findings.append(
+                ChainFinding(
+                    "head_removed",
+                    "*",
+                    f"{partition}/{start}",
+                    f"offsets 0..{start - 1} of the partition deleted",
+                )
+            )
     by_chain: dict[str, list[tuple[int, int, int, Mapping[str, bytes], Any]]] = {}
     last_seq_in_partition: dict[tuple[str, int], tuple[int, str]] = {}
     chained_partitions: set[int] = set()
