@@ -27,6 +27,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.security_cmd", "security"),
     ("bus389.cli.verify_cmd", "verify"),
     ("bus389.cli.audit_cmd", "audit"),
+    ("bus389.cli.evidence_cmd", "evidence"),
 ]
 
 

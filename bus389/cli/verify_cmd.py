@@ -40,6 +40,7 @@ def verify(settings: Settings, file: Path, keys_file: Path | None) -> None:
       bus389 consume --as police --from-beginning > police.jsonl
       bus389 verify police.jsonl --keys keys.json
     """
+    from bus389.consumers.router.audit_chain import printable
     from bus389.routing.policy import load_policy
     from bus389.signing.events import check_read
     from bus389.signing.keys import KeyRegistry
@@ -72,7 +73,7 @@ def verify(settings: Settings, file: Path, keys_file: Path | None) -> None:
         result = check_read(settings.topics, topic, value, headers, registry, policy=policy)
         event_id = headers.get("ce_id", b"?").decode("utf-8", "replace")
         shown = json.dumps(event_id, ensure_ascii=True)
-        click.echo(f"{file}:{number}: event {shown}: {result.describe()}")
+        click.echo(f"{file}:{number}: event {shown}: {printable(result.describe())}")
         if result.ok:
             good += 1
         else:

@@ -45,6 +45,7 @@ __all__ = [
     "ChainReport",
     "Head",
     "heads_of",
+    "printable",
     "link_hash",
     "verify_chains",
 ]
@@ -214,12 +215,17 @@ def _text(headers: Mapping[str, bytes], name: str) -> str | None:
     return None if value is None else value.decode("utf-8", errors="replace")
 
 
-def _safe(text: str) -> str:
+def printable(text: str) -> str:
+    """``text`` with every control or other non-printable character escaped (output is data)."""
     return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def verify_chains(
-    records: Iterable[Any], registry: KeyRegistry | None, *, starts: Mapping[int, int] | None = None
+    records: Iterable[Any],
+    registry: KeyRegistry | None,
+    *,
+    starts: Mapping[int, int] | None = None,
+    segment: bool = False,
 ) -> ChainReport:
     """Check the audit records (consumer records, each partition in offset order) link by link.
 
@@ -227,6 +233,8 @@ def verify_chains(
     With ``registry``, each signed head must verify with a key of ``router`` valid when it signed.
     ``starts``: each audit partition's first offset; the audit topic is kept forever, so a partition
     that does not start at 0 lost records to DeleteRecords (even a chain that vanished whole).
+    ``segment``: the records are a contiguous part of each chain (an evidence bundle): each chain starts
+    at its first record's seq and previous hash; a signed head after it ties it to the router.
     """
     report = ChainReport()
     for partition, start in sorted((starts or {}).items()):
@@ -261,7 +269,7 @@ def verify_chains(
             report.findings.append(
                 ChainFinding(
                     "reordered",
-                    _safe(chain),
+                    printable(chain),
                     where,
                     f"seq {seq} comes after seq {before[0]} (record {before[1]})",
                 )
@@ -270,7 +278,8 @@ def verify_chains(
         by_chain.setdefault(chain, []).append((seq, raw.partition, raw.offset, headers, raw))
     for chain, items in sorted(by_chain.items()):
         report.chains += 1
-        finding = _check_chain(chain, sorted(items, key=lambda i: (i[0], i[1], i[2])), registry, report)
+        ordered = sorted(items, key=lambda i: (i[0], i[1], i[2]))
+        finding = _check_chain(chain, ordered, registry, report, segment=segment)
         if finding is not None:
             report.findings.append(finding)
     return report
@@ -281,9 +290,13 @@ def _check_chain(
     items: list[tuple[int, int, int, Mapping[str, bytes], Any]],
     registry: KeyRegistry | None,
     report: ChainReport,
+    *,
+    segment: bool = False,
 ) -> ChainFinding | None:
-    shown = _safe(chain)
+    shown = printable(chain)
     expected_seq, prev = 0, GENESIS
+    if segment and items:
+        expected_seq, prev = items[0][0], _text(items[0][3], PREV) or GENESIS
     for seq, partition, offset, headers, raw in items:
         where = f"{partition}/{offset}"
         if seq < expected_seq:
@@ -317,7 +330,7 @@ def _check_head(
     kid, signed_at = _text(headers, KID) or "", _text(headers, SIGNED_AT) or ""
     entry = registry.get(kid)
     if entry is None:
-        return f"head seq {seq} is signed with unknown key {_safe(kid)!r}"
+        return f"head seq {seq} is signed with unknown key {printable(kid)!r}"
     if entry.owner != "router":
         return f"head seq {seq} is signed with a key of {entry.owner}, not the router's"
     try:
