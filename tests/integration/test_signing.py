@@ -389,3 +389,44 @@ def test_the_audit_chain_holds_and_edits_insertions_and_deleted_heads_are_named(
     gone = _audit_verify(rsettings)
     assert gone.exit_code == 1
     assert f"head_removed: chain *, record {partition}/" in gone.output, gone.output
+
+
+def test_an_evidence_bundle_exported_from_the_broker_verifies_offline_and_names_a_changed_byte(
+    rsettings: Settings, keys: Any, tmp_path: Path
+) -> None:
+    police_key, router_key, tax_key = keys("police"), keys("router"), keys("tax")
+    case = "QNG-389-2021-0099"
+    events = [suspect_seller(A.POLICE, meta={"case_ref": case}), suspect_seller(A.POLICE)]
+    publish_signed(rsettings, police_key, events)
+    router = rsettings.model_copy(
+        update={
+            "signing": rsettings.signing.model_copy(update={"key_file": router_key, "audit_head_every": 1})
+        }
+    )
+    with SigningRouter(router):
+        wait_routed(rsettings, audit=2)
+    env = {
+        "BUS389_BOOTSTRAP": rsettings.bootstrap,
+        "BUS389_TOPIC_PREFIX": rsettings.topic_prefix,
+        "BUS389_SIGNING__KEY_FILE": str(tax_key),
+    }
+    out = tmp_path / "evidence.zip"
+    runner = CliRunner()
+    exported = runner.invoke(
+        cli, ["evidence", "export", "--case", case, "--as", "tax", "--out", str(out)], env=env
+    )
+    assert exported.exit_code == 0, exported.output
+    assert f"1 event(s) and 1 audit record(s) of case {case}" in exported.output
+    offline = {"BUS389_BOOTSTRAP": "127.0.0.1:1", "BUS389_TOPIC_PREFIX": "elsewhere"}
+    holds = runner.invoke(cli, ["evidence", "verify", str(out)], env=offline)
+    assert holds.exit_code == 0, holds.output
+    assert "removed by redaction: seller.phone" in holds.output
+    assert "manifest: signed by tax" in holds.output
+    assert f"the evidence of case {case} received by tax holds" in holds.output
+    data = bytearray(out.read_bytes())
+    data[data.index(case.encode()) + 4] ^= 0x01
+    out.write_bytes(bytes(data))
+    broken = runner.invoke(cli, ["evidence", "verify", str(out)], env=offline)
+    assert broken.exit_code == 1
+    assert "FAILS: bundle.json: its CRC-32 does not match (its bytes were changed)" in broken.output
+    assert "FAILS: bundle.json: its SHA-256 is not the one in manifest.json" in broken.output
