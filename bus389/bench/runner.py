@@ -37,7 +37,16 @@ __all__ = ["BENCHMARKS", "NEEDS_KAFKA", "SuiteResult", "main", "markdown_of", "r
 
 log = logging.getLogger("bench")
 
-BENCHMARKS: tuple[str, ...] = ("codec", "publish", "router", "latency", "scaleout", "memory", "confluent")
+BENCHMARKS: tuple[str, ...] = (
+    "codec",
+    "publish",
+    "router",
+    "latency",
+    "scaleout",
+    "memory",
+    "confluent",
+    "signing",
+)
 """Every benchmark, in the order a run measures them (latency uses the router's measured peak)."""
 NEEDS_KAFKA = frozenset(BENCHMARKS) - {"codec"}
 

@@ -2,13 +2,14 @@
 
 The sender flattens the decoded event into its leaf fields (``seller.phone``, ``accounts[0].platform``),
 draws a random 16-byte salt per leaf and computes ``SHA-256(salt || path || 0x00 || canonical value)``
-(the salted-digest idea of the IETF SD-JWT design). It signs, with its Ed25519 key, the CloudEvents
-attributes (id, source, type, time), its key id and the sorted list of (path, digest). Three Kafka
-headers carry the proof (the Avro value and the CloudEvents headers are untouched):
+(canonical: a type tag and the value's bytes; the salted-digest idea of the IETF SD-JWT design). It
+signs, with its Ed25519 key, the CloudEvents attributes (id, source, type, time), its key id and the
+sorted list of (path, digest). Three Kafka headers carry the proof (the Avro value and the
+CloudEvents headers are untouched):
 
-- ``bus389_sig``: the Ed25519 signature, base64url;
+- ``bus389_sig``: the Ed25519 signature, base64;
 - ``bus389_sig_kid``: the signing key's id in the key registry;
-- ``bus389_sd``: compact JSON ``{"v":1,"d":{path: digest},"s":{path: salt}}`` (base64url).
+- ``bus389_sd``: compact JSON ``{"v":1,"d":{path: digest},"s":{path: salt}}`` (base64).
 
 The router never re-signs: for a recipient that may not see a field it nulls the value and drops that
 field's salt, keeping its digest (:meth:`Disclosure.without`). The recipient re-computes the digest of
@@ -17,7 +18,7 @@ every field it got, and sees that each field without a salt is null: removed, no
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
 import re
@@ -67,11 +68,11 @@ FIELD_REMOVED = "field_removed"
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
 
 
 def _plain(value: Any) -> Any:
@@ -95,7 +96,18 @@ def _plain(value: Any) -> Any:
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(_plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    """One byte string per Avro value: a type tag, then the value (the common scalars without JSON)."""
+    if value is None:
+        return b"n"
+    if value is True or value is False:
+        return b"b1" if value else b"b0"
+    if type(value) is str:
+        return b"s" + value.encode("utf-8")
+    if type(value) is int:
+        return b"i" + str(value).encode()
+    return (
+        b"j" + json.dumps(_plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    )
 
 
 def leaves(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,15 +167,22 @@ class Attributes:
 
 
 def _message(attributes: Attributes, kid: str, digests: Mapping[str, bytes]) -> bytes:
-    body = {
+    """What is signed: the attributes and key id (JSON), then each ``path 0x00 digest`` in path order
+    (a path never holds 0x00 and a digest is 32 bytes, so the list reads one way only)."""
+    head = {
         "id": attributes.id,
         "source": attributes.source,
         "type": attributes.type,
         "time": attributes.time,
         "kid": kid,
-        "digests": [[path, _b64(digests[path])] for path in sorted(digests)],
     }
-    return _DOMAIN + json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    body = b"".join(path.encode("utf-8") + b"\x00" + digests[path] for path in sorted(digests))
+    return (
+        _DOMAIN
+        + json.dumps(head, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        + b"\n"
+        + body
+    )
 
 
 @dataclass(frozen=True)
@@ -196,8 +215,8 @@ class Disclosure:
         try:
             d = {str(p): _unb64(v) for p, v in digests.items()}
             s = {str(p): _unb64(v) for p, v in salts.items()}
-        except (TypeError, ValueError, AttributeError):
-            raise ValueError(f"{SD_HEADER} holds a value that is not base64url") from None
+        except (TypeError, ValueError, AttributeError, binascii.Error):
+            raise ValueError(f"{SD_HEADER} holds a value that is not base64") from None
         if any(len(v) != 32 for v in d.values()) or any(len(v) != _SALT_BYTES for v in s.values()):
             raise ValueError(f"{SD_HEADER} holds a digest or salt of the wrong length")
         if not all(_LEAF.match(p) for p in d):
@@ -219,8 +238,10 @@ def sign_record(record: Mapping[str, Any], ce_type: str, key: SigningKey) -> lis
     attributes = Attributes.of(record, ce_type)
     salts: dict[str, bytes] = {}
     digests: dict[str, bytes] = {}
-    for path, value in leaves(record).items():
-        salt = secrets.token_bytes(_SALT_BYTES)
+    fields = leaves(record)
+    randomness = secrets.token_bytes(_SALT_BYTES * len(fields))  # one read of the CSPRNG per event
+    for index, (path, value) in enumerate(fields.items()):
+        salt = randomness[index * _SALT_BYTES : (index + 1) * _SALT_BYTES]
         salts[path] = salt
         digests[path] = _digest(salt, path, value)
     signature = key.sign(_message(attributes, key.kid, digests))
@@ -297,7 +318,7 @@ def verify_record(
     try:
         disclosure = Disclosure.from_header(headers[SD_HEADER])
         signature = _unb64(headers[SIG_HEADER].decode("ascii"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         return Verification(BAD_SIGNATURE, str(exc), kid)
     try:
         attributes = Attributes.of(record, ce_type)
