@@ -4,10 +4,11 @@ Delivery guarantee: at-least-once into a handler that is idempotent by event id,
 effectively once. The loop commits a batch's offsets only after every ``handle`` call of that batch
 returned, so a crash between a side effect and the commit replays the event, and the handler's
 idempotency absorbs the replay. A poison record (one that does not decode) never stops the loop: it is
-given to ``on_poison`` and skipped. Agency services cannot write the DLQ (least privilege), so the
-service records the poison itself. A broker failure of a poll or a commit (a leader change, a broker
-killed or paused) is waited out with backoff, never an exit: only an authorization or configuration
-error ends the loop (see :mod:`bus389.recovery`).
+given to ``on_poison`` and skipped, and so is a copy whose sender's signature fails
+(:class:`~bus389.signing.events.ReaderVerifier`). Agency services cannot write the DLQ (least
+privilege), so the service records the poison itself. A broker failure of a poll or a commit (a
+leader change, a broker killed or paused) is waited out with backoff, never an exit: only an
+authorization or configuration error ends the loop (see :mod:`bus389.recovery`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus389.agencies import Agency
 from bus389.assignment_watch import AssignmentWatch
 from bus389.errors import BrokerError, BusError, CodecError
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error, kafka_cause
+
+if TYPE_CHECKING:
+    from bus389.signing.events import ReaderVerifier
 
 __all__ = ["InboxMessage", "StopFlag", "run_inbox_service"]
 
@@ -125,10 +129,12 @@ def run_inbox_service(
     from bus389 import metrics
     from bus389.codec import decode_value
     from bus389.lag import register_lag_collector
+    from bus389.signing.events import ReaderVerifier
 
     stop = stop or StopFlag()
     service_name = service or agency.value
     topic = settings.topics.inbox(agency)
+    verifier = ReaderVerifier.from_settings(settings, agency)
     inbox = _InboxConsumer(settings, group_id, topic, service_name, stop, consumer_factory)
     inbox.open()
     register_lag_collector(settings, {group_id: [topic]})
@@ -151,7 +157,9 @@ def run_inbox_service(
             idle_polls = 0
             for records in batch.values():
                 for raw in records:
-                    _deliver(raw, decode_value, handle, on_poison, service_name, agency, metrics, stop)
+                    _deliver(
+                        raw, decode_value, handle, on_poison, service_name, agency, metrics, stop, verifier
+                    )
             inbox.handled()
             inbox.commit_pending()
             if on_idle is not None:
@@ -355,6 +363,7 @@ def _deliver(
     agency: Agency,
     metrics: Any,
     stop: StopFlag,
+    verifier: ReaderVerifier | None = None,
 ) -> None:
     try:
         decoded = decode_value(raw.value)
@@ -371,6 +380,11 @@ def _deliver(
         )
     except CodecError as exc:
         _poison(raw, exc, on_poison, service_name, metrics)
+        return
+    # The sender's signature, through the router's redaction: a copy that fails it is never used.
+    refused = verifier.problem(decoded, message.headers) if verifier is not None else None
+    if refused is not None:
+        _poison(raw, refused, on_poison, service_name, metrics)
         return
     backoff = 0.5
     while True:

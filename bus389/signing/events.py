@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bus389.errors import BusError
+from bus389.errors import BusError, SignatureError
 from bus389.signing.disclosure import (
     KID_HEADER,
     SD_HEADER,
@@ -37,7 +37,16 @@ if TYPE_CHECKING:
     from bus389.routing.policy import Policy
     from bus389.settings import Settings
 
-__all__ = ["EventSigner", "Proof", "RouterVerifier", "check_copy", "header_map", "verification_json"]
+__all__ = [
+    "EventSigner",
+    "Proof",
+    "ReaderVerifier",
+    "RouterVerifier",
+    "check_copy",
+    "check_read",
+    "header_map",
+    "verification_json",
+]
 
 log = logging.getLogger(__name__)
 REDACTED_HEADER = "bus389_redacted"
@@ -94,12 +103,50 @@ class Proof:
         ]
 
 
+class _RegistryCache:
+    """The key registry, read through ``load`` when first needed, again every ``refresh_s``, and at once
+    (at most once a second) when an unknown key id shows up; a failed reload keeps the last one."""
+
+    def __init__(
+        self, load: Callable[[], KeyRegistry], refresh_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._load = load
+        self.refresh_s = refresh_s
+        self._clock = clock
+        self._registry: KeyRegistry | None = None
+        self._loaded_at = 0.0
+
+    @property
+    def registry(self) -> KeyRegistry:
+        if self._registry is None:
+            self._registry = self._load()
+            self._loaded_at = self._clock()
+        return self._registry
+
+    def refresh(self, *, unknown: bool) -> None:
+        age = self._clock() - self._loaded_at
+        if self._registry is None or age < (min(1.0, self.refresh_s) if unknown else self.refresh_s):
+            return
+        try:
+            self._registry = self._load()
+        except BusError as exc:
+            log.warning("key registry not reloaded (the last one stays in force): %s", exc)
+        self._loaded_at = self._clock()
+
+    def verify(self, check: Callable[[KeyRegistry], Verification]) -> Verification:
+        self.refresh(unknown=False)
+        result = check(self.registry)
+        if result.reason == "unknown_key":
+            self.refresh(unknown=True)
+            result = check(self.registry)
+        return result
+
+
 class RouterVerifier:
     """The router's check of each outbox event: a :class:`Proof`, None (unsigned, allowed) or a refusal.
 
-    The registry comes from ``load`` (the ``<prefix>.keys`` topic, or the exported file) and is read
-    again every ``refresh_s`` and whenever an unknown key id shows up (at most once a second),
-    so a new or revoked key takes effect without a restart. A failed reload keeps the last registry.
+    The registry comes from ``load`` (the ``<prefix>.keys`` topic, or the exported file), read at once
+    and kept fresh as :class:`_RegistryCache` says, so a new or revoked key takes effect without a restart.
     """
 
     def __init__(
@@ -110,12 +157,13 @@ class RouterVerifier:
         refresh_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._load = load
         self.require = require
-        self.refresh_s = refresh_s
-        self._clock = clock
-        self.registry = load()
-        self._loaded_at = clock()
+        self._cache = _RegistryCache(load, refresh_s, clock)
+        _ = self._cache.registry  # read at start-up: a router with no registry should not start
+
+    @property
+    def registry(self) -> KeyRegistry:
+        return self._cache.registry
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RouterVerifier:
@@ -127,42 +175,76 @@ class RouterVerifier:
             refresh_s=settings.signing.registry_refresh_s,
         )
 
-    def _refresh(self, *, unknown: bool) -> None:
-        age = self._clock() - self._loaded_at
-        if age < (min(1.0, self.refresh_s) if unknown else self.refresh_s):
-            return
-        try:
-            self.registry = self._load()
-        except BusError as exc:
-            log.warning("key registry not reloaded (the last one stays in force): %s", exc)
-        self._loaded_at = self._clock()
-
     def check(
         self, sender: Agency, decoded: Decoded, headers: Mapping[str, bytes], received_at: datetime
     ) -> Verification | Proof | None:
         """The proof of a verified event, None for an unsigned one that may pass, else the refusal."""
-        self._refresh(unknown=False)
-        result = self._verify(sender, decoded, headers, received_at)
-        if result.reason == "unknown_key":
-            self._refresh(unknown=True)
-            result = self._verify(sender, decoded, headers, received_at)
+
+        def verify(registry: KeyRegistry) -> Verification:
+            return verify_record(
+                decoded.record,
+                decoded.schema.ce_type,
+                headers,
+                registry,
+                owner=sender.value,
+                not_revoked_at=received_at,
+            )
+
+        result = self._cache.verify(verify)
         if result.reason == UNSIGNED and not self.require:
             return None
         if not result.ok:
             return result
         return Proof(result, headers[SIG_HEADER], headers[KID_HEADER])
 
-    def _verify(
-        self, sender: Agency, decoded: Decoded, headers: Mapping[str, bytes], received_at: datetime
-    ) -> Verification:
-        return verify_record(
-            decoded.record,
-            decoded.schema.ce_type,
-            headers,
-            self.registry,
-            owner=sender.value,
-            not_revoked_at=received_at,
+
+class ReaderVerifier:
+    """An agency service's check of each inbox copy (``run_inbox_service``): None when it may be used,
+    else the :class:`~bus389.errors.SignatureError` that makes it a poison record.
+
+    The registry is read only when a copy carries a signature or signatures are required, so a service
+    on a bus with no signed events never reads it."""
+
+    def __init__(
+        self,
+        load: Callable[[], KeyRegistry],
+        *,
+        reader: Agency,
+        require: bool,
+        policy: Policy | None = None,
+        refresh_s: float = 30.0,
+    ) -> None:
+        self.reader = reader
+        self.require = require
+        self.policy = policy
+        self._cache = _RegistryCache(load, refresh_s)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, reader: Agency) -> ReaderVerifier:
+        from bus389.routing.policy import load_policy
+        from bus389.signing.registry_topic import load_registry
+
+        try:
+            policy: Policy | None = load_policy(settings.router.policy_path)
+        except BusError:
+            policy = None  # removals are then checked against the copy's bus389_redacted header only
+        return cls(
+            lambda: load_registry(settings),
+            reader=reader,
+            require=settings.signatures_required,
+            policy=policy,
+            refresh_s=settings.signing.registry_refresh_s,
         )
+
+    def problem(self, decoded: Decoded, headers: Mapping[str, bytes]) -> SignatureError | None:
+        if not self.require and not any(name in headers for name in SIGNING_HEADERS):
+            return None
+        result = self._cache.verify(
+            lambda registry: check_copy(decoded, headers, registry, policy=self.policy, reader=self.reader)
+        )
+        if result.ok or (result.reason == UNSIGNED and not self.require):
+            return None
+        return SignatureError(result.reason or "bad_signature", result.detail)
 
 
 def check_copy(

@@ -37,6 +37,7 @@ from bus389.events import Event
 from bus389.producers.publisher import OutgoingEvent, Publisher
 from bus389.routing.policy import load_policy
 from bus389.routing.redaction import redact
+from bus389.service import run_inbox_service
 from bus389.settings import Settings, SigningSettings
 from bus389.signing.disclosure import SD_HEADER, Disclosure
 from bus389.signing.events import RouterVerifier, check_read, header_map
@@ -276,7 +277,7 @@ def _tampering_router(mode: str, victim: Agency) -> type[RecordRouter]:
     ],
 )
 def test_a_tampering_router_is_caught_by_the_recipient(
-    rsettings: Settings, keys: Any, mode: str, reason: str, detail: str
+    rsettings: Settings, keys: Any, unique_group: Callable[..., str], mode: str, reason: str, detail: str
 ) -> None:
     key_file = keys("police")  # before the event: its time must fall in the key's validity
     event = suspect_seller(A.POLICE)
@@ -288,6 +289,19 @@ def test_a_tampering_router_is_caught_by_the_recipient(
     assert result.reason == reason
     assert result.detail == detail
     assert check(rsettings, copy_of(rsettings, MS, event_id)).ok
+    # The agencies' services verify what they read: the tax office's never uses the tampered copy.
+    for agency, handled_ids, refused in ((A.TAX, [], [reason]), (MS, [event_id], [])):
+        handled: list[str] = []
+        poisoned: list[str] = []
+        run_inbox_service(
+            rsettings,
+            agency=agency,
+            group_id=unique_group(agency.value),
+            handle=lambda message, out=handled: out.append(message.event_id),
+            on_poison=lambda _raw, exc, out=poisoned: out.append(str(getattr(exc, "reason", ""))),
+            max_idle_polls=3,
+        )
+        assert (handled, poisoned) == (handled_ids, refused), agency
 
 
 def test_keys_cli_issues_rotates_revokes_and_never_prints_the_private_key(
