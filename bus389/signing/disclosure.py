@@ -9,7 +9,8 @@ CloudEvents headers are untouched):
 
 - ``bus389_sig``: the Ed25519 signature, base64;
 - ``bus389_sig_kid``: the signing key's id in the key registry;
-- ``bus389_sd``: compact JSON ``{"v":1,"d":{path: digest},"s":{path: salt}}`` (base64).
+- ``bus389_sd``: base64 of a binary list (:meth:`Disclosure.to_header`): per field its path, its
+  digest and, when disclosed, its salt.
 
 The router never re-signs: for a recipient that may not see a field it nulls the value and drops that
 field's salt, keeping its digest (:meth:`Disclosure.without`). The recipient re-computes the digest of
@@ -56,6 +57,7 @@ _INDEX = re.compile(r"\[\d+\]")
 _LEAF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*$")
 """A concrete leaf path; anything else in a header is refused, so no detail can carry control text."""
 _KID = re.compile(r"^[0-9a-f]{32}$")
+_SD_VERSION = 1
 
 # Verification outcomes (also the router's DLQ reasons).
 UNSIGNED = "unsigned"
@@ -193,37 +195,50 @@ class Disclosure:
     salts: dict[str, bytes]
 
     def to_header(self) -> bytes:
-        body = {
-            "v": 1,
-            "d": {p: _b64(d) for p, d in self.digests.items()},
-            "s": {p: _b64(s) for p, s in self.salts.items()},
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+        """Base64 of: version 1, the count (2 bytes), then per field in path order its path (1 length
+        byte, ASCII), its digest (32 bytes), and 1 and its salt (16 bytes), or 0 when withheld."""
+        out = [bytes([_SD_VERSION]), len(self.digests).to_bytes(2, "big")]
+        for path in sorted(self.digests):
+            name = path.encode("ascii")
+            salt = self.salts.get(path)
+            out.append(bytes([len(name)]) + name + self.digests[path] + (b"\x01" + salt if salt else b"\x00"))
+        # base64 of it: header values stay text, so exports (``consume``, ``verify``) carry them as is.
+        return binascii.b2a_base64(b"".join(out), newline=False)
 
     @classmethod
-    def from_header(cls, raw: bytes) -> Disclosure:
+    def from_header(cls, text: bytes) -> Disclosure:
         """Parse ``bus389_sd``; ValueError saying what is wrong."""
         try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ValueError(f"{SD_HEADER} is not JSON") from None
-        if not isinstance(body, dict) or body.get("v") != 1:
-            raise ValueError(f"{SD_HEADER} is not a version 1 disclosure")
-        digests, salts = body.get("d"), body.get("s")
-        if not isinstance(digests, dict) or not isinstance(salts, dict):
-            raise MalformedError(f"{SD_HEADER} lacks its digests or salts")
+            raw = binascii.a2b_base64(text, strict_mode=True)
+        except binascii.Error:
+            raise ValueError(f"{SD_HEADER} is not base64") from None
+        if len(raw) < 3 or raw[0] != _SD_VERSION:
+            raise ValueError(f"{SD_HEADER} is not a version {_SD_VERSION} disclosure")
+        count, at = int.from_bytes(raw[1:3], "big"), 3
+        digests: dict[str, bytes] = {}
+        salts: dict[str, bytes] = {}
         try:
-            d = {str(p): _unb64(v) for p, v in digests.items()}
-            s = {str(p): _unb64(v) for p, v in salts.items()}
-        except (TypeError, ValueError, AttributeError, binascii.Error):
-            raise ValueError(f"{SD_HEADER} holds a value that is not base64") from None
-        if any(len(v) != 32 for v in d.values()) or any(len(v) != _SALT_BYTES for v in s.values()):
-            raise ValueError(f"{SD_HEADER} holds a digest or salt of the wrong length")
-        if not all(_LEAF.match(p) for p in d):
-            raise MalformedError(f"{SD_HEADER} names a field that is not a field path")
-        if not set(s) <= set(d):
-            raise ValueError(f"{SD_HEADER} has a salt for a field it has no digest of")
-        return cls(d, s)
+            for _ in range(count):
+                size = raw[at]
+                path = raw[at + 1 : at + 1 + size].decode("ascii")
+                at += 1 + size
+                digest, flag = raw[at : at + 32], raw[at + 32]
+                at += 33
+                if len(digest) != 32 or not _LEAF.match(path) or path in digests:
+                    raise MalformedError(f"{SD_HEADER} holds a malformed entry")
+                digests[path] = digest
+                if flag == 1:
+                    salts[path] = raw[at : at + _SALT_BYTES]
+                    at += _SALT_BYTES
+                    if len(salts[path]) != _SALT_BYTES:
+                        raise MalformedError(f"{SD_HEADER} is cut short")
+                elif flag != 0:
+                    raise MalformedError(f"{SD_HEADER} holds a malformed entry")
+        except (IndexError, UnicodeDecodeError):
+            raise ValueError(f"{SD_HEADER} is cut short or not ASCII") from None
+        if at != len(raw):
+            raise ValueError(f"{SD_HEADER} has bytes after its last entry")
+        return cls(digests, salts)
 
     def without(self, patterns: Iterable[str]) -> Disclosure:
         """This disclosure with the salts of every field at ``patterns`` (policy paths) dropped."""

@@ -212,8 +212,17 @@ def test_header_text_that_is_not_a_path_or_key_id_is_refused_before_it_reaches_a
     evil = {**headers, KID_HEADER: b"\x1b[2Jabc"}
     result = verify_record(record, ce_type, evil, registry)
     assert result.reason == "bad_signature" and "\x1b" not in result.describe()
-    sd = json.loads(headers[SD_HEADER])
-    sd["d"]["seller.\x1b[31mname"] = sd["d"]["seller.name"]
-    bad = {**headers, SD_HEADER: json.dumps(sd).encode()}
+    sd = Disclosure.from_header(headers[SD_HEADER])
+    sd.digests["seller.\x1b[31mname"] = sd.digests["seller.name"]
+    bad = {**headers, SD_HEADER: sd.to_header()}
     result = verify_record(record, ce_type, bad, registry)
     assert result.reason == "bad_signature" and "\x1b" not in result.describe()
+
+
+def test_a_cut_or_padded_disclosure_header_is_refused(key, registry) -> None:
+    record, ce_type, headers = _signed(key)
+    sd = headers[SD_HEADER]
+    for broken in (sd[:-1], sd + b"\x00", sd[:40], b"\x02" + sd[1:]):
+        assert (
+            verify_record(record, ce_type, {**headers, SD_HEADER: broken}, registry).reason == "bad_signature"
+        )
