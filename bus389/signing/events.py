@@ -25,6 +25,7 @@ from bus389.signing.disclosure import (
     SIG_HEADER,
     SIGNING_HEADERS,
     UNSIGNED,
+    Disclosure,
     Verification,
     sign_record,
     verify_record,
@@ -86,20 +87,31 @@ class EventSigner:
 
 @dataclass(frozen=True)
 class Proof:
-    """A verified event's signature, as every copy carries it."""
+    """A sender's signature as every copy carries it: verified by the router, or passed through unchecked
+    when the router has no verifier (:meth:`unchecked`; the recipients still check it)."""
 
-    verification: Verification
     signature: bytes
     kid: bytes
+    disclosure: Disclosure
+    verification: Verification | None = None
+
+    @classmethod
+    def unchecked(cls, headers: Mapping[str, bytes]) -> Proof | None:
+        """The signature headers of an event, not verified; None when absent or unreadable."""
+        if not all(name in headers for name in SIGNING_HEADERS):
+            return None
+        try:
+            disclosure = Disclosure.from_header(headers[SD_HEADER])
+        except ValueError:
+            return None  # the recipients will see an unsigned copy, and say so
+        return cls(headers[SIG_HEADER], headers[KID_HEADER], disclosure)
 
     def headers_for(self, redacted: Iterable[str]) -> list[tuple[str, bytes]]:
         """The signature headers of a copy with the fields at ``redacted`` removed."""
-        disclosure = self.verification.disclosure
-        assert disclosure is not None  # noqa: S101 — a Proof is built from a verified event only
         return [
             (SIG_HEADER, self.signature),
             (KID_HEADER, self.kid),
-            (SD_HEADER, disclosure.without(redacted).to_header()),
+            (SD_HEADER, self.disclosure.without(redacted).to_header()),
         ]
 
 
@@ -195,7 +207,8 @@ class RouterVerifier:
             return None
         if not result.ok:
             return result
-        return Proof(result, headers[SIG_HEADER], headers[KID_HEADER])
+        assert result.disclosure is not None  # noqa: S101 — a verified result carries its disclosure
+        return Proof(headers[SIG_HEADER], headers[KID_HEADER], result.disclosure, result)
 
 
 class ReaderVerifier:

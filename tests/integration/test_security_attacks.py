@@ -1084,9 +1084,9 @@ def test_apply_is_idempotent_and_removes_stale(bus: SecureBus) -> None:
     result = bus.run("security", "apply", config=bus.admin_config)
     assert result.returncode == 0, result.stderr
     assert "deleted: ALLOW User:tax READ TOPIC bus389.inbox.police" in result.stdout
-    assert "0 created, 1 deleted, 126 already in place" in result.stdout
+    assert "0 created, 1 deleted, 146 already in place" in result.stdout
     again = bus.run("security", "apply", config=bus.admin_config)
-    assert "0 created, 0 deleted, 126 already in place" in again.stdout
+    assert "0 created, 0 deleted, 146 already in place" in again.stdout
 
 
 def test_a_rotated_password_stops_working(bus: SecureBus) -> None:

@@ -158,3 +158,18 @@ def test_a_service_reads_the_registry_only_for_signed_copies_or_when_signatures_
     assert problem is not None and problem.reason == "unsigned" and calls == [1]
     signed = _outbox_record(EventSigner(police))
     assert strict.problem(decode_event(signed.value), header_map(signed.headers)) is None
+
+
+def test_without_a_verifier_the_router_passes_the_signature_on_and_recipients_check_it(keys) -> None:
+    police, tax, registry = keys
+    plain = RecordRouter(TOPICS, POLICY)
+    routed = plain.route(_outbox_record(EventSigner(police)), received_at=datetime.now(UTC))
+    copies = {o.topic: o for o in routed.outgoing if o.topic != TOPICS.audit}
+    for topic, out in copies.items():
+        result = check_read(TOPICS, topic, out.value, header_map(out.headers), registry, policy=POLICY)
+        assert result.ok, (topic, result.describe())
+    # Unchecked means unchecked: a foreign key passes the router and the recipient refuses it.
+    foreign = plain.route(_outbox_record(EventSigner(tax)), received_at=datetime.now(UTC))
+    out = next(o for o in foreign.outgoing if o.topic == TOPICS.inbox("tax"))
+    result = check_read(TOPICS, out.topic, out.value, header_map(out.headers), registry, policy=POLICY)
+    assert result.reason == "wrong_key"

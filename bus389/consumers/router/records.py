@@ -154,13 +154,13 @@ class RecordRouter:
         """The sender's signature, checked before any routing decision (:mod:`bus389.signing`).
 
         A :class:`Proof` (copied into every inbox copy, minus the redacted fields' salts: the router
-        never re-signs), None when no verifier is set or an unsigned event may pass
+        never re-signs; with no verifier set, passed on unchecked), None for an unsigned event that may pass
         (``signing.require`` off), or the dead letter: ``unsigned``, ``bad_signature``,
         ``unknown_key``, ``key_not_valid`` (revoked, rotated out, not yet valid), ``wrong_key`` (the
         key is not the outbox agency's, or not the event source's) or ``field_altered``.
         """
         if self.verifier is None:
-            return None
+            return Proof.unchecked(header_map(headers))  # the recipients check it
         checked = self.verifier.check(sender, decoded, header_map(headers), received_at)
         if checked is None or isinstance(checked, Proof):
             return checked
