@@ -70,11 +70,25 @@ def export(settings: Settings, case_ref: str, agency: str, out: Path) -> None:
         file_name=out.name,
         key=load_signing_key(key_file) if key_file is not None else None,
     )
-    out = out.expanduser()
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    _write_private(out.expanduser(), data)
     click.echo(f"{len(events)} event(s) and {len(audit)} audit record(s) of case {case_ref} written to {out}")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write the bundle 0600 from the first byte (it holds personal data), then rename it into place."""
+    import os
+
+    from bus389.errors import InputError
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @evidence.command("verify")

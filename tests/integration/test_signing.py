@@ -431,6 +431,7 @@ def test_an_evidence_bundle_exported_from_the_broker_verifies_offline_and_names_
     )
     assert exported.exit_code == 0, exported.output
     assert f"1 event(s) and 1 audit record(s) of case {case}" in exported.output
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds personal data
     offline = {"BUS389_BOOTSTRAP": "127.0.0.1:1", "BUS389_TOPIC_PREFIX": "elsewhere"}
     holds = runner.invoke(cli, ["evidence", "verify", str(out)], env=offline)
     assert holds.exit_code == 0, holds.output
