@@ -32,7 +32,8 @@ def export(settings: Settings, case_ref: str, agency: str, out: Path) -> None:
 
     Reads AGENCY's inbox, the audit topic and the key registry; the bundle holds the copies byte for
     byte, the audit chain segment that covers them, the public keys, a Vietnamese README.txt and a
-    manifest of SHA-256 hashes, signed with AGENCY's key when BUS389_SIGNING__KEY_FILE is set.
+    manifest of SHA-256 hashes, signed with AGENCY's key when BUS389_SIGNING__KEY_FILE is set. Written
+    0600: it holds what the agency received, personal data included.
 
     \b
     Example:
