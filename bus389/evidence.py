@@ -126,12 +126,16 @@ def _headers(raw: Any) -> dict[str, bytes]:
 
 def select_audit_segment(audit: Iterable[Any], event_ids: set[str]) -> list[Any]:
     """The audit records covering ``event_ids``: in each chain involved, from the first record of one
-    of them to the router's next signed head (or the chain's end when none is signed yet)."""
+    of them to the router's next signed head (or the chain's end when none is signed yet); an audit
+    record of one of them that carries no chain link (a router without the chain) is included alone."""
     by_chain: dict[str, list[tuple[int, Any]]] = {}
+    unlinked: list[Any] = []
     for raw in audit:
         h = _headers(raw)
         chain, seq = h.get(CHAIN), h.get(SEQ)
         if chain is None or seq is None or not seq.isdigit():
+            if (raw.key or b"").decode("utf-8", "replace") in event_ids:
+                unlinked.append(raw)  # written by a router that did not chain its audit: kept, said so
             continue
         by_chain.setdefault(chain.decode("utf-8", "replace"), []).append((int(seq), raw))
     out: list[Any] = []
@@ -143,7 +147,7 @@ def select_audit_segment(audit: Iterable[Any], event_ids: set[str]) -> list[Any]
         first, last = min(wanted), max(wanted)
         end = next((seq for seq, raw in items if seq >= last and SIG in _headers(raw)), items[-1][0])
         out += [raw for seq, raw in items if first <= seq <= end]
-    return out
+    return unlinked + out
 
 
 def build_bundle(
@@ -303,7 +307,7 @@ def verify_bundle(
             report.problems.append(f"{where}: {result.describe()}")
             continue
         report.lines.append(f"{where}: {result.describe()}")
-        problem = _check_delivery(audited.get(event_id), h, reader)
+        problem = _check_case(event, report.case_ref) or _check_delivery(audited.get(event_id), h, reader)
         if problem:
             report.problems.append(f"{where}: {problem}")
     chains = verify_chains(audit, registry, segment=True)
@@ -312,6 +316,11 @@ def verify_bundle(
     report.lines.append(
         f"audit segment: {chains.records} record(s) in {chains.chains} chain(s), "
         f"{chains.signed_heads} head(s) signed by the router"
+        + (
+            f"; {chains.unchained} record(s) not linked (no chain: not tamper-evident)"
+            if chains.unchained
+            else ""
+        )
     )
     return report
 
@@ -352,6 +361,13 @@ def _check_manifest_signature(
         report.problems.append("manifest.sig: the signature of manifest.json does not verify")
     else:
         report.lines.append(f"manifest: signed by {reader.value} (key {entry.kid})")
+
+
+def _check_case(event: BundleRecord, case_ref: str) -> str | None:
+    from bus389.codec import decode_value
+
+    said = decode_value(event.value).meta.get("case_ref")  # decodes: check_read just decoded it
+    return None if said == case_ref else f"its case is {said!r}, not the bundle's {case_ref!r}"
 
 
 def _audit_by_event(audit: list[BundleRecord]) -> dict[str, BundleRecord]:

@@ -154,3 +154,39 @@ def test_swapped_keys_a_changed_readme_and_a_flipped_archive_byte_are_named(bund
     assert problems[0] == "bundle.json: its CRC-32 does not match (its bytes were changed)"
     with pytest.raises(InputError, match="b.zip: not a bundle"):
         _check(b"not a zip at all")
+
+
+def test_a_bundle_from_a_router_without_the_chain_holds_and_says_its_audit_is_not_linked(
+    tmp_path: Path,
+) -> None:
+    police = generate_key_file(tmp_path / "police.pem")
+    registry = KeyRegistry(
+        [KeyEntry(police.kid, "police", police.public_raw, datetime.now(UTC) - timedelta(hours=1))]
+    )
+    rr = RecordRouter(TOPICS, load_policy(Settings().router.policy_path))  # no verifier, no chain
+    line = (REPO_ROOT / "examples" / "suspect_seller.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    encoded = encode_event(build_event("suspect_seller", "police", json.loads(line)))
+    headers = EventSigner(police).headers(encoded.value, encoded.headers)
+    routed = rr.route(
+        Raw(TOPICS.outbox("police"), 0, 0, encoded.key, encoded.value, headers), received_at=datetime.now(UTC)
+    )
+    copy = next(o for o in routed.outgoing if o.topic == TOPICS.inbox("tax"))
+    audit = next(o for o in routed.outgoing if o.topic == TOPICS.audit)
+    events = [Raw(copy.topic, 0, 0, copy.key, copy.value, copy.headers)]
+    segment = select_audit_segment(
+        [Raw(audit.topic, 0, 0, audit.key, audit.value, audit.headers)], {str(audit.key.decode())}
+    )
+    data = build_bundle(
+        case_ref=CASE,
+        agency=Agency.TAX,
+        prefix="ev",
+        events=events,
+        audit=segment,
+        registry=registry,
+        file_name="b.zip",
+        key=None,
+    )
+    report = _check(data)
+    assert report.holds, report.problems
+    assert "1 record(s) not linked (no chain: not tamper-evident)" in report.lines[-1]
+    assert "manifest: not signed (no signing key where it was exported)" in report.lines
