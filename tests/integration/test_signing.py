@@ -445,3 +445,55 @@ def test_an_evidence_bundle_exported_from_the_broker_verifies_offline_and_names_
     assert broken.exit_code == 1
     assert "FAILS: bundle.json: its CRC-32 does not match (its bytes were changed)" in broken.output
     assert "FAILS: bundle.json: its SHA-256 is not the one in manifest.json" in broken.output
+
+
+def test_signed_end_to_end_the_market_surveillance_sees_the_ict_result_verified(
+    rsettings: Settings, keys: Any, tmp_path: Path
+) -> None:
+    """The demo's flow, signed: a block request from the market surveillance, auto-approved by the ICT
+    service (which signs its result), routed back; the requester's consume shows it verified."""
+    import threading
+
+    from _router_support import domain_block_request
+
+    from bus389.consumers.ict.service import run_ict_service
+    from bus389.service import StopFlag
+    from bus389.settings import IctSettings, StoreSettings
+
+    ms_key, ict_key = keys("market_surveillance"), keys("ict")
+    request = domain_block_request(MS)
+    publish_signed(rsettings, ms_key, [request])
+    ict = as_signer(rsettings, ict_key).model_copy(
+        update={
+            "store": StoreSettings(ict_url=f"sqlite:///{tmp_path / 'ict.sqlite3'}"),
+            "ict": IctSettings(output_dir=tmp_path / "blocklist", auto_approve_senders=(MS,)),
+        }
+    )
+    stop = StopFlag()
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            run_ict_service(ict, stop=stop, poll_timeout_ms=200)
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    service = threading.Thread(target=serve, daemon=True)
+    with SigningRouter(rsettings):
+        service.start()
+        try:
+            wait_routed(rsettings, audit=2)  # the request, then the ICT's result
+        finally:
+            stop.set()
+            service.join(timeout=60)
+    assert not errors, errors
+    env = {"BUS389_BOOTSTRAP": rsettings.bootstrap, "BUS389_TOPIC_PREFIX": rsettings.topic_prefix}
+    consumed = CliRunner().invoke(
+        cli, ["consume", "--as", "market_surveillance", "--from-beginning", "--timeout", "3"], env=env
+    )
+    assert consumed.exit_code == 0, consumed.output
+    lines = [json.loads(x) for x in consumed.stdout.splitlines() if x.startswith("{")]
+    (result,) = [x for x in lines if x["event_type"] == "domain_block_result"]
+    assert result["event"]["meta"]["in_reply_to"] == str(request.meta.event_id)
+    assert result["signature"]["status"] == "verified", result["signature"]
+    assert result["signature"]["signer"] == "ict"
