@@ -381,14 +381,15 @@ def _deliver(
     except CodecError as exc:
         _poison(raw, exc, on_poison, service_name, metrics)
         return
-    # The sender's signature, through the router's redaction: a copy that fails it is never used.
-    refused = verifier.problem(decoded, message.headers) if verifier is not None else None
-    if refused is not None:
-        _poison(raw, refused, on_poison, service_name, metrics)
-        return
     backoff = 0.5
     while True:
         try:
+            # The sender's signature, through the router's redaction: a copy that fails it is never
+            # used. A key registry that cannot be read now is retried like a failing handler.
+            refused = verifier.problem(decoded, message.headers) if verifier is not None else None
+            if refused is not None:
+                _poison(raw, refused, on_poison, service_name, metrics)
+                return
             handle(message)
         except BusError as exc:
             if exc.retriable and not stop.is_set:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bus389.errors import BusError, SignatureError
+from bus389.errors import BrokerError, BusError, SignatureError
 from bus389.signing.disclosure import (
     KID_HEADER,
     SD_HEADER,
@@ -130,8 +130,13 @@ class _RegistryCache:
 
     @property
     def registry(self) -> KeyRegistry:
+        """The registry; a retriable :class:`~bus389.errors.BrokerError` while none could be read yet
+        (nothing is verified, nor refused, without one)."""
         if self._registry is None:
-            self._registry = self._load()
+            try:
+                self._registry = self._load()
+            except BusError as exc:
+                raise BrokerError(f"the key registry cannot be read: {exc}", retriable=True) from exc
             self._loaded_at = self._clock()
         return self._registry
 

@@ -173,3 +173,21 @@ def test_without_a_verifier_the_router_passes_the_signature_on_and_recipients_ch
     out = next(o for o in foreign.outgoing if o.topic == TOPICS.inbox("tax"))
     result = check_read(TOPICS, out.topic, out.value, header_map(out.headers), registry, policy=POLICY)
     assert result.reason == "wrong_key"
+
+
+def test_a_service_that_cannot_read_the_registry_retries_instead_of_refusing(keys) -> None:
+    police, _, registry = keys
+    attempts: list[int] = []
+
+    def load() -> KeyRegistry:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise BrokerError("no topic u.keys (run `bus389 topics apply`)")
+        return registry
+
+    verifier = ReaderVerifier(load, reader=Agency.MARKET_SURVEILLANCE, require=True, policy=POLICY)
+    signed = _outbox_record(EventSigner(police))
+    with pytest.raises(BrokerError) as raised:
+        verifier.problem(decode_event(signed.value), header_map(signed.headers))
+    assert raised.value.retriable  # the shared loop retries it with backoff: the copy is not dropped
+    assert verifier.problem(decode_event(signed.value), header_map(signed.headers)) is None
