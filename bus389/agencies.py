@@ -106,6 +106,11 @@ class Topics:
     def audit(self) -> str:
         return f"{self.prefix}.audit"
 
+    @property
+    def keys(self) -> str:
+        """The key registry (compacted; only the admin writes it, everyone reads it)."""
+        return f"{self.prefix}.keys"
+
     def all_outboxes(self) -> list[str]:
         return [self.outbox(a) for a in Agency]
 
@@ -113,7 +118,7 @@ class Topics:
         return [self.inbox(a) for a in Agency]
 
     def all(self) -> list[str]:
-        return [*self.all_outboxes(), *self.all_inboxes(), self.dlq, self.audit]
+        return [*self.all_outboxes(), *self.all_inboxes(), self.dlq, self.audit, self.keys]
 
     def identity_prefix(self, agency: Agency | str) -> str:
         """``<prefix>.<agency>.``: every consumer group and transactional id the agency may use (ACLs)."""

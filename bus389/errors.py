@@ -13,6 +13,7 @@ __all__ = [
     "BusError",
     "CodecError",
     "ConfigError",
+    "SignatureError",
     "CorruptBodyError",
     "DocumentError",
     "EncodeError",
@@ -100,6 +101,14 @@ class CodecError(BusError):
     """A value cannot be encoded or decoded. ``reason`` is the DLQ reason code."""
 
     reason: str = "decode_error"
+
+
+class SignatureError(BusError):
+    """An event whose sender's signature does not verify (``reason``: a :mod:`bus389.signing` outcome)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
 
 
 class BadMagicByteError(CodecError):

@@ -27,6 +27,7 @@ __all__ = [
     "ReportSettings",
     "RouterSettings",
     "Settings",
+    "SigningSettings",
     "StoreSettings",
     "TaxSettings",
     "WebSettings",
@@ -299,6 +300,29 @@ class ChaosSettings(_Group):
     """The workload's producers: how long an event is retried before it counts as failed."""
 
 
+class SigningSettings(_Group):
+    """Signed events (:mod:`bus389.signing`): this process's key, where the public keys come from, and
+    whether the router refuses unsigned events."""
+
+    key_file: Path | None = None
+    """This agency's (or the router's) Ed25519 private key, written 0600 by `bus389 security issue`.
+    Set: every event this process publishes is signed; unset: events go out unsigned."""
+    registry_file: Path | None = None
+    """A key registry exported by `bus389 security keys export`: read instead of the ``<prefix>.keys``
+    topic (offline checks, or a service that may not read the topic)."""
+    registry_refresh_s: float = Field(30.0, gt=0)
+    """How often the router reads the key registry again (a new or revoked key takes effect this soon;
+    an unknown key id makes it look again at once, at most once a second)."""
+    audit_head_every: int = Field(100, ge=1)
+    """The router signs the head of an audit chain at least every this many records of it..."""
+    audit_head_interval_s: float = Field(30.0, gt=0)
+    """...and on the first record of it after this long (see :mod:`bus389.consumers.router.audit_chain`)."""
+    require: bool | None = None
+    """The router refuses unsigned events (DLQ ``unsigned``). Unset: on over SASL/SSL (the secure mode),
+    off in plaintext local mode, so agencies can migrate one by one. A signature that is present is
+    always checked, whatever this says."""
+
+
 class Settings(BaseSettings):
     """Every setting bus389 reads; ``BUS389_`` prefix, ``__`` between nested groups."""
 
@@ -320,7 +344,15 @@ class Settings(BaseSettings):
     tax: TaxSettings = TaxSettings()
     chaos: ChaosSettings = ChaosSettings()
     web: WebSettings = WebSettings()
+    signing: SigningSettings = SigningSettings()
 
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_prefix)
+
+    @property
+    def signatures_required(self) -> bool:
+        """Whether unsigned events are refused (``signing.require``, by default the secure mode's)."""
+        if self.signing.require is not None:
+            return self.signing.require
+        return self.kafka.security_protocol != "PLAINTEXT"

@@ -96,6 +96,14 @@ def topic_specs(settings: Settings, *, partitions: int, replication_factor: int)
             {**base, "retention.ms": str(AUDIT_RETENTION_MS), "retention.bytes": "-1"},
         )
     )
+    specs.append(
+        TopicSpec(
+            topics.keys,
+            partitions,
+            replication_factor,
+            {**base, "cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+        )
+    )
     return specs
 
 

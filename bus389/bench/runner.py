@@ -46,6 +46,7 @@ BENCHMARKS: tuple[str, ...] = (
     "memory",
     "confluent",
     "web",
+    "signing",
 )
 """Every benchmark, in the order a run measures them (latency uses the router's measured peak)."""
 NEEDS_KAFKA = frozenset(BENCHMARKS) - {"codec"}

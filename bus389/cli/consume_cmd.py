@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -11,6 +12,9 @@ from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
 from bus389.safe_text import json_for_terminal
 from bus389.settings import Settings
+
+if TYPE_CHECKING:
+    from bus389.consumers.inbox_reader import ConsumedEvent
 
 __all__ = ["consume"]
 
@@ -60,9 +64,12 @@ def consume(
 ) -> None:
     """Print each event as one JSON line (UTF-8, Vietnamese as is); read_committed.
 
-    Each line has topic, partition, offset, key, headers, schema_id, event_type and event (meta and
-    fields, instants in RFC 3339 UTC). A record that does not decode is printed as a line with
-    "error" (the reason code) and "detail", and reading goes on. A count goes to standard error.
+    Each line has topic, partition, offset, key, headers, schema_id, event_type, event (meta and
+    fields, instants in RFC 3339 UTC), value (the record's bytes, base64) and, for an inbox or
+    outbox, signature: the check of the sender's signature ("verified" with the signer and the fields
+    removed by redaction, or the reason it fails; "unchecked" when no key registry could be read).
+    A record that does not decode is printed as a line with "error" (the reason code) and "detail",
+    and reading goes on. A count goes to standard error. `bus389 verify FILE` checks such a file again.
 
     \b
     Example:
@@ -84,13 +91,43 @@ def consume(
     group_id = agency_group_id(settings, reader_agency, group) if group else None
     out = sys.stdout.buffer
     events = errors = 0
+    check = _signature_check(settings, topic) if kind in ("inbox", "outbox") else None
     with TopicReader(settings, topic, group_id=group_id, from_beginning=from_beginning) as reader:
         for item in reader.read(max_events=max_events, idle_timeout_s=timeout_s):
+            extra = {"signature": check(item)} if check and isinstance(item, ConsumedEvent) else {}
             # C0 controls are JSON-escaped already; C1 and bidi controls are escaped too (same value).
-            out.write(json_for_terminal(to_json_line(item)).encode("utf-8") + b"\n")
+            out.write(json_for_terminal(to_json_line(item, **extra)).encode("utf-8") + b"\n")
             out.flush()
             if isinstance(item, ConsumedEvent):
                 events += 1
             else:
                 errors += 1
     click.echo(f"read {events} events ({errors} undecodable) from {topic}", err=True)
+
+
+def _signature_check(settings: Settings, topic: str) -> Callable[[ConsumedEvent], dict[str, Any]]:
+    """What checks each event's signature: the key registry and the policy, read once."""
+    from bus389.errors import BusError
+    from bus389.routing.policy import load_policy
+    from bus389.signing.events import check_read, verification_json
+    from bus389.signing.keys import KeyRegistry
+    from bus389.signing.registry_topic import load_registry
+
+    registry: KeyRegistry | None
+    try:
+        registry = load_registry(settings, timeout_s=10.0)
+    except BusError as exc:
+        registry, problem = None, str(exc)
+    try:
+        policy = load_policy(settings.router.policy_path)
+    except BusError:
+        policy = None  # removals are then checked against the copy's bus389_redacted header only
+
+    def check(item: ConsumedEvent) -> dict[str, Any]:
+        if registry is None:
+            return {"status": "unchecked", "detail": f"no key registry: {problem}"}
+        headers = {name: text.encode("utf-8") for name, text in item.headers.items()}
+        result = check_read(settings.topics, topic, item.value, headers, registry, policy=policy)
+        return verification_json(result)
+
+    return check

@@ -14,7 +14,8 @@ __all__ = ["dlq"]
 
 _REASON_HELP = (
     "A DLQ reason code: bad_magic_byte, truncated_frame, unknown_schema_id, corrupt_body, schema_mismatch, "
-    "invalid_event, spoofed_source, unknown_original, no_route, router_error."
+    "invalid_event, spoofed_source, unknown_original, no_route, router_error; signatures: unsigned, "
+    "bad_signature, unknown_key, key_not_valid, wrong_key, field_altered."
 )
 
 

@@ -26,6 +26,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.chaos_cmd", "chaos"),
     ("bus389.cli.security_cmd", "security"),
     ("bus389.cli.web_cmd", "web"),
+    ("bus389.cli.verify_cmd", "verify"),
+    ("bus389.cli.audit_cmd", "audit"),
+    ("bus389.cli.evidence_cmd", "evidence"),
 ]
 
 

@@ -158,12 +158,14 @@ def _render_matrix(settings: Settings, entries: list[AclEntry]) -> str:
 )
 @pass_settings
 def issue(settings: Settings, principal_name: str, out: Path) -> None:
-    """Create or rotate the SCRAM credentials of AGENCY (an agency code or `router`) and write its config.
+    """Create or rotate the SCRAM credentials and the signing key of AGENCY (an agency code or `router`).
 
     The file holds the bootstrap, topic prefix, SASL_SSL, SCRAM-SHA-512, the username, a new random
     password and the CA certificate path: give it to the agency, who runs every command with
     `--config FILE`. Issuing again rotates the password (the old one stops working for new
-    connections). Runs as the admin; the password is never printed.
+    connections). Beside it, FILE.signing.pem (0600) holds a new Ed25519 signing key, registered in
+    <prefix>.keys (the older key stays valid for what it signed before now), and the config names it.
+    Runs as the admin; neither the password nor the private key is ever printed.
 
     \b
     Example:
@@ -171,10 +173,111 @@ def issue(settings: Settings, principal_name: str, out: Path) -> None:
       bus389 --config admin.env security issue router --out /secure/router.env
       bus389 --config /secure/tax.env tax publish-alerts sellers.xlsx
     """
-    from bus389.security.credentials import issue_credentials
+    from bus389.security.credentials import _check_admin_settings, issue_credentials
+    from bus389.signing.registry_topic import signing_key_path
 
-    issued = issue_credentials(settings, principal_name, out)
+    _check_owner(principal_name, "credentials")
+    _check_admin_settings(settings)
+    key = _issue_key(settings, principal_name, signing_key_path(out.expanduser()))
+    issued = issue_credentials(settings, principal_name, out, signing_key_file=key)
     what = "rotated" if issued.rotated else "created"
     click.echo(f"{what} the SCRAM-SHA-512 credentials of User:{issued.username} on {issued.bootstrap}")
     click.echo(f"  client config (0600): {issued.path}")
     click.echo(f"  use: bus389 --config {issued.path} <command>")
+
+
+def _check_owner(owner: str, what: str = "a signing key") -> None:
+    from bus389.errors import ConfigError
+    from bus389.security.acl import client_principals
+
+    allowed = client_principals()
+    if owner not in allowed:
+        raise ConfigError(f"cannot issue {what} for {owner!r}: choose one of {', '.join(allowed)}")
+
+
+def _issue_key(settings: Settings, owner: str, path: Path) -> Path:
+    from bus389.signing.registry_topic import issue_signing_key
+
+    key = issue_signing_key(settings, owner, path)
+    what = f"rotated (replaces {', '.join(key.rotated)})" if key.rotated else "created"
+    click.echo(f"signing key {key.kid} of {owner} {what}; registered in {settings.topics.keys}")
+    click.echo(f"  private key (0600): {key.path}")
+    return key.path
+
+
+@security.group("keys")
+def keys() -> None:
+    """The signing keys: Ed25519 public keys with validity periods, on <prefix>.keys (admin writes).
+
+    \b
+    Example:
+      bus389 --config admin.env security keys issue tax --key-file /secure/tax.signing.pem
+      bus389 --config admin.env security keys revoke 3f1c...   (a stolen key)
+      bus389 security keys export --out keys.json             (for offline checks)
+    """
+
+
+@keys.command("issue")
+@click.argument("owner", metavar="AGENCY")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the private key (0600; replaced if it exists: a rotation).",
+)
+@pass_settings
+def keys_issue(settings: Settings, owner: str, key_file: Path) -> None:
+    """Create or rotate AGENCY's (or `router`'s) signing key without touching its Kafka credentials.
+
+    Older keys of AGENCY stop signing now but keep verifying what they signed before. Give the file to
+    the agency: BUS389_SIGNING__KEY_FILE=FILE makes every publish sign.
+    """
+    _check_owner(owner)
+    _issue_key(settings, owner, key_file)
+
+
+@keys.command("revoke")
+@click.argument("kid")
+@pass_settings
+def keys_revoke(settings: Settings, kid: str) -> None:
+    """Revoke key KID from now on: what it signs from now on is refused (a stolen or lost key)."""
+    from datetime import UTC, datetime
+
+    from bus389.signing.registry_topic import read_registry, write_entries
+
+    registry = read_registry(settings)
+    entry = registry.revoke(kid, datetime.now(UTC))
+    write_entries(settings, [entry])
+    click.echo(f"key {kid} of {entry.owner} revoked at {entry.to_json()['revoked_at']}")
+
+
+@keys.command("export")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The registry file to write (public keys only: not secret).",
+)
+@pass_settings
+def keys_export(settings: Settings, out: Path) -> None:
+    """Write the key registry to a file, for checks with no broker (BUS389_SIGNING__REGISTRY_FILE)."""
+    from bus389.signing.registry_topic import read_registry
+
+    registry = read_registry(settings)
+    out = out.expanduser()
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(registry.to_text(), encoding="utf-8")
+    tmp.replace(out)
+    click.echo(f"{len(registry)} key(s) of {settings.topics.keys} written to {out}")
+
+
+@keys.command("list")
+@pass_settings
+def keys_list(settings: Settings) -> None:
+    """Show every registered key: id, owner, validity."""
+    from bus389.signing.registry_topic import load_registry
+
+    for entry in load_registry(settings).entries():
+        data = entry.to_json()
+        until = f"revoked {data['revoked_at']}" if data["revoked_at"] else (data["not_after"] or "now")
+        click.echo(f"{entry.kid}  {entry.owner:<20} {data['not_before']} → {until}")

@@ -102,6 +102,8 @@ class ConsumedEvent:
     schema_id: int
     event_type: str
     record: dict[str, Any]
+    value: bytes = b""
+    """The record's bytes as read: ``bus389 verify`` checks the sender's signature against them."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +115,7 @@ class ConsumedEvent:
             "schema_id": self.schema_id,
             "event_type": self.event_type,
             "event": jsonable(self.record),
+            "value": base64.b64encode(self.value).decode("ascii"),
         }
 
 
@@ -143,9 +146,10 @@ class UndecodableRecord:
 ReadItem: TypeAlias = ConsumedEvent | UndecodableRecord
 
 
-def to_json_line(item: ReadItem) -> str:
-    """One item as one JSON line, Vietnamese text as is (``ensure_ascii=False``)."""
-    return json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":"))
+def to_json_line(item: ReadItem, **extra: Any) -> str:
+    """One item as one JSON line, Vietnamese text as is (``ensure_ascii=False``); ``extra`` members
+    (such as ``signature``) are added."""
+    return json.dumps({**item.to_json(), **extra}, ensure_ascii=False, separators=(",", ":"))
 
 
 def _decode(message: Any) -> ReadItem:
@@ -166,6 +170,7 @@ def _decode(message: Any) -> ReadItem:
         decoded.schema.schema_id,
         decoded.event_type,
         decoded.record,
+        bytes(message.value or b""),
     )
 
 

@@ -50,6 +50,7 @@ from bus389.producers.readers import SourceRecord
 from bus389.routing.decision import NO_ROUTE, NOT_PERMITTED, Original, decide
 from bus389.routing.policy import Policy
 from bus389.settings import Settings
+from bus389.signing.events import EventSigner
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,8 @@ class Publisher:
         self.topic = settings.topics.outbox(agency)
         self.transactional_id = transactional_id or publish_transactional_id(settings, agency)
         self._producer: Any = None
+        self._signer = EventSigner.from_settings(settings)
+        """Signs every event with the agency's key (``signing.key_file``); None: unsigned."""
         self._broken = False
         self.outcome_unknown = False
         """A commit was sent but not confirmed: its events may or may not be on the topic."""
@@ -411,11 +414,12 @@ class Publisher:
         futures = []
         for outgoing in events:
             encoded = outgoing.encoded
+            headers = encoded.headers
+            if self._signer is not None:
+                headers = self._signer.headers(encoded.value, headers)
             try:
                 with kafka_errors(settings=self.settings):
-                    future = producer.send(
-                        self.topic, key=encoded.key, value=encoded.value, headers=encoded.headers
-                    )
+                    future = producer.send(self.topic, key=encoded.key, value=encoded.value, headers=headers)
             except BrokerError as exc:
                 raise PublishError(
                     f"line {outgoing.line} (event {outgoing.event_id}) could not be sent: {exc}",

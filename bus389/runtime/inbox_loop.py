@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus389 import kafka as bus_kafka
 from bus389 import metrics
@@ -27,6 +27,9 @@ from bus389.lag import register_lag_collector
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error, kafka_cause
 from bus389.runtime.member import GroupMember
 from bus389.runtime.stop import StopFlag
+
+if TYPE_CHECKING:
+    from bus389.signing.events import ReaderVerifier
 
 __all__ = ["InboxMessage", "run_inbox_service"]
 
@@ -102,7 +105,10 @@ def run_inbox_service(
     error raises a non-retriable :class:`~bus389.errors.BrokerError` saying what to fix.
     ``consumer_factory`` (tests) replaces :func:`bus389.kafka.make_consumer`.
     """
+    from bus389.signing.events import ReaderVerifier
+
     stop = stop or StopFlag()
+    verifier = ReaderVerifier.from_settings(settings, agency)
     service_name = service or agency.value
     topic = settings.topics.inbox(agency)
     inbox = _InboxConsumer(settings, group_id, topic, service_name, stop, consumer_factory)
@@ -127,7 +133,9 @@ def run_inbox_service(
             idle_polls = 0
             for records in batch.values():
                 for raw in records:
-                    _deliver(raw, decode_value, handle, on_poison, service_name, agency, metrics, stop)
+                    _deliver(
+                        raw, decode_value, handle, on_poison, service_name, agency, metrics, stop, verifier
+                    )
             inbox.handled()
             inbox.commit_pending()
             if on_idle is not None:
@@ -283,6 +291,7 @@ def _deliver(
     agency: Agency,
     metrics: Any,
     stop: StopFlag,
+    verifier: ReaderVerifier | None = None,
 ) -> None:
     try:
         decoded = decode_value(raw.value)
@@ -303,6 +312,12 @@ def _deliver(
     backoff = 0.5
     while True:
         try:
+            # The sender's signature, through the router's redaction: a copy that fails it is never
+            # used. A key registry that cannot be read now is retried like a failing handler.
+            refused = verifier.problem(decoded, message.headers) if verifier is not None else None
+            if refused is not None:
+                _poison(raw, refused, on_poison, service_name, metrics)
+                return
             handle(message)
         except BusError as exc:
             if exc.retriable and not stop.is_set:

@@ -10,12 +10,14 @@ Least privilege, per principal (``<p>`` is the topic prefix):
   tax producer scan their own outbox for what they already published; every agency gets it, so that
   any agency's producer can do the same); IDEMPOTENT_WRITE on the cluster; READ and DESCRIBE on its own
   inbox; READ on consumer groups and WRITE, DESCRIBE on transactional ids prefixed ``<p>.<agency>.``.
-  Nothing on other agencies' topics, the DLQ or the audit log.
+  READ and DESCRIBE on the key registry ``<p>.keys`` (to verify signatures). Nothing on other
+  agencies' topics, the DLQ or the audit log.
 - ``User:router``: READ, DESCRIBE on every outbox; WRITE, DESCRIBE on every inbox, the DLQ and the
-  audit log; READ on the audit log (its reply index); READ on groups and WRITE, DESCRIBE on
-  transactional ids prefixed ``<p>.router``; IDEMPOTENT_WRITE on the cluster.
+  audit log; READ on the audit log (its reply index) and the key registry; READ on groups and
+  WRITE, DESCRIBE on transactional ids prefixed ``<p>.router``; IDEMPOTENT_WRITE on the cluster.
 - ``User:admin`` and ``User:broker`` are super users (``super.users`` of the brokers): the admin
-  creates topics, manages ACLs and credentials, replays dead letters; no ACL names them.
+  creates topics, manages ACLs, credentials and the key registry (the only writer of ``<p>.keys``),
+  replays dead letters; no ACL names them.
 
 Every ACL is an ALLOW: with ``allow.everyone.if.no.acl.found=false`` whatever is not allowed is denied.
 """
@@ -112,6 +114,8 @@ def _agency_acls(topics: Topics, agency: Agency) -> list[AclEntry]:
         AclEntry(who, "CLUSTER", "LITERAL", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE"),
         AclEntry(who, "TOPIC", "LITERAL", inbox, "READ"),
         AclEntry(who, "TOPIC", "LITERAL", inbox, "DESCRIBE"),
+        AclEntry(who, "TOPIC", "LITERAL", topics.keys, "READ"),
+        AclEntry(who, "TOPIC", "LITERAL", topics.keys, "DESCRIBE"),
         AclEntry(who, "GROUP", "PREFIXED", own, "READ"),
         AclEntry(who, "TRANSACTIONAL_ID", "PREFIXED", own, "WRITE"),
         AclEntry(who, "TRANSACTIONAL_ID", "PREFIXED", own, "DESCRIBE"),
@@ -135,6 +139,8 @@ def _router_acls(topics: Topics, agencies: Sequence[Agency]) -> list[AclEntry]:
     own = f"{topics.prefix}.{ROUTER_USER}"
     acls += [
         AclEntry(who, "TOPIC", "LITERAL", topics.audit, "READ"),
+        AclEntry(who, "TOPIC", "LITERAL", topics.keys, "READ"),
+        AclEntry(who, "TOPIC", "LITERAL", topics.keys, "DESCRIBE"),
         AclEntry(who, "CLUSTER", "LITERAL", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE"),
         AclEntry(who, "GROUP", "PREFIXED", own, "READ"),
         AclEntry(who, "TRANSACTIONAL_ID", "PREFIXED", own, "WRITE"),

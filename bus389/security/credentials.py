@@ -45,8 +45,13 @@ class IssuedCredentials:
     """True when the user already had SCRAM credentials (they were replaced)."""
 
 
-def client_config_text(settings: Settings, username: str, password: SecretStr) -> str:
-    """The ``--config`` file of ``username`` on the cluster ``settings`` (the admin's) points at."""
+def client_config_text(
+    settings: Settings, username: str, password: SecretStr, *, signing_key_file: Path | None = None
+) -> str:
+    """The ``--config`` file of ``username`` on the cluster ``settings`` (the admin's) points at.
+
+    ``signing_key_file``: the principal's Ed25519 signing key (issued beside the file), named so that
+    every command run with this config signs what it publishes."""
     k = settings.kafka
     if k.ssl_cafile is None:
         raise ConfigError("the admin's settings name no CA certificate (BUS389_KAFKA__SSL_CAFILE)")
@@ -59,6 +64,8 @@ def client_config_text(settings: Settings, username: str, password: SecretStr) -
         "BUS389_KAFKA__PASSWORD": password,
         "BUS389_KAFKA__SSL_CAFILE": k.ssl_cafile.expanduser().resolve(),
     }
+    if signing_key_file is not None:
+        values["BUS389_SIGNING__KEY_FILE"] = signing_key_file.expanduser().resolve()
     if username == ROUTER_USER:
         own = f"{settings.topic_prefix}.{ROUTER_USER}"
         values["BUS389_ROUTER__GROUP_ID"] = own
@@ -119,7 +126,9 @@ def _verify_login(settings: Settings, username: str, password: SecretStr) -> Non
         quiet.setLevel(level)
 
 
-def issue_credentials(settings: Settings, username: str, out: Path) -> IssuedCredentials:
+def issue_credentials(
+    settings: Settings, username: str, out: Path, *, signing_key_file: Path | None = None
+) -> IssuedCredentials:
     """Create or rotate ``username``'s SCRAM-SHA-512 credentials and write its config to ``out`` (0600).
 
     ``username`` is an agency code or ``router``. Raises :class:`ConfigError` for another name or
@@ -132,7 +141,7 @@ def issue_credentials(settings: Settings, username: str, out: Path) -> IssuedCre
         raise ConfigError(f"cannot issue credentials for {username!r}: choose one of {', '.join(allowed)}")
     _check_admin_settings(settings)
     password = generate_password()
-    text = client_config_text(settings, username, password)
+    text = client_config_text(settings, username, password, signing_key_file=signing_key_file)
     out = out.expanduser()
     tmp = stage_private_file(out, text)
     try:

@@ -278,8 +278,12 @@ def test_the_real_command_publishes_and_consumes(
         "schema_id",
         "event_type",
         "event",
+        "value",
+        "signature",
     ]
     assert first["event"]["meta"]["published_at"].endswith("Z")
+    # Published without a signing key: consume says so (the outbox is checked as the sender's).
+    assert first["signature"] == {"status": "unsigned", "detail": "the event carries no signature"}
 
     # The group committed after printing: a second run of the same group finds nothing new.
     again = _bus389(settings, *reading, "--timeout", "2")

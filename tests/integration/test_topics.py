@@ -27,7 +27,7 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
 def test_apply_creates_every_topic_once_then_reports_them_existing(make_settings: MakeSettings) -> None:
     settings = make_settings(apply=False, kafka=KafkaClientSettings(partitions=2, min_insync_replicas=2))
     expected = settings.topics.all()
-    assert len(expected) == 20
+    assert len(expected) == 21
 
     first = apply_topics(settings)
     assert first.created == expected
@@ -49,6 +49,7 @@ def test_apply_creates_every_topic_once_then_reports_them_existing(make_settings
     assert outbox["min.insync.replicas"] == str(min(2, first.replication_factor))
     assert topic_configs(settings, settings.topics.dlq)["retention.ms"] == str(DLQ_RETENTION_MS)
     assert topic_configs(settings, settings.topics.audit)["retention.ms"] == str(AUDIT_RETENTION_MS)
+    assert topic_configs(settings, settings.topics.keys)["cleanup.policy"] == "compact"
 
 
 def test_replication_factor_is_clamped_to_the_live_brokers(make_settings: MakeSettings) -> None:
@@ -71,12 +72,12 @@ def test_cli_apply_says_what_it_did_and_list_shows_it(kafka_bootstrap: str, topi
         )
         assert first.exit_code == 0, first.output
         assert f"created  {topic_prefix}.audit" in first.output
-        assert "20 created, 0 already existed (1 partitions" in first.output
+        assert "21 created, 0 already existed (1 partitions" in first.output
         assert "replication factor 9 lowered to" in first.output
 
         second = runner.invoke(cli, ["topics", "apply"], env=env)
         assert second.exit_code == 0, second.output
-        assert "0 created, 20 already existed" in second.output
+        assert "0 created, 21 already existed" in second.output
 
         listed = runner.invoke(cli, ["topics", "list"], env=env)
         assert listed.exit_code == 0, listed.output

@@ -12,7 +12,8 @@ def test_topic_names_follow_the_contract() -> None:
     assert topics.outbox(Agency.TAX) == "bus389.outbox.tax"
     assert topics.inbox("ict") == "bus389.inbox.ict"
     assert (topics.dlq, topics.audit) == ("bus389.dlq", "bus389.audit")
-    assert len(topics.all()) == 2 * len(Agency) + 2
+    assert len(topics.all()) == 2 * len(Agency) + 3
+    assert topics.keys == "bus389.keys"
 
 
 def test_sender_of_names_only_real_outboxes() -> None:

@@ -94,8 +94,8 @@ def test_an_agency_writes_only_its_outbox_and_reads_only_its_own_topics(agency: 
         may_write = allows(SPEC, me, "TOPIC", topic, "WRITE")
         may_read = allows(SPEC, me, "TOPIC", topic, "READ")
         assert may_write == (topic == TOPICS.outbox(agency)), topic
-        # Its inbox, and its own outbox (the ICT service and the tax producer scan theirs).
-        assert may_read == (topic in (TOPICS.inbox(agency), TOPICS.outbox(agency))), topic
+        # Its inbox, its own outbox (the ICT service and the tax producer scan theirs), the key registry.
+        assert may_read == (topic in (TOPICS.inbox(agency), TOPICS.outbox(agency), TOPICS.keys)), topic
     assert allows(SPEC, me, "CLUSTER", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE")
     for operation in ("ALTER", "CREATE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "CLUSTER_ACTION"):
         assert not allows(SPEC, me, "CLUSTER", CLUSTER_RESOURCE, operation)
@@ -183,3 +183,15 @@ def test_a_router_outside_its_prefix_is_warned_about() -> None:
         topic_prefix="t_1", router=RouterSettings(group_id="t_1.router", transactional_id="t_1.router")
     )
     assert identity_warnings(inside) == []
+
+
+def test_every_principal_reads_the_key_registry_and_none_writes_it() -> None:
+    """Only the admin (a super user, named by no ACL) may write ``<p>.keys``: a key is trusted because
+    the admin registered it, so no agency or router can slip in a key of its own."""
+    for who in [*(user(a) for a in Agency), ROUTER]:
+        assert allows(SPEC, who, "TOPIC", TOPICS.keys, "READ")
+        assert not allows(SPEC, who, "TOPIC", TOPICS.keys, "WRITE")
+    assert topic_matrix(SPEC, TOPICS, [user(Agency.TAX), ROUTER])[TOPICS.keys] == {
+        user(Agency.TAX): "R",
+        ROUTER: "R",
+    }

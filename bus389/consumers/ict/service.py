@@ -44,6 +44,7 @@ from bus389.kafka import kafka_errors, open_transactional_producer
 from bus389.recovery import FailureKind, classify, fatal_error, is_fenced
 from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
 from bus389.runtime.stop import StopFlag
+from bus389.signing.events import EventSigner
 from bus389.topic_scan import scan_topic
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class IctService:
         self.clock = clock
         self.decider = Decider(store, settings, clock=clock)
         self.topic = settings.topics.outbox(Agency.ICT)
+        self._signer = EventSigner.from_settings(settings)
         self.output_dir = Path(settings.ict.output_dir)
         self._producer_factory = producer_factory or (
             lambda: open_transactional_producer(settings, transactional_id(settings))
@@ -408,13 +410,19 @@ class IctService:
             )
         return len(rows)
 
+    def _signed(self, row: OutboxRow) -> list[tuple[str, bytes]]:
+        """The row's headers, plus the ICT's signature when a key is configured (:mod:`bus389.signing`)."""
+        if self._signer is None:
+            return list(row.headers)
+        return self._signer.headers(row.value, row.headers)
+
     def _publish(self, rows: list[OutboxRow]) -> list[str]:
         producer = self._producer
         try:
             with kafka_errors(bootstrap=self.settings.bootstrap):
                 producer.begin_transaction()
                 futures = [
-                    producer.send(self.topic, key=row.key, value=row.value, headers=row.headers)
+                    producer.send(self.topic, key=row.key, value=row.value, headers=self._signed(row))
                     for row in rows
                 ]
                 producer.commit_transaction()

@@ -9,6 +9,10 @@ the event, and one audit record. It never raises on bad input: what cannot be ro
 letter carrying the original bytes, the reason, a readable detail and the origin, and its sender is told
 in its own inbox (an UNDELIVERABLE ``routing_notice``). A duplicate (the same sender, the same id) is
 delivered once: the second copy writes nothing.
+
+Signatures (:mod:`bus389.signing`): with a verifier set, :meth:`RecordRouter.verify_or_reject` checks the
+sender's signature before any routing decision; each copy carries the sender's signature with the
+salts of its redacted fields dropped (the router never re-signs).
 """
 
 from __future__ import annotations
@@ -16,18 +20,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bus389.agencies import Topics
+from bus389.agencies import Agency, Topics
 from bus389.consumers.router.audit import Origin, build_audit_record
+from bus389.consumers.router.audit_chain import AuditChain
 from bus389.consumers.router.replies import ReplyIndex
 from bus389.errors import BusError, CodecError
 from bus389.routing.decision import Decision, decide
 from bus389.routing.notices import sealed_notice, undeliverable_notice
 from bus389.routing.policy import Policy
 from bus389.routing.redaction import redact
+from bus389.signing.events import Proof, RouterVerifier, header_map
+
+if TYPE_CHECKING:
+    from bus389.codec import Decoded
 
 __all__ = [
     "DLQ_HEADERS",
@@ -122,12 +131,24 @@ class RecordRouter:
     Holds the policy and the reply index; records every routed event's sender in the index.
     """
 
-    def __init__(self, topics: Topics, policy: Policy, replies: ReplyIndex | None = None) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        policy: Policy,
+        replies: ReplyIndex | None = None,
+        *,
+        verifier: RouterVerifier | None = None,
+        chain: AuditChain | None = None,
+    ) -> None:
         from bus389.schemas.catalog import load_catalog
 
         self.topics = topics
         self.policy = policy
         self.replies = replies if replies is not None else ReplyIndex()
+        self.verifier = verifier
+        """Checks each event's signature before routing (:mod:`bus389.signing`); None: not checked."""
+        self.chain = chain
+        """Links each audit record to the previous one of its chain (:mod:`.audit_chain`); None: unlinked."""
         catalog = load_catalog()
         self._audit_schema = catalog.audit
         self._notice_schema = catalog.latest("routing_notice")
@@ -177,6 +198,36 @@ class RecordRouter:
             event_headers(notice, self._notice_schema),
         )
 
+    def verify_or_reject(
+        self,
+        raw: Any,
+        origin: Origin,
+        sender: Agency,
+        decoded: Decoded,
+        headers: list[tuple[str, bytes]],
+        received_at: datetime,
+    ) -> Proof | Routed | None:
+        """The sender's signature, checked before any routing decision (:mod:`bus389.signing`).
+
+        A :class:`Proof` (copied into every inbox copy, minus the redacted fields' salts: the router
+        never re-signs; with no verifier set, passed on unchecked), None for an unsigned event that may pass
+        (``signing.require`` off), or the dead letter: ``unsigned``, ``bad_signature``,
+        ``unknown_key``, ``key_not_valid`` (revoked, rotated out, not yet valid), ``wrong_key`` (the
+        key is not the outbox agency's, or not the event source's) or ``field_altered``.
+        """
+        if self.verifier is None:
+            return Proof.unchecked(header_map(headers))  # the recipients check it
+        checked = self.verifier.check(sender, decoded, header_map(headers), received_at)
+        if checked is None or isinstance(checked, Proof):
+            return checked
+        return self._dead(
+            raw,
+            origin,
+            checked.reason or "bad_signature",
+            checked.detail,
+            claimed_source=str(decoded.meta.get("source", "")),
+        )
+
     def route(self, raw: Any, *, received_at: datetime, now: Callable[[], datetime] | None = None) -> Routed:
         """The records ``raw`` (a consumer record of an outbox) turns into; never raises on bad input."""
         from bus389.codec import decode_event, encode_value, event_headers, event_key
@@ -205,6 +256,9 @@ class RecordRouter:
         except BusError as exc:
             return self._dead(raw, origin, INVALID_EVENT, str(exc), record=record)
 
+        checked = self.verify_or_reject(raw, origin, sender, decoded, headers, received_at)
+        if isinstance(checked, Routed):
+            return checked
         published_at = decoded.meta.get("published_at")
         decision = decide(sender, record, self.policy, self.replies)
         extra: dict[str, Any] = {
@@ -239,6 +293,7 @@ class RecordRouter:
                 ("bus389_plan_section", delivery.plan_section.encode("utf-8")),
                 ("bus389_origin", origin.header().encode("utf-8")),
                 ("bus389_redacted", ",".join(delivery.redacted).encode("utf-8")),
+                *(checked.headers_for(delivery.redacted) if checked is not None else ()),
             ]
             outgoing.append(Outgoing(self.topics.inbox(delivery.recipient), key, value, copy_headers))
         copies = len(outgoing)
@@ -256,14 +311,13 @@ class RecordRouter:
             received_at=received_at,
             routed_at=clock(),
         )
-        outgoing.append(
-            Outgoing(
-                self.topics.audit,
-                decision.event_id.encode("utf-8"),
-                encode_value(audit, self._audit_schema),
-                event_headers(audit, self._audit_schema),
+        audit_key, audit_value = decision.event_id.encode("utf-8"), encode_value(audit, self._audit_schema)
+        audit_headers = event_headers(audit, self._audit_schema)
+        if self.chain is not None:
+            audit_headers += self.chain.link(
+                f"{origin.topic}/{origin.partition}", origin.offset, audit_key, audit_value
             )
-        )
+        outgoing.append(Outgoing(self.topics.audit, audit_key, audit_value, audit_headers))
         self.replies.record(decision.event_id, sender, decision.recipients)
         return Routed(origin=origin, outgoing=tuple(outgoing), copies=copies, **extra)
 
