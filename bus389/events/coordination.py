@@ -53,7 +53,7 @@ class Directive(Event):
 
 
 class CaseClaim(Event):
-    """ "Taken up by": the sender leads on this seller or case (plan I.2); identifiers as the correlation's."""
+    """Taken up by: the sender leads on this seller or case (plan I.2); identifiers as the correlation's."""
 
     EVENT_TYPE: ClassVar[str] = "case_claim"
 
