@@ -224,7 +224,8 @@ class IctService:
         (``meta.in_reply_to``), a directive or a case claim is kept as a reply. Raises
         :class:`SchemaMismatchError` (not retriable: the loop hands the record to :meth:`on_poison`)
         when the meta names another event type than the schema, or for an event of another type that
-        answers nothing, and a retriable :class:`StoreError` when the database fails (the loop retries without committing).
+        answers nothing, and a retriable :class:`StoreError` when the database fails (the loop retries
+        without committing).
         """
         schema_type = getattr(message.schema, "event_type", None)
         if schema_type and message.event_type != schema_type:
