@@ -52,6 +52,8 @@ __all__ = [
     "SERVICE_UP",
     "SPOOF_ATTEMPTS",
     "STANDING_OFFICE_EVENTS_STORED",
+    "CLAIM_CONFLICTS",
+    "DIRECTIVES_OVERDUE",
     "MetricSpec",
     "push_counts",
     "serve_metrics",
@@ -209,6 +211,15 @@ STANDING_OFFICE_EVENTS_STORED = _counter(
     "bus389_standing_office_events_stored_total",
     "Events the standing office stored (first time only; replays are not counted).",
     ("event_type",),
+)
+
+CLAIM_CONFLICTS = _counter(
+    "bus389_claim_conflicts_total",
+    "Second claims on a seller another agency had claimed (plan I.2), flagged by a DECONFLICT directive.",
+)
+DIRECTIVES_OVERDUE = _gauge(
+    "bus389_directives_overdue",
+    "Directives the standing office holds whose due date passed without every addressee's answer.",
 )
 
 # --- health -------------------------------------------------------------------------------------------

@@ -8,19 +8,33 @@ that is idempotent by event id: effectively once. A replay stores nothing and co
 A record that does not decode, or decodes without a usable ``meta``, is poison: the service cannot
 write the DLQ (least privilege), so it records the record's topic, partition, offset and reason in the
 store's rejected table, counts it (``bus389_poison_events_total``, by the shared loop) and goes on.
+
+Two duties act on what is stored: a ``case_claim`` sharing a tax code, domain, account or phone with an
+earlier claim by another agency is flagged at once by a ``DECONFLICT`` directive to both claimants,
+published through the standing office's own outbox before the claim is stored (plan I.2; see
+:mod:`~bus389.consumers.standing_office.deconfliction`); and, when idle, the overdue directives are
+counted in ``bus389_directives_overdue`` (II.9; see :mod:`~bus389.consumers.standing_office.directives`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bus389 import metrics
 from bus389.agencies import STANDING_OFFICE
+from bus389.consumers.standing_office.correlation import extract_keys
+from bus389.consumers.standing_office.deconfliction import CLAIM_TYPE, deconflict_directive, find_conflicts
+from bus389.consumers.standing_office.directives import statuses_in
 from bus389.consumers.standing_office.store import StandingOfficeStore, UnusableEventError
 from bus389.errors import BusError
 
 if TYPE_CHECKING:
+    from bus389.events import Event
+    from bus389.producers.publisher import Publisher
     from bus389.service import InboxMessage, StopFlag
     from bus389.settings import Settings
 
@@ -39,8 +53,18 @@ def group_id(settings: Settings) -> str:
 class StandingOfficeService:
     """The handler pair given to the shared inbox loop, over one open store."""
 
-    def __init__(self, store: StandingOfficeStore) -> None:
+    def __init__(
+        self,
+        store: StandingOfficeStore,
+        *,
+        publish: Callable[[Event], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.store = store
+        self.publish = publish
+        """Sends one event through the standing office's outbox (None: conflicts are only logged)."""
+        self.clock = clock
+        self._gauges_at = 0.0
 
     def handle(self, message: InboxMessage) -> None:
         """Store ``message`` (with the router's redaction header); durable and idempotent when it returns.
@@ -57,6 +81,10 @@ class StandingOfficeService:
             raise UnusableEventError(
                 f"meta.event_type {meta.get('event_type')!r} disagrees with schema {schema_type!r}"
             )
+        if message.event_type == CLAIM_TYPE:
+            # Flag before storing: if the publish fails, the claim is not stored and the retry flags it
+            # again (the same directive id: the router delivers it once).
+            self._flag_conflicts(message)
         stored = self.store.add_event(
             message.record,
             schema_id=getattr(message.schema, "schema_id", None),
@@ -84,6 +112,44 @@ class StandingOfficeService:
                 message.event_id,
                 extra={"event_id": message.event_id, "event_type": message.event_type},
             )
+
+    def _flag_conflicts(self, message: InboxMessage) -> None:
+        keys = extract_keys(CLAIM_TYPE, message.record, ignore_domains=self.store.ignore_domains)
+        earlier = [e for e in self.store.events_with_keys(CLAIM_TYPE, keys) if e.event_id != message.event_id]
+        known = self.store.keys_of([e.event_id for e in earlier])
+        conflicts = find_conflicts(message.source, keys, ((e, known.get(e.event_id, [])) for e in earlier))
+        first_time = self.store.get(message.event_id) is None
+        for conflict in conflicts:
+            directive = deconflict_directive(message.record, conflict, now=self.clock())
+            extra = {"event_id": message.event_id, "event_type": message.event_type, "agency": message.source}
+            if self.publish is None:
+                log.warning(
+                    "claim %s conflicts with %s (no outbox to flag it)",
+                    message.event_id,
+                    conflict.earlier_id,
+                    extra=extra,
+                )
+                continue
+            self.publish(directive)
+            if first_time:
+                metrics.CLAIM_CONFLICTS.inc()
+            log.info(
+                "claim %s by %s conflicts with claim %s by %s: DECONFLICT directive %s sent to both",
+                message.event_id,
+                message.source,
+                conflict.earlier_id,
+                conflict.earlier_source,
+                directive.event_id,
+                extra=extra,
+            )
+
+    def on_idle(self) -> None:
+        """Count the overdue directives (at most every 10 s: a query over the directives held)."""
+        if time.monotonic() - self._gauges_at < 10.0:
+            return
+        self._gauges_at = time.monotonic()
+        overdue = [d for d in statuses_in(self.store, now=self.clock()) if d.overdue]
+        metrics.DIRECTIVES_OVERDUE.set(len(overdue))
 
     def on_poison(self, raw: Any, error: BusError) -> None:
         """Record a skipped inbox record (``raw`` is the consumer record) with the error's reason code."""
@@ -116,10 +182,14 @@ def run_standing_office(
     """
     from bus389.service import run_inbox_service
 
-    with StandingOfficeStore.open(
-        settings.store.standing_office_url, ignore_domains=settings.ict.never_block
-    ) as store:
-        service = StandingOfficeService(store)
+    outbox = _Outbox(settings)
+    with (
+        StandingOfficeStore.open(
+            settings.store.standing_office_url, ignore_domains=settings.ict.never_block
+        ) as store,
+        outbox,
+    ):
+        service = StandingOfficeService(store, publish=outbox.send)
         log.info("standing office: storing into a %s store", store.dialect)
         run_inbox_service(
             settings,
@@ -127,8 +197,43 @@ def run_standing_office(
             group_id=group_id(settings),
             handle=service.handle,
             on_poison=service.on_poison,
+            on_idle=service.on_idle,
             stop=stop,
             max_idle_polls=max_idle_polls,
             poll_timeout_ms=poll_timeout_ms,
             service=SERVICE_NAME,
         )
+
+
+class _Outbox:
+    """The standing office's outbox, opened at the first event it sends (most runs send none)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._publisher: Publisher | None = None
+
+    def send(self, event: Event) -> None:
+        from bus389.codec import encode_event
+        from bus389.producers.publisher import OutgoingEvent, Publisher
+
+        if self._publisher is None:
+            publisher = Publisher(self.settings, STANDING_OFFICE)
+            publisher.open()
+            self._publisher = publisher
+        try:
+            self._publisher.publish([OutgoingEvent(0, event, encode_event(event))])
+        except BusError:
+            # A failed transaction leaves the producer unusable: open a new one for the retry.
+            self.close()
+            raise
+
+    def close(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close()
+
+    def __enter__(self) -> _Outbox:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

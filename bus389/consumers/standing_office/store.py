@@ -487,6 +487,11 @@ class StandingOfficeStore:
 
     # --- reading --------------------------------------------------------------------------------------
 
+    @property
+    def ignore_domains(self) -> tuple[str, ...]:
+        """The platforms' own domains, never a correlation key (the ICT ``never_block`` setting)."""
+        return self._ignore_domains
+
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM so_events")[0][0])
 
@@ -528,6 +533,20 @@ class StandingOfficeStore:
                 for r in rows:
                     event = _event_from_row(r)
                     found[event.event_id] = event
+        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
+
+    def events_with_keys(self, event_type: str, keys: Iterable[CorrelationKey]) -> list[StoredEvent]:
+        """Stored events of ``event_type`` holding any of ``keys`` (kind and value), oldest first."""
+        found: dict[str, StoredEvent] = {}
+        for key in sorted(set((k.kind, k.value) for k in keys)):
+            rows = self._query(
+                _SELECT_EVENTS + " WHERE event_type = ? AND event_id IN "  # noqa: S608 (placeholders only)
+                "(SELECT event_id FROM so_event_keys WHERE kind = ? AND value = ?)",
+                (event_type, *key),
+            )
+            for r in rows:
+                event = _event_from_row(r)
+                found[event.event_id] = event
         return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
 
     def keys_of(self, event_ids: Iterable[str]) -> dict[str, list[CorrelationKey]]:
