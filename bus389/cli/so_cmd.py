@@ -74,3 +74,29 @@ def directives(settings: Settings, only_overdue: bool, as_json: bool) -> None:
     if not as_json:
         overdue = sum(1 for d in rows if d.overdue)
         click.echo(f"{len(rows)} directive(s), {overdue} overdue")
+
+
+@so.command("compile")
+@click.argument("period")
+@pass_settings
+def compile_report(settings: Settings, period: str) -> None:
+    """Print the six-monthly report for PERIOD (YYYY-H1 or YYYY-H2) as a compiled_report JSON line.
+
+    The line carries the members' own figures (their SIX_MONTHLY periodic reports), who reported and
+    who did not, and what the bus saw; publish it to the committee (plan II.9) with
+    `bus389 publish compiled_report --as market_surveillance --file FILE`.
+
+    \b
+    Example:
+      bus389 so compile 2021-H1 > compiled.jsonl
+      bus389 publish compiled_report --as market_surveillance --file compiled.jsonl
+    """
+    from bus389.consumers.standing_office.report import Period, build_report
+    from bus389.consumers.standing_office.report_event import compiled_report_fields
+    from bus389.consumers.standing_office.store import StandingOfficeStore
+
+    half = Period.parse(period)
+    with StandingOfficeStore.open(settings.store.standing_office_url, create=False) as store:
+        report = build_report(store, half, settings=settings.report)
+        fields = compiled_report_fields(report, store)
+    click.echo(json.dumps(fields, ensure_ascii=False))
