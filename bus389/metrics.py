@@ -57,6 +57,8 @@ __all__ = [
     "WEB_LOGINS",
     "WEB_REFUSED",
     "WEB_REQUESTS",
+    "CLAIM_CONFLICTS",
+    "DIRECTIVES_OVERDUE",
     "MetricSpec",
     "push_counts",
     "serve_metrics",
@@ -253,6 +255,15 @@ WEB_REFUSED = _counter(
     "bus389_web_refused_total",
     "Requests refused for a security reason (csrf, session, rights, token, rate_limit, upload).",
     ("reason",),
+)
+
+CLAIM_CONFLICTS = _counter(
+    "bus389_claim_conflicts_total",
+    "Second claims on a seller another agency had claimed (plan I.2), flagged by a DECONFLICT directive.",
+)
+DIRECTIVES_OVERDUE = _gauge(
+    "bus389_directives_overdue",
+    "Directives the standing office holds whose due date passed without every addressee's answer.",
 )
 
 # --- health -------------------------------------------------------------------------------------------

@@ -237,6 +237,85 @@ for key in sorted(box.keys())[-1:]:
         print(f"  attachment {part.get_filename()} ({part.get_content_type()}, {len(part.get_content())} bytes)")
 PY
 
+# pick EVENT_TYPE [FIELD=VALUE...]: the first event of `bus389 consume` lines on stdin of EVENT_TYPE
+# whose fields (dotted paths into the event) equal the values given; prints its event id.
+pick() {
+  python3 -c '
+import json, sys
+wanted = sys.argv[1]
+checks = [a.split("=", 1) for a in sys.argv[2:]]
+def at(event, path):
+    for part in path.split("."):
+        event = event.get(part) if isinstance(event, dict) else None
+    return event
+for line in sys.stdin:
+    row = json.loads(line)
+    event = row.get("event") or {}
+    if row.get("event_type") == wanted and all(str(at(event, p)) == v for p, v in checks):
+        print(event["meta"]["event_id"])
+        break
+ ' "$@"
+}
+export -f pick
+
+# reported PERIOD AGENCY: prints the compiled report line once AGENCY's own report for PERIOD is in it.
+reported() {
+  bus389 so compile "$1" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("yes") if sys.argv[1] in d["members_reported"] else None' "$2"
+}
+export -f reported
+
+# today FILE LINE OUT [PYTHON]: example LINE of FILE, occurring now, edited by PYTHON (on `e`), to OUT.
+today() {
+  python3 - "$@" <<'PY'
+import json, sys
+from datetime import UTC, datetime, timedelta
+src, line, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(src, encoding="utf-8") as f:
+    e = json.loads(f.read().splitlines()[line])
+e["meta"].pop("occurred_at", None)
+e["meta"].pop("in_reply_to", None)
+tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
+exec(sys.argv[4] if len(sys.argv) > 4 else "")
+with open(out, "w", encoding="utf-8") as f:
+    f.write(json.dumps(e, ensure_ascii=False) + "\n")
+PY
+}
+
+say "Standing office: a directive (đôn đốc, II.9) to the police, and the police's answer"
+today examples/directive.jsonl 1 "$state_dir/directive.jsonl" \
+  'e["meta"]["recipients"] = ["police"]; e["meta"]["case_ref"] = "QNG-389-DEMO-01"; e["due_at"] = tomorrow'
+bus389 publish directive --as market_surveillance --file "$state_dir/directive.jsonl"
+directive_id=$(wait_for "the directive in the police inbox" bash -c \
+  "bus389 consume --as police --from-beginning --timeout 3 2>/dev/null | pick directive meta.case_ref=QNG-389-DEMO-01")
+echo "police received directive $directive_id"
+today examples/periodic_report.jsonl 0 "$state_dir/answer.jsonl" \
+  "e['meta']['in_reply_to'] = '$directive_id'; e['report_kind'] = 'AD_HOC'; e['title'] = 'Trả lời đôn đốc: đã xử lý'"
+bus389 publish periodic_report --as police --file "$state_dir/answer.jsonl"
+wait_for "the answer in the standing office's store" bash -c \
+  "bus389 so directives --json | grep -F '$directive_id' | grep -F '\"waiting_for\": []'"
+bus389 so directives
+
+say "Deconfliction (I.2): the police take up a seller; customs claims the same seller; both are told at once"
+today examples/case_claim.jsonl 0 "$state_dir/claim_police.jsonl" 'e["meta"]["case_ref"] = "QNG-389-DEMO-02"'
+today examples/case_claim.jsonl 0 "$state_dir/claim_customs.jsonl" \
+  'e["meta"]["case_ref"] = "QNG-389-DEMO-03"; e["accounts"] = [{"platform": "SHOPEE", "account": "thutrang.official"}]'
+bus389 publish case_claim --as police --file "$state_dir/claim_police.jsonl"
+sleep 2
+bus389 publish case_claim --as customs --file "$state_dir/claim_customs.jsonl"
+wait_for "the DECONFLICT directive in the customs inbox" bash -c \
+  "bus389 consume --as customs --from-beginning --timeout 3 2>/dev/null | grep -F '\"DECONFLICT\"' | grep -F 'QNG-389-DEMO-03' | head -n 1"
+bus389 so directives | grep -A2 DECONFLICT || true
+
+say "Standing office: the compiled report to the committee (II.9), with the members' own figures"
+today examples/periodic_report.jsonl 0 "$state_dir/customs_h.jsonl" "e['period'] = '$period'"
+bus389 publish periodic_report --as customs --file "$state_dir/customs_h.jsonl"
+wait_for "the customs report in the standing office's store" reported "$period" customs
+bus389 so compile "$period" > "$state_dir/compiled_report.jsonl"
+bus389 publish compiled_report --as market_surveillance --file "$state_dir/compiled_report.jsonl"
+wait_for "the compiled report in the committee's inbox" bash -c \
+  "bus389 consume --as committee --from-beginning --timeout 3 2>/dev/null | grep -F '\"compiled_report\"' | head -n 1" \
+  | python3 -c "import json,sys; e=json.loads(sys.stdin.readline())['event']; print(e['title']); print(e['body'])"
+
 say "Running: ${services[*]} (metrics ports 9464, 9465, 9466, 9467), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"
 echo "Web console: http://127.0.0.1:8389/ — sign in as (demo passwords, generated for this machine):"
 for entry in "${demo_users[@]}"; do

@@ -46,6 +46,10 @@ PUBLISHER_OF: dict[str, Agency] = {
     "case_outcome": Agency.POLICE,
     "periodic_report": Agency.CUSTOMS,
     "law_gap_proposal": Agency.POLICE,
+    "directive": Agency.MARKET_SURVEILLANCE,
+    "case_claim": Agency.POLICE,
+    "inspection_result": Agency.ICT,
+    "compiled_report": Agency.MARKET_SURVEILLANCE,
 }
 """Who publishes each type in the benchmarks (as in the demo and DOMAIN.md)."""
 _RED_PUBLISHER: dict[str, Agency] = {"suspect_seller": Agency.MARKET_SURVEILLANCE}

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bus389.agencies import Agency
 from bus389.cli._context import pass_settings
 from bus389.safe_text import for_terminal, json_for_terminal
 from bus389.settings import Settings
 
 if TYPE_CHECKING:
     from bus389.consumers.ict.decisions import Decider
+    from bus389.consumers.ict.store import LeadRow
 
 __all__ = ["ict"]
 
@@ -290,17 +292,36 @@ def leads(settings: Settings, show_all: bool, as_json: bool) -> None:
 @click.argument("lead_id")
 @click.option("--note", default=None, help="What the inspection found (kept with the lead).")
 @click.option("--operator", default=None, help="Who inspected [default: your login name].")
+@click.option(
+    "--finding",
+    type=click.Choice(["VIOLATION_FOUND", "NO_VIOLATION", "INCONCLUSIVE"], case_sensitive=False),
+    default=None,
+    help="Publish an inspection_result with this finding to the lead's sender and the standing office.",
+)
+@click.option(
+    "--signs-of-crime", is_flag=True, help="The inspection found signs of crime: the police get it too."
+)
 @pass_settings
-def inspected(settings: Settings, lead_id: str, note: str | None, operator: str | None) -> None:
+def inspected(
+    settings: Settings,
+    lead_id: str,
+    note: str | None,
+    operator: str | None,
+    finding: str | None,
+    signs_of_crime: bool,
+) -> None:
     """Mark a lead inspected, so that it no longer counts as new. Blocks nothing.
 
-    LEAD_ID is the lead's event id or its first characters (see `bus389 ict leads`). To block what the
-    inspection found, a domain_block_request with a legal basis must be published (it then shows in
-    `bus389 ict pending`).
+    LEAD_ID is the lead's event id or its first characters (see `bus389 ict leads`). With --finding,
+    ICT first publishes an inspection_result answering the lead (plan II.6): the agency that sent the
+    lead, the standing office, and with --signs-of-crime the police receive it; the lead is marked
+    only once it is published. To block what the inspection found, a domain_block_request with a legal
+    basis must be published (it then shows in `bus389 ict pending`).
 
     \b
     Example:
       bus389 ict inspected 9b1e4c2a --note "Website không có giấy phép, đề nghị QLTT xử lý"
+      bus389 ict inspected 9b1e4c2a --finding VIOLATION_FOUND --note "Bán hàng giả"
     """
     import time
 
@@ -318,14 +339,39 @@ def inspected(settings: Settings, lead_id: str, note: str | None, operator: str 
         if row.state == LeadState.INSPECTED:
             _echo(f"lead {row.event_id} was inspected already by {row.inspected_by}")
             return
+        inspected_at = time.time_ns() // 1_000_000
+        who = operator or _operator_name()
+        if finding is not None:
+            _publish_inspection(settings, row, finding.upper(), signs_of_crime, inspected_at, who, note)
         with store.transaction():
-            store.set_lead_inspected(
-                row.event_id,
-                inspected_at=time.time_ns() // 1_000_000,
-                inspected_by=operator or _operator_name(),
-                note=note,
-            )
+            store.set_lead_inspected(row.event_id, inspected_at=inspected_at, inspected_by=who, note=note)
     _echo(f"lead {row.event_id} ({row.seller_name}, from {row.sender}): inspected")
+
+
+def _publish_inspection(
+    settings: Settings,
+    row: LeadRow,
+    finding: str,
+    signs_of_crime: bool,
+    inspected_at: int,
+    who: str,
+    note: str | None,
+) -> None:
+    from bus389.codec import encode_event
+    from bus389.consumers.ict.leads import inspection_result_for
+    from bus389.producers.publisher import OutgoingEvent, Publisher
+
+    event = inspection_result_for(
+        row,
+        finding=finding,
+        signs_of_crime=signs_of_crime,
+        inspected_at=datetime.fromtimestamp(inspected_at / 1000, tz=UTC),
+        inspected_by=who,
+        summary=note,
+    )
+    with Publisher(settings, Agency.ICT) as publisher:
+        publisher.publish([OutgoingEvent(0, event, encode_event(event))])
+    click.echo(f"inspection_result {event.event_id} ({finding}) published in answer to lead {row.event_id}")
 
 
 @ict.command("replies")

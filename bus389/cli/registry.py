@@ -18,6 +18,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.report_cmd", "report"),
     ("bus389.cli.serve_cmd", "serve"),
     ("bus389.cli.ict_cmd", "ict"),
+    ("bus389.cli.so_cmd", "so"),
     ("bus389.cli.tax_cmd", "tax"),
     ("bus389.cli.serve_cmd", "route"),
     ("bus389.cli.routes_cmd", "routes"),

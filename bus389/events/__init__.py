@@ -18,6 +18,8 @@ from bus389.events.cases import (
     ComplaintKind,
 )
 from bus389.events.common import PERSONAL_DATA_FIELDS, Person, Platform, Seller, SellerAccount, ViolationKind
+from bus389.events.coordination import CaseClaim, Directive, DirectiveKind
+from bus389.events.inspections import InspectionFinding, InspectionResult
 from bus389.events.meta import Event, EventMeta, Tlp, Urgency, new_meta
 from bus389.events.notices import NoticeKind, RoutingNotice
 from bus389.events.parsing import (
@@ -29,10 +31,16 @@ from bus389.events.parsing import (
     parse_event,
     validation_problems,
 )
-from bus389.events.reports import LawGapProposal, PeriodicReport, ReportKind
+from bus389.events.reports import CompiledReport, LawGapProposal, PeriodicReport, ReportKind
 from bus389.events.sellers import SuspectSeller, TaxDiscrepancy
 
 __all__ = [
+    "InspectionResult",
+    "InspectionFinding",
+    "DirectiveKind",
+    "Directive",
+    "CompiledReport",
+    "CaseClaim",
     "ENUM_DEFAULTS",
     "EVENT_MODELS",
     "PERSONAL_DATA_FIELDS",

@@ -15,9 +15,11 @@ from bus389.errors import UnknownEventTypeError
 from bus389.events._rules import to_utc_millis
 from bus389.events.blocking import DomainBlockRequest, DomainBlockResult
 from bus389.events.cases import CaseOutcome, CaseReferral, Complaint
+from bus389.events.coordination import CaseClaim, Directive
+from bus389.events.inspections import InspectionResult
 from bus389.events.meta import Event
 from bus389.events.notices import RoutingNotice
-from bus389.events.reports import LawGapProposal, PeriodicReport
+from bus389.events.reports import CompiledReport, LawGapProposal, PeriodicReport
 from bus389.events.sellers import SuspectSeller, TaxDiscrepancy
 
 __all__ = [
@@ -43,6 +45,10 @@ EVENT_MODELS: dict[str, type[Event]] = {
         PeriodicReport,
         LawGapProposal,
         RoutingNotice,
+        Directive,
+        CaseClaim,
+        InspectionResult,
+        CompiledReport,
     )
 }
 """Every event type's model, by event type code."""

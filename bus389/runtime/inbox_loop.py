@@ -27,6 +27,7 @@ from bus389.lag import register_lag_collector
 from bus389.recovery import Backoff, FailureKind, classify, fatal_error, kafka_cause
 from bus389.runtime.member import GroupMember
 from bus389.runtime.stop import StopFlag
+from bus389.urgency import in_urgency_order
 
 if TYPE_CHECKING:
     from bus389.signing.events import ReaderVerifier
@@ -131,11 +132,10 @@ def run_inbox_service(
                     break
                 continue
             idle_polls = 0
-            for records in batch.values():
-                for raw in records:
-                    _deliver(
-                        raw, decode_value, handle, on_poison, service_name, agency, metrics, stop, verifier
-                    )
+            decoded = _Decoded(decode_value)
+            polled = [raw for records in batch.values() for raw in records]
+            for raw in in_urgency_order(polled, _case_key, decoded.urgency):
+                _deliver(raw, decoded, handle, on_poison, service_name, agency, metrics, stop, verifier)
             inbox.handled()
             inbox.commit_pending()
             if on_idle is not None:
@@ -280,6 +280,38 @@ def _closed(exc: BaseException) -> bool:
 
     cause = kafka_cause(exc)
     return isinstance(cause, kerrors.IllegalStateError) and "closed" in str(cause).lower()
+
+
+def _case_key(raw: Any) -> tuple[Any, ...] | None:
+    """The order the router keeps: one key's records of one partition (None: a record of its own)."""
+    return None if raw.key is None else (raw.topic, raw.partition, raw.key)
+
+
+class _Decoded:
+    """Each record of a batch decoded once: to order the batch by urgency, then to deliver it."""
+
+    def __init__(self, decode_value: Callable[[bytes], Any]) -> None:
+        self._decode = decode_value
+        self._done: dict[int, Any] = {}
+
+    def __call__(self, value: bytes) -> Any:
+        found = self._done.get(id(value))
+        if found is None:
+            try:
+                found = self._decode(value)
+            except CodecError as exc:
+                found = exc
+            self._done[id(value)] = found
+        if isinstance(found, CodecError):
+            raise found
+        return found
+
+    def urgency(self, raw: Any) -> str | None:
+        try:
+            meta = self(raw.value).record.get("meta")
+        except CodecError:
+            return None
+        return meta.get("urgency") if isinstance(meta, Mapping) else None
 
 
 def _deliver(

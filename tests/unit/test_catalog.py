@@ -26,6 +26,10 @@ EVENT_TYPES = [
     "periodic_report",
     "law_gap_proposal",
     "routing_notice",
+    "directive",
+    "case_claim",
+    "inspection_result",
+    "compiled_report",
 ]
 PINNED_IDS = {
     1: "suspect_seller/v1",
@@ -50,6 +54,11 @@ PINNED_IDS = {
     19: "law_gap_proposal/v2",
     20: "audit/v2",
     21: "routing_notice/v1",
+    # coordination (issue 20): directions, claims, inspection results, the compiled report
+    22: "directive/v1",
+    23: "case_claim/v1",
+    24: "inspection_result/v1",
+    25: "compiled_report/v1",
 }
 NEXT_ID = max(PINNED_IDS) + 1
 SHARED_TYPES = [
@@ -76,6 +85,8 @@ ENUM_DEFAULTS = {
     "CaseOutcomeKind": "OTHER",
     "ReportKind": "AD_HOC",
     "NoticeKind": "SEALED",
+    "DirectiveKind": "OTHER",
+    "InspectionFinding": "INCONCLUSIVE",
 }
 
 
@@ -236,8 +247,9 @@ def test_money_is_long_dong_and_there_are_no_floats(catalog_entries: list[Schema
             if path.endswith("_vnd"):
                 money += 1
                 assert field["type"] in ("long", ["null", "long"]), f"{entry.ref}: {path}"
-    # per version: 1 suspect_seller, 4 tax_discrepancy, 1 case_referral, 2 case_outcome, 3 report
-    assert money == 11 * 2
+    # per version: 1 suspect_seller, 4 tax_discrepancy, 1 case_referral, 2 case_outcome, 3 report;
+    # and the 3 of compiled_report/v1
+    assert money == 11 * 2 + 3
 
 
 def test_dates_and_instants_use_logical_types() -> None:
@@ -268,9 +280,9 @@ def test_shared_types_are_identical_in_every_file() -> None:
     for name in SHARED_TYPES:
         assert len(copies[name]) >= 2 or name == "Person", name
         assert len(set(copies[name].values())) == 1, f"{name} differs between {sorted(copies[name])}"
-    assert len(copies["EventMeta"]) == 10
-    assert len(copies["Agency"]) == 11  # the audit record's too
-    assert len(copies["ViolationKind"]) == 4
+    assert len(copies["EventMeta"]) == 14
+    assert len(copies["Agency"]) == 15  # the audit record's too
+    assert len(copies["ViolationKind"]) == 5
 
 
 def test_each_file_is_self_contained() -> None:
@@ -303,7 +315,7 @@ def _edit_ids(directory: Path, old: str, new: str) -> None:
 
 
 def test_a_duplicate_id_is_found(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  9: complaint/v3\n")
+    _edit_ids(copy_dir, "  25: compiled_report/v1\n", "  25: compiled_report/v1\n  9: complaint/v3\n")
     shutil.copy(copy_dir / "complaint" / "v2.avsc", copy_dir / "complaint" / "v3.avsc")
     problems = check_catalog(copy_dir)
     assert any("duplicate id 9" in p for p in problems), problems
@@ -312,10 +324,10 @@ def test_a_duplicate_id_is_found(copy_dir: Path) -> None:
 
 
 def test_an_id_without_a_file_and_a_file_without_an_id_are_found(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  22: complaint/v3\n")
+    _edit_ids(copy_dir, "  25: compiled_report/v1\n", "  25: compiled_report/v1\n  26: complaint/v3\n")
     shutil.copy(copy_dir / "suspect_seller" / "v2.avsc", copy_dir / "suspect_seller" / "v3.avsc")
     problems = check_catalog(copy_dir)
-    assert any(p.startswith("complaint/v3: id 22") and "has no file" in p for p in problems), problems
+    assert any(p.startswith("complaint/v3: id 26") and "has no file" in p for p in problems), problems
     assert any(p.startswith("suspect_seller/v3:") and "has no id" in p for p in problems), problems
 
 
@@ -337,8 +349,8 @@ def test_a_retired_id_must_not_be_reused(copy_dir: Path) -> None:
 
 
 def test_next_id_must_stay_above_every_id(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "next_id: 22", "next_id: 21")
-    assert any("next_id 21" in p for p in check_catalog(copy_dir))
+    _edit_ids(copy_dir, "next_id: 26", "next_id: 25")
+    assert any("next_id 25" in p for p in check_catalog(copy_dir))
 
 
 def test_an_invalid_schema_file_is_a_problem_not_a_crash(copy_dir: Path) -> None:
@@ -350,8 +362,8 @@ def test_an_invalid_schema_file_is_a_problem_not_a_crash(copy_dir: Path) -> None
 
 
 def test_a_gap_in_versions_is_found(copy_dir: Path) -> None:
-    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  22: complaint/v4\n")
-    _edit_ids(copy_dir, "next_id: 22", "next_id: 23")
+    _edit_ids(copy_dir, "  25: compiled_report/v1\n", "  25: compiled_report/v1\n  26: complaint/v4\n")
+    _edit_ids(copy_dir, "next_id: 26", "next_id: 27")
     shutil.copy(copy_dir / "complaint" / "v2.avsc", copy_dir / "complaint" / "v4.avsc")
     assert check_catalog(copy_dir) == ["complaint: versions [1, 2, 4] are not 1..3 without gaps"]
 
@@ -377,10 +389,10 @@ def test_cli_schemas_check_and_list(copy_dir: Path) -> None:
         "suspect_seller/v1.avsc",
     ]
 
-    _edit_ids(copy_dir, "  21: routing_notice/v1\n", "  21: routing_notice/v1\n  22: complaint/v3\n")
+    _edit_ids(copy_dir, "  25: compiled_report/v1\n", "  25: compiled_report/v1\n  26: complaint/v3\n")
     broken = runner.invoke(cli, ["schemas", "check", "--dir", str(copy_dir)])
     assert broken.exit_code == 2, broken.output
-    assert "problem: complaint/v3: id 22 in ids.yaml has no file" in broken.output
+    assert "problem: complaint/v3: id 26 in ids.yaml has no file" in broken.output
 
 
 def test_cli_help_has_an_example() -> None:

@@ -7,6 +7,7 @@ is what the policy says; a disagreement names the event and both answers.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from pathlib import Path
@@ -152,3 +153,19 @@ def test_the_two_readings_agree_on_rights_answers_and_named_recipients() -> None
                 },
             )
             _both(answer.to_avro(), answer.to_json_dict(), sender, history)
+
+
+@pytest.mark.parametrize("event_type", ["directive", "case_claim", "inspection_result", "compiled_report"])
+def test_the_two_readings_agree_on_the_coordination_events(event_type: str) -> None:
+    lines = (REPO_ROOT / "examples" / f"{event_type}.jsonl").read_text(encoding="utf-8").splitlines()
+    history: dict[str, Original] = {}
+    for line in lines:
+        for sender in Agency:
+            for level in ("GREEN", "AMBER_STRICT", "RED"):
+                data = json.loads(line)
+                data["meta"] = {**data["meta"], "sensitivity": level}
+                data["meta"].pop("in_reply_to", None)
+                if event_type != "directive":
+                    data["meta"]["recipients"] = ["police", "market_surveillance"] if level == "RED" else []
+                event = build_event(event_type, sender, data)
+                _both(event.to_avro(), event.to_json_dict(), sender, history)

@@ -166,6 +166,39 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reason": "sensitivity RED, addressed to police",
         "origin": "bus389.outbox.customs/1/42",
     },
+    "directive": {
+        "meta": {"recipients": ["police", "other_members"]},
+        "kind": "URGE",
+        "subject": "Đôn đốc gửi báo cáo 6 tháng",
+        "plan_section": "II.9",
+        "due_at": "2021-07-10T17:00:00+07:00",
+        "about_event_ids": ["0b7f3c2e-5d44-4e0f-9a51-3c2d1e0f9a88"],
+    },
+    "case_claim": {
+        "seller": {"name": "Cửa hàng Mỹ phẩm Thu Trang", "tax_code": "4300123456", "phone": "0905123456"},
+        "accounts": [{"platform": "SHOPEE", "account": "thutrang.cosmetics"}],
+        "domains": ["myphamxachtay-qn.vn"],
+        "goods_imported": True,
+        "basis": "Kế hoạch 141/KH-UBND mục II.1",
+    },
+    "inspection_result": {
+        "finding": "VIOLATION_FOUND",
+        "signs_of_crime": True,
+        "domains": ["myphamxachtay-qn.vn"],
+        "violation_kinds": ["COUNTERFEIT"],
+        "inspected_at": "2021-05-02T09:00:00+07:00",
+        "inspected_by": "Thanh tra Sở TT&TT",
+        "summary": "Trang web bán hàng giả",
+    },
+    "compiled_report": {
+        "period": "2021-H1",
+        "title": "Báo cáo tổng hợp 6 tháng đầu năm 2021",
+        "body": "Tổng hợp kết quả của các thành viên.",
+        "events_seen": 12,
+        "fines_vnd": 35_000_000,
+        "members_reported": ["police", "customs"],
+        "members_missing": ["media"],
+    },
 }
 SOURCES = {
     "suspect_seller": "police",
@@ -178,6 +211,10 @@ SOURCES = {
     "periodic_report": "customs",
     "law_gap_proposal": "ict",
     "routing_notice": "customs",
+    "directive": "market_surveillance",
+    "case_claim": "police",
+    "inspection_result": "ict",
+    "compiled_report": "market_surveillance",
 }
 
 

@@ -32,7 +32,7 @@ def _fixture(name: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / "complaint" / name).read_text(encoding="utf-8")))
 
 
-FIXTURE_ID = 22
+FIXTURE_ID = 26
 """The ids.yaml ``next_id`` of the shipped catalog: the id a new complaint version would take."""
 
 
@@ -44,7 +44,7 @@ def _catalog_with_v2(tmp_path: Path, fixture: str) -> Path:
     ids = target / "ids.yaml"
     text = ids.read_text(encoding="utf-8")
     text = text.replace("  15: complaint/v2\n", "").replace(
-        "  21: routing_notice/v1\n", f"  21: routing_notice/v1\n  {FIXTURE_ID}: complaint/v2\n"
+        "  25: compiled_report/v1\n", f"  25: compiled_report/v1\n  {FIXTURE_ID}: complaint/v2\n"
     )
     text = text.replace(f"next_id: {FIXTURE_ID}", f"next_id: {FIXTURE_ID + 1}")
     ids.write_text(text, encoding="utf-8")
@@ -188,7 +188,7 @@ def test_cli_check_passes_a_compatible_v2_and_fails_an_incompatible_one(tmp_path
         cli, ["schemas", "check", "--dir", str(_catalog_with_v2(tmp_path / "a", "v2_compatible.avsc"))]
     )
     assert good.exit_code == 0, good.output
-    assert good.output.startswith("ok: 21 schemas")  # the shipped 21, the fixture in place of complaint/v2
+    assert good.output.startswith("ok: 25 schemas")  # the shipped 25, the fixture in place of complaint/v2
     bad_dir = _catalog_with_v2(tmp_path / "b", "v2_adds_required_field.avsc")
     bad = runner.invoke(cli, ["schemas", "check", "--dir", str(bad_dir)])
     assert bad.exit_code == 2, bad.output

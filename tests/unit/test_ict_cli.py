@@ -228,3 +228,43 @@ def test_replies_lists_the_answers_to_ict_events(env: dict[str, str]) -> None:
     assert f"law_gap_proposal  from market_surveillance  answering {ours}" in out
     [line] = [json.loads(x) for x in run(env, "ict", "replies", "--json")[1].splitlines()]
     assert line["record"]["proposal"] == "Bổ sung nghĩa vụ xác minh danh tính người bán"
+
+
+def test_inspection_result_answers_the_lead_with_its_case_and_sensitivity(env: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    from bus389.consumers.ict.leads import inspection_result_for
+
+    lead_id = add_lead(env)
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store:
+        lead = store.lead(lead_id)
+    assert lead is not None
+    event = inspection_result_for(
+        lead,
+        finding="VIOLATION_FOUND",
+        signs_of_crime=True,
+        inspected_at=datetime(2021, 3, 2, tzinfo=UTC),
+        inspected_by="lan",
+        summary=None,
+    )
+    data = event.to_json_dict()
+    assert data["meta"]["source"] == "ict" and data["meta"]["in_reply_to"] == lead_id
+    assert (data["meta"]["case_ref"], data["meta"]["sensitivity"]) == (lead.case_ref, lead.sensitivity)
+    assert data["domains"] == list(lead.domains) and data["signs_of_crime"] is True
+
+
+def test_inspected_with_a_finding_publishes_first_and_marks_nothing_when_it_cannot(
+    env: dict[str, str],
+) -> None:
+    lead_id = add_lead(env)
+    unreachable = {
+        **env,
+        "BUS389_BOOTSTRAP": "127.0.0.1:1",
+        "BUS389_KAFKA__DELIVERY_TIMEOUT_MS": "2000",
+        "BUS389_KAFKA__REQUEST_TIMEOUT_MS": "1000",
+    }
+    code, _, err = run(unreachable, "ict", "inspected", lead_id[:8], "--finding", "NO_VIOLATION")
+    assert code != 0 and err.strip() and "Traceback" not in err
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store:
+        lead = store.lead(lead_id)
+    assert lead is not None and lead.state == "new"

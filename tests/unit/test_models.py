@@ -688,5 +688,9 @@ def test_every_model_is_registered_under_its_type() -> None:
         "periodic_report",
         "law_gap_proposal",
         "routing_notice",
+        "directive",
+        "case_claim",
+        "inspection_result",
+        "compiled_report",
     }
     assert EVENT_MODELS["tax_discrepancy"] is TaxDiscrepancy

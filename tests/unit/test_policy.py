@@ -67,6 +67,8 @@ DOMAIN_RIGHTS = [
     ("tax_discrepancy", {Agency.TAX}, "II.4"),
     ("complaint", {Agency.INDUSTRY_TRADE, Agency.MARKET_SURVEILLANCE}, "II.5"),
     ("routing_notice", set(), "I.2"),
+    ("directive", {Agency.COMMITTEE, Agency.MARKET_SURVEILLANCE}, "II.9"),
+    ("compiled_report", {Agency.MARKET_SURVEILLANCE}, "II.9"),
     (
         "domain_block_request",
         {
@@ -172,6 +174,12 @@ def test_only_rules_for_the_acting_agency_allow_red(policy: Policy) -> None:
         "law_gap_proposal.committee",
         "domain_block_result.requester",
         "reply.original_sender",
+        # the addressees of a directive and the standing office on a claim, an inspection, a compilation
+        *(f"directive.{a.value}" for a in Agency if a is not Agency.COMMITTEE),
+        "case_claim.market_surveillance",
+        "inspection_result.market_surveillance",
+        "inspection_result.police",
+        "compiled_report.committee",
     }
 
 

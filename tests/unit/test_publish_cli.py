@@ -36,6 +36,10 @@ PUBLISHER_OF = {
     "case_outcome": "market_surveillance",
     "periodic_report": "customs",
     "law_gap_proposal": "ict",
+    "directive": "market_surveillance",
+    "case_claim": "market_surveillance",
+    "inspection_result": "ict",
+    "compiled_report": "market_surveillance",
 }
 """A plausible publisher for each example (any agency may publish any type)."""
 

@@ -264,3 +264,21 @@ def test_a_retriable_failure_that_recovers_while_stopping_is_still_committed(set
 
     run(settings, [consumer], handle=handle, stop=stop, max_idle_polls=100)
     assert log.committed == 2
+
+
+def test_a_polled_batch_is_handled_urgent_first_and_each_case_key_in_order(settings: Settings) -> None:
+    def event(urgency: str, case_ref: str) -> Record:
+        encoded = encode_event(request_record(urgency=urgency, case_ref=case_ref))
+        return Record(TOPIC, 0, 0, encoded.key, encoded.value, list(encoded.headers))
+
+    batch = [
+        event("ROUTINE", "A"),  # 0
+        event("ROUTINE", "B"),  # 1
+        event("IMMEDIATE", "C"),  # 2
+        event("PRIORITY", "A"),  # 3: carries 0, its case's earlier event, along
+    ]
+    for offset, record in enumerate(batch):
+        record.offset = offset
+    log = Log(batch)
+    assert run(settings, [FakeConsumer(log, batch=4)]) == [2, 0, 3, 1]
+    assert log.committed == 4

@@ -10,6 +10,10 @@ holds one) sends after the inspection.
 The reply rules of the policy (``reply.original_sender``, ``domain_block_result.requester``) can also
 bring ICT an event of any type that answers one of its own (``meta.in_reply_to``), such as a
 ``case_outcome`` answering ICT's ``suspect_seller``: a **reply**, kept as it came for the operator to read.
+
+When the operator records what an inspection found (``bus389 ict inspected --finding``), ICT answers
+the lead with an ``inspection_result`` (:func:`inspection_result_for`): back to the agency that sent
+the lead, to the standing office, and to the police when it found signs of crime (plan II.6, II.1).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from bus389.agencies import Agency
 from bus389.consumers.ict.decisions import epoch_ms
 from bus389.consumers.ict.store import LeadRow, LeadState, ReplyRow
+from bus389.events import Event, build_event
 
-__all__ = ["LEAD_TYPE", "lead_row", "record_json", "reply_row"]
+__all__ = ["LEAD_TYPE", "inspection_result_for", "lead_row", "record_json", "reply_row"]
 
 LEAD_TYPE = "suspect_seller"
 
@@ -96,3 +102,32 @@ def _json_default(value: object) -> str:
 def record_json(record: Mapping[str, Any]) -> str:
     """A decoded Avro record as JSON text (UTF-8 kept as is)."""
     return json.dumps(record, default=_json_default, ensure_ascii=False, sort_keys=True)
+
+
+def inspection_result_for(
+    lead: LeadRow,
+    *,
+    finding: str,
+    signs_of_crime: bool,
+    inspected_at: datetime,
+    inspected_by: str,
+    summary: str | None,
+) -> Event:
+    """ICT's ``inspection_result`` answering ``lead`` (its case, its sensitivity, what was inspected)."""
+    data = {
+        "meta": {
+            "in_reply_to": lead.event_id,
+            "case_ref": lead.case_ref,
+            "sensitivity": lead.sensitivity,
+            "urgency": "PRIORITY" if signs_of_crime else lead.urgency,
+        },
+        "finding": finding,
+        "signs_of_crime": signs_of_crime,
+        "domains": list(lead.domains),
+        "accounts": [dict(a) for a in lead.accounts],
+        "violation_kinds": list(lead.violation_kinds) if finding == "VIOLATION_FOUND" else [],
+        "inspected_at": inspected_at,
+        "inspected_by": inspected_by,
+        "summary": summary or f"Kiểm tra {lead.seller_name}: {finding}",
+    }
+    return build_event("inspection_result", Agency.ICT, data)

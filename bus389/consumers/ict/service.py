@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "ict"
 REQUEST_TYPE = "domain_block_request"
 NOTICE_TYPE = "routing_notice"
+KEPT_TYPES = frozenset({"directive", "case_claim"})
+"""Kept with the replies (the messages table): directions addressed to ICT (II.8, II.9) and claims on
+sellers ICT received (I.2) answer nothing of ICT's own but are ICT's to read."""
 _DRAIN_BATCH = 200
 _FIRST_ANSWERS = (DecisionKind.BLOCKED, DecisionKind.REJECTED, DecisionKind.UNBLOCKED)
 """Decision kinds that are a request's first answer (what request-to-result time measures)."""
@@ -194,10 +197,11 @@ class IctService:
 
         A ``domain_block_request`` is stored with any decision due at once; a ``suspect_seller`` is
         kept as a lead (never blocked automatically); another event answering one of ICT's own
-        (``meta.in_reply_to``) is kept as a reply. Raises :class:`SchemaMismatchError` (not retriable:
-        the loop hands the record to :meth:`on_poison`) when the meta names another event type than
-        the schema, or for an event of another type that answers nothing, and a retriable
-        :class:`StoreError` when the database fails (the loop retries without committing).
+        (``meta.in_reply_to``), a directive or a case claim is kept as a reply. Raises
+        :class:`SchemaMismatchError` (not retriable: the loop hands the record to :meth:`on_poison`)
+        when the meta names another event type than the schema, or for an event of another type that
+        answers nothing, and a retriable :class:`StoreError` when the database fails (the loop retries
+        without committing).
         """
         schema_type = getattr(message.schema, "event_type", None)
         if schema_type and message.event_type != schema_type:
@@ -208,7 +212,7 @@ class IctService:
             self._handle_request(message)
         elif message.event_type == LEAD_TYPE:
             self._handle_lead(message)
-        elif message.meta.get("in_reply_to"):
+        elif message.meta.get("in_reply_to") or message.event_type in KEPT_TYPES:
             self._handle_reply(message)
         elif message.event_type == NOTICE_TYPE:
             # The router's notice about a record of ICT's own it could not even decode: nothing to

@@ -11,22 +11,35 @@ store's rejected table, counts it (``bus389_poison_events_total``, by the shared
 
 With ``settings.report.send_to`` set, a second thread (its own store connection) mails the six-monthly
 report on its due date (:mod:`.schedule`), counted in ``bus389_reports_sent_total{kind}``.
+
+Two duties act on what is stored: a ``case_claim`` sharing a tax code, domain, account or phone with an
+earlier claim by another agency is flagged at once by a ``DECONFLICT`` directive to both claimants,
+published through the standing office's own outbox before the claim is stored (plan I.2; see
+:mod:`~bus389.consumers.standing_office.deconfliction`); and, when idle, the overdue directives are
+counted in ``bus389_directives_overdue`` (II.9; see :mod:`~bus389.consumers.standing_office.directives`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bus389 import metrics
 from bus389.agencies import STANDING_OFFICE
+from bus389.consumers.standing_office.correlation import extract_keys
+from bus389.consumers.standing_office.deconfliction import CLAIM_TYPE, deconflict_directive, find_conflicts
+from bus389.consumers.standing_office.directives import statuses_in
 from bus389.consumers.standing_office.store import StandingOfficeStore, UnusableEventError
 from bus389.errors import BusError
 from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
 from bus389.runtime.stop import StopFlag
 
 if TYPE_CHECKING:
+    from bus389.events import Event
     from bus389.settings import Settings
 
 __all__ = ["SERVICE_NAME", "StandingOfficeService", "group_id", "run_standing_office"]
@@ -44,8 +57,18 @@ def group_id(settings: Settings) -> str:
 class StandingOfficeService:
     """The handler pair given to the shared inbox loop, over one open store."""
 
-    def __init__(self, store: StandingOfficeStore) -> None:
+    def __init__(
+        self,
+        store: StandingOfficeStore,
+        *,
+        publish: Callable[[Event], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.store = store
+        self.publish = publish
+        """Sends one event through the standing office's outbox (None: conflicts are only logged)."""
+        self.clock = clock
+        self._gauges_at = 0.0
 
     def handle(self, message: InboxMessage) -> None:
         """Store ``message`` (with the router's redaction header); durable and idempotent when it returns.
@@ -62,6 +85,10 @@ class StandingOfficeService:
             raise UnusableEventError(
                 f"meta.event_type {meta.get('event_type')!r} disagrees with schema {schema_type!r}"
             )
+        if message.event_type == CLAIM_TYPE:
+            # Flag before storing: if the publish fails, the claim is not stored and the retry flags it
+            # again (the same directive id: the router delivers it once).
+            self._flag_conflicts(message)
         stored = self.store.add_event(
             message.record,
             schema_id=getattr(message.schema, "schema_id", None),
@@ -89,6 +116,52 @@ class StandingOfficeService:
                 message.event_id,
                 extra={"event_id": message.event_id, "event_type": message.event_type},
             )
+
+    def _flag_conflicts(self, message: InboxMessage) -> None:
+        keys = extract_keys(CLAIM_TYPE, message.record, ignore_domains=self.store.ignore_domains)
+        matches = self.store.events_with_keys((k.kind, k.value) for k in keys)
+        # one event per claim (several of its keys may match), oldest first, never the claim itself
+        earlier = list(
+            {
+                e.event_id: e
+                for e, _ in matches
+                if e.event_type == CLAIM_TYPE and e.event_id != message.event_id
+            }.values()
+        )
+        known = self.store.keys_of([e.event_id for e in earlier])
+        conflicts = find_conflicts(message.source, keys, ((e, known.get(e.event_id, [])) for e in earlier))
+        first_time = self.store.get(message.event_id) is None
+        for conflict in conflicts:
+            directive = deconflict_directive(message.record, conflict, now=self.clock())
+            extra = {"event_id": message.event_id, "event_type": message.event_type, "agency": message.source}
+            if self.publish is None:
+                log.warning(
+                    "claim %s conflicts with %s (no outbox to flag it)",
+                    message.event_id,
+                    conflict.earlier_id,
+                    extra=extra,
+                )
+                continue
+            self.publish(directive)
+            if first_time:
+                metrics.CLAIM_CONFLICTS.inc()
+            log.info(
+                "claim %s by %s conflicts with claim %s by %s: DECONFLICT directive %s sent to both",
+                message.event_id,
+                message.source,
+                conflict.earlier_id,
+                conflict.earlier_source,
+                directive.event_id,
+                extra=extra,
+            )
+
+    def on_idle(self) -> None:
+        """Count the overdue directives (at most every 10 s: a query over the directives held)."""
+        if time.monotonic() - self._gauges_at < 10.0:
+            return
+        self._gauges_at = time.monotonic()
+        overdue = [d for d in statuses_in(self.store, now=self.clock()) if d.overdue]
+        metrics.DIRECTIVES_OVERDUE.set(len(overdue))
 
     def on_poison(self, raw: Any, error: BusError) -> None:
         """Record a skipped inbox record (``raw`` is the consumer record) with the error's reason code."""
@@ -152,10 +225,14 @@ def _start_schedule(settings: Settings, stop: threading.Event) -> threading.Thre
 def _run_inbox(
     settings: Settings, stop: StopFlag | None, max_idle_polls: int | None, poll_timeout_ms: int
 ) -> None:
-    with StandingOfficeStore.open(
-        settings.store.standing_office_url, ignore_domains=settings.ict.never_block
-    ) as store:
-        service = StandingOfficeService(store)
+    outbox = _Outbox(settings)
+    with (
+        StandingOfficeStore.open(
+            settings.store.standing_office_url, ignore_domains=settings.ict.never_block
+        ) as store,
+        outbox,
+    ):
+        service = StandingOfficeService(store, publish=outbox.send)
         log.info("standing office: storing into a %s store", store.dialect)
         run_inbox_service(
             settings,
@@ -163,8 +240,51 @@ def _run_inbox(
             group_id=group_id(settings),
             handle=service.handle,
             on_poison=service.on_poison,
+            on_idle=service.on_idle,
             stop=stop,
             max_idle_polls=max_idle_polls,
             poll_timeout_ms=poll_timeout_ms,
             service=SERVICE_NAME,
         )
+
+
+class _Outbox:
+    """The standing office's outbox, opened at the first event it sends (most runs send none).
+
+    An idempotent ``acks=all`` producer, not a transaction: each event stands alone, its id is derived
+    from what it answers, and the router delivers a repeated id once (same sender, same id).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: Any = None
+
+    def send(self, event: Event) -> None:
+        from bus389.codec import encode_event
+        from bus389.kafka import kafka_errors, make_producer
+        from bus389.signing.events import EventSigner
+
+        encoded = encode_event(event)
+        signer = EventSigner.from_settings(self.settings)  # signed as every publisher signs, when keyed
+        headers = signer.headers(encoded.value, encoded.headers) if signer else list(encoded.headers)
+        topic = self.settings.topics.outbox(STANDING_OFFICE)
+        with kafka_errors(bootstrap=self.settings.bootstrap):
+            if self._producer is None:
+                self._producer = make_producer(self.settings)
+            try:
+                future = self._producer.send(topic, key=encoded.key, value=encoded.value, headers=headers)
+                future.get(timeout=self.settings.kafka.delivery_timeout_ms / 1000)
+            except Exception:
+                self.close()  # a producer that failed a send is rebuilt for the retry
+                raise
+
+    def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=5)
+
+    def __enter__(self) -> _Outbox:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -489,6 +489,11 @@ class StandingOfficeStore:
 
     # --- reading --------------------------------------------------------------------------------------
 
+    @property
+    def ignore_domains(self) -> tuple[str, ...]:
+        """The platforms' own domains, never a correlation key (the ICT ``never_block`` setting)."""
+        return self._ignore_domains
+
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM so_events")[0][0])
 
