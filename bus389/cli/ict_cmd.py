@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 __all__ = ["ict"]
 
 
-
 def _service_hint(settings: Settings) -> str:
     """Who writes the blocklist and publishes the result, and whether it is running."""
     from bus389.consumers.ict.service import SERVICE_NAME, group_id
     from bus389.instances import service_state
 
     return f"the blocklist and the result: {service_state(settings, SERVICE_NAME, group_id(settings))}"
+
 
 _NEVER_BLOCKED = (
     "a lead is never blocked automatically: blocking needs a domain_block_request with a legal basis"

@@ -30,8 +30,9 @@ def security() -> None:
       bus389 kafka up --secure
       export BUS389_CONFIG=~/.local/state/bus389/kafka/security/admin.env
       bus389 topics apply && bus389 security apply
-      bus389 security issue tax --out tax.env
-      bus389 --config tax.env publish tax_discrepancy --as tax --file examples/tax_discrepancy.jsonl
+      bus389 security issue tax --out ~/.config/bus389/tax.env
+      export BUS389_CONFIG=~/.config/bus389/tax.env
+      bus389 publish tax_discrepancy --as tax --file examples/tax_discrepancy.jsonl
     """
 
 
@@ -154,7 +155,8 @@ def _render_matrix(settings: Settings, entries: list[AclEntry]) -> str:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Where to write the agency's client config file (mode 0600; replaced if it exists).",
+    help="Where to write the agency's client config file (mode 0600; replaced if it exists); refused "
+    "inside a git work tree unless git ignores it [e.g. ~/.config/bus389/AGENCY.env].",
 )
 @pass_settings
 def issue(settings: Settings, principal_name: str, out: Path) -> None:
@@ -163,7 +165,8 @@ def issue(settings: Settings, principal_name: str, out: Path) -> None:
     The file holds the bootstrap, topic prefix, SASL_SSL, SCRAM-SHA-512, the username, a new random
     password and the CA certificate path: give it to the agency, who runs every command with
     `--config FILE`. Issuing again rotates the password (the old one stops working for new
-    connections). Runs as the admin; the password is never printed.
+    connections). Runs as the admin; the password is never printed. A path inside a git work tree
+    that git does not ignore is refused: credentials belong outside any repository.
 
     \b
     Example:
