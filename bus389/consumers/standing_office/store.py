@@ -2,8 +2,8 @@
 
 The URL chooses the database (``settings.store.standing_office_url``): ``sqlite:///relative/path``,
 ``sqlite:////absolute/path`` or ``sqlite:///:memory:`` (the default, embedded), or
-``postgresql://user@host/db`` (psycopg 3: ``pip install 'bus389[postgres]'``). The SQL is written once
-for both; :class:`_Dialect` only changes the placeholder style.
+``postgresql://user@host/db`` (psycopg 3: ``pip install -e '.[postgres]'`` in the checkout). The SQL is
+written once for both; :class:`_Dialect` only changes the placeholder style.
 
 Tables (prefixed ``so_`` so that a shared PostgreSQL database can hold other services' tables too):
 
@@ -329,7 +329,8 @@ def _connect(url: str, *, create: bool) -> tuple[_Connection, _Dialect]:
             import psycopg
         except ImportError as exc:
             raise ConfigError(
-                "a postgresql:// store URL needs psycopg 3: pip install 'bus389[postgres]'"
+                "a postgresql:// store URL needs psycopg 3: "
+                "pip install -e '.[postgres]' in the bus389 checkout"
             ) from exc
         conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         try:
