@@ -8,20 +8,28 @@
 #      and the result comes back to the requester;
 #   3. the standing office prints its six-monthly report.
 # The services keep running; `make down` stops them and Kafka.
+#
+# Ports (to run a second demo beside another one, e.g. the README test's): BUS389_DEMO_BASE_PORT is
+# Kafka's client port (default 9092; its controller takes +100), BUS389_DEMO_METRICS_PORT the router's
+# metrics port (default 9464; ICT +1, standing office +2). Everything else lives under $HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+
+base_port="${BUS389_DEMO_BASE_PORT:-9092}"
+metrics_base="${BUS389_DEMO_METRICS_PORT:-9464}"
+export BUS389_LOCAL__BASE_PORT="$base_port" BUS389_BOOTSTRAP="127.0.0.1:$base_port"
 
 state_dir="${BUS389_DEMO_STATE:-$HOME/.local/state/bus389/demo}"
 mkdir -p "$state_dir"
 
 services=(route ict standing-office)
+declare -A metrics_port=([route]=$metrics_base [ict]=$((metrics_base + 1)) [standing-office]=$((metrics_base + 2)))
 declare -A command=(
-  [route]="bus389 route --metrics-port 9464"
-  [ict]="bus389 serve ict --metrics-port 9465"
-  [standing-office]="bus389 serve standing-office --metrics-port 9466"
+  [route]="bus389 route --metrics-port ${metrics_port[route]}"
+  [ict]="bus389 serve ict --metrics-port ${metrics_port[ict]}"
+  [standing-office]="bus389 serve standing-office --metrics-port ${metrics_port[standing-office]}"
 )
-declare -A metrics_port=([route]=9464 [ict]=9465 [standing-office]=9466)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -35,6 +43,8 @@ stop_services() {
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
       echo "stopped $name (pid $pid)"
+    elif [ -f "$state_dir/$name.pid" ]; then
+      echo "$name (pid $(cat "$state_dir/$name.pid")) had already stopped: see $state_dir/$name.log"
     fi
     rm -f "$state_dir/$name.pid"
   done
@@ -126,4 +136,10 @@ period=$(date +%Y)-H$(( $(date +%-m) <= 6 ? 1 : 2 ))
 sleep 2
 bus389 report --period "$period"
 
-say "Running: ${services[*]} (metrics ports 9464, 9465, 9466). Stop everything with: make down"
+say "Running: ${services[*]} (metrics ports ${metrics_port[route]}, ${metrics_port[ict]}, ${metrics_port[standing-office]}). Stop everything with: make down"
+echo "Next, in this folder, reach the bus389 command (the README's sections start here):"
+echo "  . .venv/bin/activate"
+if [ "$base_port" != 9092 ]; then
+  echo "  export BUS389_BOOTSTRAP=127.0.0.1:$base_port BUS389_LOCAL__BASE_PORT=$base_port"
+fi
+echo "  bus389 status"
