@@ -156,3 +156,52 @@ def test_with_standbys_off_a_second_instance_refuses_in_one_line(
     assert first.poll() is None
     status = run_bus389("status", env=env)
     assert f"bus389-ict-pid{first.pid}-" in status.stdout
+
+
+@pytest.mark.parametrize("service", ["router", "standing-office"])
+def test_a_killed_active_service_is_replaced_by_its_standby(
+    settings: Settings,
+    tmp_path: Path,
+    service: str,
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """The same for the router and the standing office, with the active one SIGKILLed (no clean exit)."""
+    env = {
+        **os.environ,
+        "BUS389_BOOTSTRAP": settings.bootstrap,
+        "BUS389_TOPIC_PREFIX": settings.topic_prefix,
+        # Never the shared broker's default router group or transactional id.
+        "BUS389_ROUTER__GROUP_ID": f"{settings.topic_prefix}.router",
+        "BUS389_ROUTER__TRANSACTIONAL_ID": f"{settings.topic_prefix}.router",
+        "BUS389_STORE__STANDING_OFFICE_URL": f"sqlite:///{tmp_path / 'so.sqlite3'}",
+        "BUS389_INSTANCES__LOCK_DIR": str(tmp_path / "run"),
+    }
+    command = [BUS389, "serve", service, "--metrics-port", "0"]
+
+    def start() -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        processes.append(process)
+        return process
+
+    first = start()
+    wait_for("the first instance active", lambda: _role(env, first.pid) == "active")
+    second = start()
+    wait_for("the second instance standing by", lambda: _role(env, second.pid) == "standby")
+    first.kill()
+    first.communicate(timeout=60)
+    wait_for("the standby taking over", lambda: _role(env, second.pid) == "active", timeout_s=30)
+    name = "router" if service == "router" else "standing-office"
+
+    def in_group() -> bool:
+        status = run_bus389("status", env=env)
+        line = next((ln for ln in status.stdout.splitlines() if ln.startswith(name)), "")
+        return f"bus389-{service}-pid{second.pid}-" in line
+
+    wait_for("the new active instance in its consumer group", in_group)
+    assert second.poll() is None
+    second.send_signal(signal.SIGTERM)
+    _, stderr = second.communicate(timeout=60)
+    assert second.returncode == 0, stderr
+    assert "taking over" in stderr
