@@ -46,7 +46,6 @@ __all__ = [
     "client_id",
     "group_members",
     "instances",
-    "service_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -249,22 +248,3 @@ def _assigned(assignment: object) -> int:
     if isinstance(assignment, dict):
         return sum(len(tp.get("partitions") or ()) for tp in assignment.get("assigned_partitions") or ())
     return 0
-
-
-def service_state(settings: Settings, service: str, group_id: str) -> str:
-    """One line for commands that hand work to ``service``: whether an instance is running to take it."""
-    local = [
-        i
-        for i in instances(Path(settings.instances.lock_dir))
-        if i.service == service
-        and i.role == "active"
-        and (i.bootstrap, i.topic_prefix) == (settings.bootstrap, settings.topic_prefix)
-    ]
-    if local:
-        return f"`bus389 serve {service}` (pid {local[0].pid}) will take it up"
-    members = group_members(settings, group_id, timeout_ms=3_000)
-    if members:
-        return f"`bus389 serve {service}` ({members[0].client_id} on {members[0].host}) will take it up"
-    if members is None:
-        return f"the cluster did not answer: start `bus389 serve {service}` if none runs (`bus389 status`)"
-    return f"no `bus389 serve {service}` is running: start one to take it up"

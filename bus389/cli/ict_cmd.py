@@ -29,8 +29,8 @@ __all__ = ["ict"]
 
 def _service_hint(settings: Settings) -> str:
     """Who writes the blocklist and publishes the result, and whether it is running."""
+    from bus389.cli.status_cmd import service_state
     from bus389.consumers.ict.service import SERVICE_NAME, group_id
-    from bus389.instances import service_state
 
     return f"the blocklist and the result: {service_state(settings, SERVICE_NAME, group_id(settings))}"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from bus389.cli._context import pass_settings
+from bus389.cli._context import pass_settings, printable
 from bus389.settings import Settings
 
-__all__ = ["service_groups", "status"]
+__all__ = ["service_groups", "service_state", "status"]
 
 
 def service_groups(settings: Settings) -> dict[str, str]:
@@ -54,7 +54,8 @@ def status(settings: Settings) -> None:
             line = "cannot ask the cluster"
         elif members:
             line = "running: " + ", ".join(
-                f"{m.client_id} on {m.host} ({m.partitions} partition(s))" for m in members
+                f"{printable(m.client_id)} on {printable(m.host)} ({m.partitions} partition(s))"
+                for m in members
             )
         else:
             missing += 1
@@ -66,3 +67,27 @@ def status(settings: Settings) -> None:
         raise SystemExit(2)
     if missing:
         raise SystemExit(1)
+
+
+def service_state(settings: Settings, service: str, group_id: str) -> str:
+    """One line for commands that hand work to ``service``: whether an instance is running to take it."""
+    from pathlib import Path
+
+    from bus389.instances import group_members, instances
+
+    local = [
+        i
+        for i in instances(Path(settings.instances.lock_dir))
+        if i.service == service
+        and i.role == "active"
+        and (i.bootstrap, i.topic_prefix) == (settings.bootstrap, settings.topic_prefix)
+    ]
+    if local:
+        return f"`bus389 serve {service}` (pid {local[0].pid}) will take it up"
+    members = group_members(settings, group_id, timeout_ms=3_000)
+    if members:
+        who = f"{printable(members[0].client_id)} on {printable(members[0].host)}"
+        return f"`bus389 serve {service}` ({who}) will take it up"
+    if members is None:
+        return f"the cluster did not answer: start `bus389 serve {service}` if none runs (`bus389 status`)"
+    return f"no `bus389 serve {service}` is running: start one to take it up"

@@ -205,3 +205,22 @@ def test_a_killed_active_service_is_replaced_by_its_standby(
     _, stderr = second.communicate(timeout=60)
     assert second.returncode == 0, stderr
     assert "taking over" in stderr
+
+
+def test_status_prints_a_hostile_client_id_as_data(ict_settings: Settings, env: dict[str, str]) -> None:  # noqa: F811
+    """A member of the ICT group whose client id carries terminal controls: `status` escapes them."""
+    from bus389.consumers.ict.service import group_id
+    from bus389.kafka import make_consumer
+
+    consumer = make_consumer(ict_settings, group_id=group_id(ict_settings), client_id="evil\x1b[2J\nict")
+    try:
+        consumer.subscribe([ict_settings.topics.inbox("ict")])
+        wait_for(
+            "the hostile member's partitions",
+            lambda: bool(consumer.poll(timeout_ms=200) or True) and bool(consumer.assignment()),
+        )
+        status = run_bus389("status", env=env)
+    finally:
+        consumer.close()
+    assert "\x1b" not in status.stdout
+    assert "evil\\x1b[2J\\nict on " in status.stdout
