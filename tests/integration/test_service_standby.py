@@ -224,3 +224,22 @@ def test_status_prints_a_hostile_client_id_as_data(ict_settings: Settings, env: 
         consumer.close()
     assert "\x1b" not in status.stdout
     assert "evil\\x1b[2J\\nict on " in status.stdout
+
+
+def test_a_standby_stopped_before_taking_over_exits_0_having_opened_nothing(
+    ict_settings: Settings,  # noqa: F811
+    env: dict[str, str],
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    first = _start(env)
+    processes.append(first)
+    wait_for("the first service active", lambda: _role(env, first.pid) == "active")
+    second = _start(env)
+    processes.append(second)
+    wait_for("the second service standing by", lambda: _role(env, second.pid) == "standby")
+    second.send_signal(signal.SIGTERM)
+    _, stderr = second.communicate(timeout=60)
+    assert second.returncode == 0, stderr
+    assert "ict: stopped while standing by" in stderr
+    assert "reading" not in stderr  # it never joined the inbox's group
+    assert _role(env, second.pid) is None and _role(env, first.pid) == "active"
