@@ -58,7 +58,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
     k = settings.kafka
     config: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap.split(","),
-        "client_id": DEFAULT_CLIENT_ID,
+        "client_id": k.client_id or DEFAULT_CLIENT_ID,
         "security_protocol": k.security_protocol,
         "request_timeout_ms": k.request_timeout_ms,
         "bootstrap_timeout_ms": k.request_timeout_ms,

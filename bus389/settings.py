@@ -20,6 +20,7 @@ __all__ = [
     "ChaosSettings",
     "IctSettings",
     "InputSettings",
+    "InstanceSettings",
     "KafkaClientSettings",
     "LocalKafkaSettings",
     "MailSettings",
@@ -50,6 +51,8 @@ class KafkaClientSettings(_Group):
     username: str | None = None
     password: SecretStr | None = None
     ssl_cafile: Path | None = None
+    client_id: str = "bus389"
+    """The services set theirs to name, pid and metrics port (``bus389 status`` shows group members)."""
     request_timeout_ms: int = Field(30_000, ge=1_000)
     delivery_timeout_ms: int = Field(60_000, ge=1_000)
     """Upper bound on how long a publish keeps retrying an unacknowledged event."""
@@ -124,6 +127,17 @@ class RouterSettings(_Group):
     """How soon the group notices a router that died (its partitions move after this)."""
     transaction_timeout_s: float = Field(30.0, gt=0)
     """Upper bound on one commit, abort or offsets call; past it the producer is rebuilt (no KIP-890)."""
+
+
+class InstanceSettings(_Group):
+    """A second instance of a service (see :mod:`bus389.instances`)."""
+
+    standby: bool = True
+    """Wait as a standby while another instance is active, and take over when it stops; off: refuse."""
+    standby_poll_s: float = Field(0.5, gt=0, le=10)
+    """How often a standby tries the lock: it takes over at most this long after the active one exits."""
+    lock_dir: Path = Path.home() / ".local" / "state" / "bus389" / "run"
+    """The services' locks and instance files (one host: see :mod:`bus389.instances`)."""
 
 
 class MetricsSettings(_Group):
@@ -336,6 +350,7 @@ class Settings(BaseSettings):
     local: LocalKafkaSettings = LocalKafkaSettings()
     router: RouterSettings = RouterSettings()
     metrics: MetricsSettings = MetricsSettings()
+    instances: InstanceSettings = InstanceSettings()
     store: StoreSettings = StoreSettings()
     ict: IctSettings = IctSettings()
     input: InputSettings = InputSettings()

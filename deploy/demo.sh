@@ -13,22 +13,33 @@
 #      its PDF (bao-cao-<period>.docx/.pdf in the state directory), and mails both to a local SMTP
 #      server the demo starts (aiosmtpd on 127.0.0.1, STARTTLS and AUTH: deploy/smtp_sink.py).
 # The services keep running; `make down` stops them, the SMTP server and Kafka.
+#
+# Ports (to run a second demo beside another one, e.g. the README test's): BUS389_DEMO_BASE_PORT is
+# Kafka's client port (default 9092; its controller takes +100), BUS389_DEMO_METRICS_PORT the router's
+# metrics port (default 9464; ICT +1, standing office +2, web console +3), BUS389_DEMO_WEB_PORT the web
+# console's (default 8389), BUS389_DEMO_SMTP_PORT the SMTP server's. Everything else lives under $HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+
+base_port="${BUS389_DEMO_BASE_PORT:-9092}"
+metrics_base="${BUS389_DEMO_METRICS_PORT:-9464}"
+export BUS389_LOCAL__BASE_PORT="$base_port" BUS389_BOOTSTRAP="127.0.0.1:$base_port"
 
 state_dir="${BUS389_DEMO_STATE:-$HOME/.local/state/bus389/demo}"
 mkdir -p "$state_dir"
 
 services=(route ict standing-office web)
-declare -A command=(
-  [route]="bus389 route --metrics-port 9464"
-  [ict]="bus389 serve ict --metrics-port 9465"
-  [standing-office]="bus389 serve standing-office --metrics-port 9466"
-  [web]="bus389 serve web --metrics-port 9467"
+web_port="${BUS389_DEMO_WEB_PORT:-8389}"
+declare -A metrics_port=(
+  [route]=$metrics_base [ict]=$((metrics_base + 1)) [standing-office]=$((metrics_base + 2)) [web]=$((metrics_base + 3))
 )
-declare -A metrics_port=([route]=9464 [ict]=9465 [standing-office]=9466 [web]=9467)
-
+declare -A command=(
+  [route]="bus389 route --metrics-port ${metrics_port[route]}"
+  [ict]="bus389 serve ict --metrics-port ${metrics_port[ict]}"
+  [standing-office]="bus389 serve standing-office --metrics-port ${metrics_port[standing-office]}"
+  [web]="env BUS389_WEB__PORT=$web_port bus389 serve web --metrics-port ${metrics_port[web]}"
+)
 # The console's demo users: NAME AGENCY ROLES. Passwords are generated into 0600 files, never printed.
 demo_users=(
   "thu.thue tax clerk,viewer"
@@ -50,6 +61,8 @@ stop_services() {
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
       echo "stopped $name (pid $pid)"
+    elif [ -f "$state_dir/$name.pid" ]; then
+      echo "$name (pid $(cat "$state_dir/$name.pid")) had already stopped: see $state_dir/$name.log"
     fi
     rm -f "$state_dir/$name.pid"
   done
@@ -316,9 +329,15 @@ wait_for "the compiled report in the committee's inbox" bash -c \
   "bus389 consume --as committee --from-beginning --timeout 3 2>/dev/null | grep -F '\"compiled_report\"' | head -n 1" \
   | python3 -c "import json,sys; e=json.loads(sys.stdin.readline())['event']; print(e['title']); print(e['body'])"
 
-say "Running: ${services[*]} (metrics ports 9464, 9465, 9466, 9467), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"
-echo "Web console: http://127.0.0.1:8389/ — sign in as (demo passwords, generated for this machine):"
+say "Running: ${services[*]} (metrics ports ${metrics_port[route]}, ${metrics_port[ict]}, ${metrics_port[standing-office]}, ${metrics_port[web]}), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"
+echo "Web console: http://127.0.0.1:$web_port/ — sign in as (demo passwords, generated for this machine):"
 for entry in "${demo_users[@]}"; do
   read -r user agency roles <<<"$entry"
   echo "  $user ($agency: $roles): $(cat "$password_dir/$user.password")  (kept in $password_dir/$user.password, mode 0600)"
 done
+echo "Next, in this folder, reach the bus389 command (the README's sections start here):"
+echo "  . .venv/bin/activate"
+if [ "$base_port" != 9092 ]; then
+  echo "  export BUS389_BOOTSTRAP=127.0.0.1:$base_port BUS389_LOCAL__BASE_PORT=$base_port"
+fi
+echo "  bus389 status"

@@ -279,13 +279,17 @@ def results_document(
     }
 
 
-def write_results(document: Mapping[str, Any], directory: Path = RESULTS_DIR, *, name: str) -> Path:
-    """Write ``<name>.json`` and ``latest.json`` (the same content) under ``directory``."""
+def write_results(
+    document: Mapping[str, Any], directory: Path = RESULTS_DIR, *, name: str, latest: bool = True
+) -> Path:
+    """Write ``<name>.json`` under ``directory``, and with ``latest`` also ``latest.json`` (the same
+    content). A quick run passes ``latest=False``: the committed ``latest.json`` is a full run's."""
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     path = directory / f"{name}.json"
     path.write_text(text, encoding="utf-8")
-    (directory / "latest.json").write_text(text, encoding="utf-8")
+    if latest:
+        (directory / "latest.json").write_text(text, encoding="utf-8")
     return path
 
 

@@ -137,7 +137,8 @@ def run_suite(
                 "load_average_at_start": load_at_start,
             },
         )
-        path = write_results(document, results_dir, name=f"{stamp}-{'quick' if quick else 'full'}")
+        kind = "quick" if quick else "full"
+        path = write_results(document, results_dir, name=f"{stamp}-{kind}", latest=not quick)
         echo(f"bench: results written to {path}")
     return SuiteResult(lines, path, table, time.monotonic() - started)
 

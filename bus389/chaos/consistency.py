@@ -176,6 +176,11 @@ def _once(settings: Settings) -> ConsistencyReport:
     try:
         requests = {str(r[0]).lower(): str(r[1]) for r in _rows(ict, "SELECT event_id, state FROM requests")}
         ict_rejected = {str(r[0]).lower() for r in _rows(ict, "SELECT event_id FROM rejected_events") if r[0]}
+        # Leads (suspect_seller) and replies are stored in their own tables (`bus389 ict leads --all`).
+        kept = {
+            str(r[0]).lower()
+            for r in _rows(ict, "SELECT event_id FROM leads UNION SELECT event_id FROM replies")
+        }
         outbox = {
             str(r[0]).lower(): (str(r[1]).lower(), r[2], str(r[3]))
             for r in _rows(ict, "SELECT event_id, request_id, sent_at, outcome FROM outbox")
@@ -196,9 +201,11 @@ def _once(settings: Settings) -> ConsistencyReport:
         "requests in the ict inbox, not in the ICT store", requests_in - set(requests) - ict_rejected
     )
     report.differ("requests in the ICT store, never in the ict inbox", set(requests) - requests_in)
-    if others_in - ict_rejected:
+    unkept = others_in - ict_rejected - kept
+    if unkept:
         report.warnings.append(
-            f"{len(others_in - ict_rejected)} non-request event(s) in the ict inbox not recorded"
+            f"{len(unkept)} non-request event(s) in the ict inbox neither kept (lead, reply) nor "
+            "recorded as rejected"
         )
     sent = {i for i, (_, sent_at, _) in outbox.items() if sent_at is not None}
     report.differ("results the ICT store marks sent, not on the ict outbox", sent - results_out)

@@ -13,7 +13,7 @@ from bus389.logs import mask_secrets
 from bus389.safe_text import for_terminal
 from bus389.settings import Settings
 
-__all__ = ["BusGroup", "pass_settings"]
+__all__ = ["BusGroup", "pass_settings", "printable"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,3 +43,10 @@ def pass_settings(f: Callable[..., R]) -> Callable[..., R]:
         return ctx.invoke(f, settings, *args, **kwargs)
 
     return update_wrapper(wrapper, f)
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (ESC, other controls, line breaks) escaped: what a
+    command prints of data others chose (a file's content, a Kafka client id) is data, never a
+    terminal instruction."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

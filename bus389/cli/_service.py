@@ -1,9 +1,11 @@
-"""What every long-running service command shares: its options, logging, metrics port and SIGTERM flag."""
+"""What every long-running service command shares: its options, logging, metrics port, SIGTERM flag and
+the one-active-instance lock (a second instance waits as a standby: :mod:`bus389.instances`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -11,7 +13,7 @@ import click
 from bus389.runtime.stop import StopFlag
 from bus389.settings import Settings
 
-__all__ = ["running_service", "service_options"]
+__all__ = ["Running", "running_service", "service_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,6 +43,15 @@ def service_options(service: str, *, idle_help: str = "empty polls") -> Callable
     return decorate
 
 
+@dataclass(frozen=True)
+class Running:
+    """What a service command runs with once its instance is the active one."""
+
+    stop: StopFlag
+    settings: Settings
+    """The command's settings with the Kafka client id naming the service, pid and metrics port."""
+
+
 @contextmanager
 def running_service(
     settings: Settings,
@@ -48,21 +59,33 @@ def running_service(
     *,
     metrics_port: int | None,
     lag_groups: Mapping[str, Iterable[str]] | None = None,
-) -> Iterator[StopFlag]:
-    """Configure logging, serve ``/metrics`` (port printed), watch ``lag_groups``, install SIGTERM.
+) -> Iterator[Running | None]:
+    """Configure logging, serve ``/metrics`` (port printed), install SIGTERM, become the active instance
+    (waiting as a standby while another is), then watch ``lag_groups``.
 
-    Yields the stop flag the service's loop checks; the metrics server stops (``up`` → 0) on exit.
+    Yields None when SIGTERM came while standing by (nothing was opened: the command just returns);
+    the metrics server stops (``up`` → 0) on exit. Raises
+    :class:`~bus389.instances.AlreadyRunningError` when another instance is active and standbys are off.
     """
     from bus389 import metrics
+    from bus389.instances import active_lock, client_id
     from bus389.lag import register_lag_collector
     from bus389.logs import configure_logging
 
     configure_logging(settings)
     port = metrics.serve_metrics(settings, metrics.DEFAULT_PORTS[service], service, port=metrics_port)
     click.echo(f"{service}: metrics on http://{settings.metrics.host}:{port}/metrics", err=True)
-    if lag_groups:
-        register_lag_collector(settings, lag_groups)
     try:
-        yield StopFlag().install()
+        stop = StopFlag().install()
+        with active_lock(settings, service, metrics_port=port, stopped=lambda: stop.is_set) as active:
+            if not active:
+                click.echo(f"{service}: stopped while standing by", err=True)
+                yield None
+                return
+            kafka = settings.kafka.model_copy(update={"client_id": client_id(service, port)})
+            settings = settings.model_copy(update={"kafka": kafka})
+            if lag_groups:
+                register_lag_collector(settings, lag_groups)
+            yield Running(stop=stop, settings=settings)
     finally:
         metrics.stop_metrics(port)

@@ -29,7 +29,8 @@ def bench(settings: Settings, only: tuple[str, ...], quick: bool, no_write: bool
     Every line gives events/s (median of several rounds) for bus389 and for its raw baseline (bare
     fastavro, a bare kafka-python producer, a bare kafka-python transactional consume → produce loop,
     confluent-kafka where installed) and the ratio bus389 ÷ baseline. The results go to
-    bench/results/<time>-full.json (or -quick.json) and bench/results/latest.json. Uses the broker at
+    bench/results/<time>-full.json and bench/results/latest.json; a --quick run only to
+    bench/results/<time>-quick.json (git ignores it), never over latest.json. Uses the broker at
     BUS389_BOOTSTRAP; when that is unset and nothing answers at the default address, starts one with
     `bus389 kafka up` and stops it afterwards. Scratch topics are created under bench_<8 hex>
     prefixes and deleted at the end. A benchmark reports figures; it never fails on a slow machine.

@@ -124,6 +124,8 @@ def run(
     _echo(f"faults: {kinds}; services that died by themselves: {result.crashes or 'none'}")
     _echo(f"services' exit status on SIGTERM: {result.exit_codes}")
     _echo(f"history: {result.run_dir / 'history.jsonl'} ({result.elapsed_s:.0f}s)")
+    if keep_cluster:
+        _echo(f"check again: bus389 chaos check --history {result.run_dir / 'history.jsonl'}")
     for problem in result.problems:
         _echo(f"problem: {problem}")
     click.echo(result.summary())
@@ -147,11 +149,16 @@ def run(
 def check(settings: Settings, history_path: Path, settle: float, no_stores: bool) -> None:
     """Check a run's history against the bus again (the bus named in the history's first line).
 
-    Exit status 1 on any loss, duplicate, misroute or phantom.
+    `chaos run` already runs this check before it stops the cluster it started; checking again needs
+    that cluster: run with --keep-cluster, check, then `bus389 kafka down --data-dir DIR --purge`.
+    Exits 3 at once when the run's cluster does not answer; 1 on any loss, duplicate, misroute or
+    phantom.
 
     \b
     Example:
-      bus389 chaos check --history run/history.jsonl --settle 30
+      bus389 chaos run --seconds 60 --keep-cluster
+      bus389 chaos check --history ~/.local/state/bus389/chaos/<run>/history.jsonl --settle 30
+      bus389 kafka down --data-dir ~/.local/state/bus389/chaos-kafka --purge
     """
     from bus389.chaos.checker import check_until_settled
     from bus389.chaos.expectation import PolicyModel
@@ -164,6 +171,7 @@ def check(settings: Settings, history_path: Path, settle: float, no_stores: bool
     if info is None:
         raise InputError(f"{history_path}: no run line: not the history of a chaos run")
     settings = settings.model_copy(update={"bootstrap": info.bootstrap, "topic_prefix": info.topic_prefix})
+    _require_cluster(settings, history_path)
     report = check_until_settled(
         settings,
         history,
@@ -226,3 +234,22 @@ def consistency(settings: Settings, wait: float, history_path: Path | None) -> N
     click.echo(report.describe())
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+def _require_cluster(settings: Settings, history_path: Path) -> None:
+    """Fail at once, saying why, when the run's cluster is gone (a run stops the cluster it started)."""
+    from bus389.errors import BrokerError, NoBrokerError
+    from bus389.kafka import broker_count, kafka_errors, make_admin
+
+    try:
+        with kafka_errors(bootstrap=settings.bootstrap):
+            admin = make_admin(settings, request_timeout_ms=3_000, bootstrap_timeout_ms=3_000)
+            try:
+                broker_count(admin)
+            finally:
+                admin.close()
+    except BrokerError as exc:
+        raise NoBrokerError(
+            f"{history_path}: the run's cluster at {settings.bootstrap} does not answer: `chaos run` "
+            "checked it before stopping it (its summary line); to check again, run with --keep-cluster"
+        ) from exc

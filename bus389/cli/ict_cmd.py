@@ -1,8 +1,9 @@
 """``bus389 ict``: the ICT operator's commands on domain-block requests and leads.
 
 The operator's commands only read and write the ICT store (``BUS389_STORE__ICT_URL``): they need no
-broker. A decision is durable when the command returns; the running ``bus389 serve ict`` then rewrites
-the blocklist files and publishes the ``domain_block_result`` answering the request.
+broker. A decision is durable when the command returns; ``bus389 serve ict`` then rewrites the
+blocklist files and publishes the ``domain_block_result`` answering the request. ``approve`` and
+``reject`` say whether that service is running (this host's instances, else the ICT group's members).
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ict"]
 
-_SERVICE_HINT = "the running `bus389 serve ict` writes the blocklist and publishes the result"
+
+def _service_hint(settings: Settings) -> str:
+    """Who writes the blocklist and publishes the result, and whether it is running."""
+    from bus389.cli.status_cmd import service_state
+    from bus389.consumers.ict.service import SERVICE_NAME, group_id
+
+    return f"the blocklist and the result: {service_state(settings, SERVICE_NAME, group_id(settings))}"
+
+
 _NEVER_BLOCKED = (
     "a lead is never blocked automatically: blocking needs a domain_block_request with a legal basis"
 )
@@ -191,7 +200,7 @@ def approve(settings: Settings, request_id: str, note: str | None, operator: str
         _echo(f"    {t.kind:6} {t.value}  ({t.state})")
     for item, reason in refusals:
         _echo(f"    not blocked {item}: {reason}")
-    _echo(f"decision stored; {_SERVICE_HINT}", err=True)
+    _echo(f"decision stored; {_service_hint(settings)}", err=True)
 
 
 @ict.command("reject")
@@ -211,7 +220,7 @@ def reject(settings: Settings, request_id: str, reason: str, operator: str | Non
     with _decider(settings) as decider:
         row = decider.reject(request_id, actor=operator or _operator_name(), reason=reason)
     _echo(f"request {row.event_id} from {row.requester}: REJECTED")
-    _echo(f"decision stored; {_SERVICE_HINT}", err=True)
+    _echo(f"decision stored; {_service_hint(settings)}", err=True)
 
 
 @ict.command("leads")

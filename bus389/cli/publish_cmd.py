@@ -28,14 +28,16 @@ __all__ = ["publish"]
     "file",
     required=True,
     metavar="FILE",
-    help="JSON (an object or a list), JSON Lines or CSV; '-' reads standard input (needs --format).",
+    help="JSON (an object or a list), JSON Lines or CSV; '-' reads standard input "
+    "(format from its first bytes, or --format).",
 )
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["json", "jsonl", "csv"], case_sensitive=False),
     default=None,
-    help="The file's format (default: from the extension .json, .jsonl/.ndjson, .csv).",
+    help="The file's format (default: from the extension .json, .jsonl/.ndjson, .csv; for standard "
+    "input from its first bytes: [ JSON, { JSON Lines or a JSON object, else CSV).",
 )
 @click.option("--dry-run", is_flag=True, help="Validate every record and report; send nothing.")
 @click.option(
@@ -77,7 +79,7 @@ def publish(
     Example:
       bus389 publish suspect_seller --as police --file examples/suspect_seller.jsonl
       bus389 publish tax_discrepancy --as tax --file alerts.csv --dry-run
-      cat events.json | bus389 publish complaint --as industry_trade --file - --format json
+      cat examples/complaint.jsonl | bus389 publish complaint --as industry_trade --file - --dry-run
     """
     # Imported here: the models and Kafka clients load only when a command needs them.
     from bus389.producers.publisher import publish_file

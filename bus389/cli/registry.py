@@ -21,6 +21,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bus389.cli.so_cmd", "so"),
     ("bus389.cli.tax_cmd", "tax"),
     ("bus389.cli.serve_cmd", "route"),
+    ("bus389.cli.status_cmd", "status"),
     ("bus389.cli.routes_cmd", "routes"),
     ("bus389.cli.dlq_cmd", "dlq"),
     ("bus389.cli.bench_cmd", "bench"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bus389.cli._context import pass_settings
+from bus389.cli._context import pass_settings, printable
 from bus389.errors import SchemaCatalogError
 from bus389.schemas.catalog import check_catalog, load_catalog
 from bus389.settings import Settings
@@ -60,9 +60,7 @@ def check(settings: Settings, directory: Path | None) -> None:
     click.echo(f"ok: {len(catalog)} schemas ({types} event types and the audit record), FULL_TRANSITIVE")
 
 
-def _printable(text: str) -> str:
-    """``text`` with every non-printable character (ESC, other controls, line breaks) escaped."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+_printable = printable
 
 
 @schemas.command("list")

@@ -30,8 +30,9 @@ def security() -> None:
       bus389 kafka up --secure
       export BUS389_CONFIG=~/.local/state/bus389/kafka/security/admin.env
       bus389 topics apply && bus389 security apply
-      bus389 security issue tax --out tax.env
-      bus389 --config tax.env publish tax_discrepancy --as tax --file examples/tax_discrepancy.jsonl
+      bus389 security issue tax --out ~/.config/bus389/tax.env
+      export BUS389_CONFIG=~/.config/bus389/tax.env
+      bus389 publish tax_discrepancy --as tax --file examples/tax_discrepancy.jsonl
     """
 
 
@@ -154,7 +155,8 @@ def _render_matrix(settings: Settings, entries: list[AclEntry]) -> str:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Where to write the agency's client config file (mode 0600; replaced if it exists).",
+    help="Where to write the agency's client config file (mode 0600; replaced if it exists); refused "
+    "inside a git work tree unless git ignores it [e.g. ~/.config/bus389/AGENCY.env].",
 )
 @pass_settings
 def issue(settings: Settings, principal_name: str, out: Path) -> None:
@@ -165,7 +167,8 @@ def issue(settings: Settings, principal_name: str, out: Path) -> None:
     `--config FILE`. Issuing again rotates the password (the old one stops working for new
     connections). Beside it, FILE.signing.pem (0600) holds a new Ed25519 signing key, registered in
     <prefix>.keys (the older key stays valid for what it signed before now), and the config names it.
-    Runs as the admin; neither the password nor the private key is ever printed.
+    Runs as the admin; neither the password nor the private key is ever printed. A path inside a git
+    work tree that git does not ignore is refused: credentials belong outside any repository.
 
     \b
     Example:
@@ -174,9 +177,11 @@ def issue(settings: Settings, principal_name: str, out: Path) -> None:
       bus389 --config /secure/tax.env tax publish-alerts sellers.xlsx
     """
     from bus389.security.credentials import _check_admin_settings, issue_credentials
+    from bus389.security.secret_paths import check_secret_path
     from bus389.signing.registry_topic import signing_key_path
 
     _check_owner(principal_name, "credentials")
+    check_secret_path(out.expanduser())  # before anything else: credentials never land in a repository
     _check_admin_settings(settings)
     key = _issue_key(settings, principal_name, signing_key_path(out.expanduser()))
     issued = issue_credentials(settings, principal_name, out, signing_key_file=key)

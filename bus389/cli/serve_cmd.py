@@ -52,7 +52,8 @@ def serve_router(
     transaction (BUS389_ROUTER__TRANSACTIONAL_ID) holding the inbox copies, one audit record per routed
     event and the batch's offsets. An event that does not decode, fails validation, claims another
     sender than its outbox, or has no recipient goes to <prefix>.dlq with the reason. SIGTERM or
-    Ctrl-C finishes or aborts the batch in hand, closes and exits 0. Run one router per transactional id.
+    Ctrl-C finishes or aborts the batch in hand, closes and exits 0. A second router on the same bus
+    and host waits as a standby and takes over when the active one stops (BUS389_INSTANCES__STANDBY).
     `bus389 route` is the same command.
 
     \b
@@ -66,8 +67,10 @@ def serve_router(
 
     policy = load_policy(policy_path or settings.router.policy_path)
     lag_groups = {settings.router.group_id: settings.topics.all_outboxes()}
-    with running_service(settings, "router", metrics_port=metrics_port, lag_groups=lag_groups) as stop:
-        stats = RouterService(settings, policy=policy, stop=stop).run(max_idle_polls=max_idle_polls)
+    with running_service(settings, "router", metrics_port=metrics_port, lag_groups=lag_groups) as run:
+        if run is None:
+            return
+        stats = RouterService(run.settings, policy=policy, stop=run.stop).run(max_idle_polls=max_idle_polls)
     dead = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.dead_letters.items())) or "none"
     click.echo(
         f"router: {stats.events} event(s) in {stats.batches} batch(es): {stats.routed} routed "
@@ -100,6 +103,8 @@ def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int 
     Between polls it lifts expired blocks, rewrites the RPZ zone, blocklist.txt and blocklist.csv
     in BUS389_ICT__OUTPUT_DIR when they changed, and publishes each decision's domain_block_result
     to <prefix>.outbox.ict, exactly once. SIGTERM finishes the batch in hand, commits and exits 0.
+    A second instance (another --metrics-port) waits as a standby, opening nothing, and takes over
+    when the active one stops; `bus389 status` shows which is active.
 
     \b
     Example:
@@ -108,9 +113,11 @@ def serve_ict(settings: Settings, metrics_port: int | None, max_idle_polls: int 
     """
     from bus389.consumers.ict.service import SERVICE_NAME, run_ict_service
 
-    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
+    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as run:
+        if run is None:
+            return
         click.echo(f"ict: blocklist files in {settings.ict.output_dir}", err=True)
-        run_ict_service(settings, stop=stop, max_idle_polls=max_idle_polls)
+        run_ict_service(run.settings, stop=run.stop, max_idle_polls=max_idle_polls)
 
 
 @serve.command("standing-office")
@@ -124,6 +131,7 @@ def serve_standing_office(settings: Settings, metrics_port: int | None, max_idle
     bus389[postgres]). Idempotent by event id: a restart or a replay stores nothing twice. Offsets
     are committed only after the events are stored. A record that cannot be used is recorded in the
     store's rejected table and skipped. SIGTERM finishes the batch in hand, commits and exits 0.
+    A second instance waits as a standby and takes over when the active one stops.
 
     \b
     Example:
@@ -133,8 +141,10 @@ def serve_standing_office(settings: Settings, metrics_port: int | None, max_idle
     """
     from bus389.consumers.standing_office.service import SERVICE_NAME, run_standing_office
 
-    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as stop:
-        run_standing_office(settings, stop=stop, max_idle_polls=max_idle_polls)
+    with running_service(settings, SERVICE_NAME, metrics_port=metrics_port) as run:
+        if run is None:
+            return
+        run_standing_office(run.settings, stop=run.stop, max_idle_polls=max_idle_polls)
 
 
 serve.add_command(serve_web)

@@ -38,6 +38,7 @@ __all__ = [
     "csv_shape",
     "detect_format",
     "read_records",
+    "sniff_format",
     "source_name",
 ]
 
@@ -78,15 +79,16 @@ def source_name(source: Path | str) -> str:
     return "<stdin>" if str(source) == STDIN else str(source)
 
 
-def detect_format(source: Path | str, fmt: str | None = None) -> Format:
-    """The format asked for, else the one the file extension says; standard input needs one."""
+def detect_format(source: Path | str, fmt: str | None = None) -> Format | None:
+    """The format asked for, else the one the file extension says; None for standard input without
+    one (its first bytes tell: :func:`sniff_format`)."""
     if fmt is not None:
         wanted = fmt.lower()
         if wanted not in ("json", "jsonl", "csv"):
             raise InputError(f"unknown format {fmt!r}: use one of json, jsonl, csv")
         return cast(Format, wanted)
     if str(source) == STDIN:
-        raise InputError("reading standard input needs --format (json, jsonl or csv)")
+        return None
     suffix = Path(source).suffix.lower()
     try:
         return _EXTENSIONS[suffix]
@@ -123,6 +125,8 @@ def read_records(
     text = _decode(raw, name)
     del raw
     rows = _RowLimit(max_rows, name)
+    if form is None:
+        form = sniff_format(text, name)
     if form == "json":
         records = _read_json(text, name, rows)
     elif form == "jsonl":
@@ -130,6 +134,24 @@ def read_records(
     else:
         records = _read_csv(text, name, csv_shape(schema) if schema is not None else None, rows)
     return _check_depth(records, name)
+
+
+def sniff_format(text: str, name: str = "<stdin>") -> Format:
+    """What a text without a name to go by is: ``[`` starts JSON; ``{`` starts JSON Lines when its first
+    non-blank line is a whole JSON object, else one (pretty-printed) JSON object; anything else is CSV
+    (a header row). Empty input is an error: there is nothing to publish."""
+    body = text.lstrip("\ufeff \t\r\n")
+    if not body:
+        raise InputError(f"{name}: empty: nothing to read")
+    if body.startswith("["):
+        return "json"
+    if body.startswith("{"):
+        first = body.split("\n", 1)[0].strip()
+        try:
+            return "jsonl" if isinstance(json.loads(first), dict) else "json"
+        except ValueError:
+            return "json"
+    return "csv"
 
 
 @dataclass

@@ -25,6 +25,7 @@ from bus389.errors import BrokerError, ConfigError
 from bus389.kafka import kafka_errors, make_admin
 from bus389.security.acl import ROUTER_USER, client_principals
 from bus389.security.localbroker import SCRAM_MECHANISM, SECURE_PROTOCOL, generate_password
+from bus389.security.secret_paths import check_secret_path
 from bus389.settings import Settings
 
 __all__ = ["SCRAM_ITERATIONS", "IssuedCredentials", "client_config_text", "issue_credentials"]
@@ -132,17 +133,21 @@ def issue_credentials(
     """Create or rotate ``username``'s SCRAM-SHA-512 credentials and write its config to ``out`` (0600).
 
     ``username`` is an agency code or ``router``. Raises :class:`ConfigError` for another name or
-    non-admin settings, :class:`BrokerError` when the cluster refuses the change.
+    non-admin settings or an ``out`` inside a git work tree that git does not ignore
+    (:func:`~bus389.security.secret_paths.check_secret_path`), :class:`BrokerError` when the cluster
+    refuses the change.
     """
     from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
     allowed = client_principals()
     if username not in allowed:
         raise ConfigError(f"cannot issue credentials for {username!r}: choose one of {', '.join(allowed)}")
+    check_secret_path(out)
     _check_admin_settings(settings)
     password = generate_password()
     text = client_config_text(settings, username, password, signing_key_file=signing_key_file)
     out = out.expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. a first ~/.config/bus389
     tmp = stage_private_file(out, text)
     try:
         admin = make_admin(settings)

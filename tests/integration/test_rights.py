@@ -1,5 +1,5 @@
 """Who may say what, and who is told: publishing rights, answers, event ids, named recipients and sealed
-notices, each tried against the real router on a real broker (attacks of README rows 34-40).
+notices, each tried against the real router on a real broker (attacks of the README's rows 62-68).
 
 Every expectation is written out here from the plan's duties (docs/duties.md and the policy's rights),
 not computed with the router's own decision.

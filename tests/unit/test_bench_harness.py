@@ -123,6 +123,13 @@ def test_table_json_and_markdown_carry_every_ratio(tmp_path: Path) -> None:
     assert written["machine"]["cores"] == 2
 
 
+def test_a_quick_run_leaves_latest_json_alone(tmp_path: Path) -> None:
+    (tmp_path / "latest.json").write_text('{"full": true}\n', encoding="utf-8")
+    path = write_results({"quick": True}, tmp_path, name="t-quick", latest=False)
+    assert json.loads(path.read_text(encoding="utf-8")) == {"quick": True}
+    assert json.loads((tmp_path / "latest.json").read_text(encoding="utf-8")) == {"full": True}
+
+
 def test_unknown_benchmark_is_an_input_error() -> None:
     with pytest.raises(InputError, match="nosuch"):
         run_suite(Settings(), only=["nosuch"], results_dir=None, echo=lambda _: None)

@@ -52,9 +52,28 @@ def test_unknown_extension_asks_for_format() -> None:
         detect_format("data.txt")
 
 
-def test_stdin_needs_a_format() -> None:
-    with pytest.raises(InputError, match="--format"):
-        read_records("-", stdin=io.BytesIO(b"{}"))
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'[{"a": 1}, {"a": 2}]', [{"a": 1}, {"a": 2}]),
+        (b'\xef\xbb\xbf  {"a": 1}\n{"a": 2}\n', [{"a": 1}, {"a": 2}]),
+        (b'{\n  "a": 1\n}\n', [{"a": 1}]),
+        (b"a,b\n1,x\n", [{"a": "1", "b": "x"}]),
+        ("seller.name\nNguyễn\n".encode(), [{"seller": {"name": "Nguyễn"}}]),
+    ],
+)
+def test_stdin_without_a_format_is_sniffed_from_its_first_bytes(raw: bytes, expected: list[Any]) -> None:
+    assert [r.data for r in read_records("-", stdin=io.BytesIO(raw))] == expected
+
+
+def test_jsonl_on_stdin_keeps_its_line_numbers() -> None:
+    with pytest.raises(RecordError, match=r"<stdin>:3"):
+        read_records("-", stdin=io.BytesIO(b'{"a": 1}\n{"a": 2}\n{"a": \n'))
+
+
+def test_empty_stdin_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="empty"):
+        read_records("-", stdin=io.BytesIO(b" \n"))
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ Delivery guarantees:
   store). A result is published only once the files show its decision.
 - **Out**: every decision left one encoded ``domain_block_result`` in the store's outbox table (a
   transactional outbox). The service publishes them in Kafka transactions (transactional id
-  ``<prefix>.ict.results``: a second instance fences the first) and marks them sent after the commit.
+  ``<prefix>.ict.results``: a second producer would fence the first, so a second instance on the same
+  host stands by without one until it holds the lock, :mod:`bus389.instances`) and marks them sent
+  after the commit.
   A crash between the Kafka commit and the store update is repaired at start-up, and so is a publish
   whose outcome is unknown (a commit that timed out may have gone through): before draining again, the
   service reads the ict outbox topic (``read_committed``, from the first record that can be a pending
@@ -347,7 +349,9 @@ class IctService:
             if is_fenced(exc):
                 raise BrokerError(
                     f"ict: another ICT service took over the results (transactional id "
-                    f"{transactional_id(self.settings)}): run one at a time",
+                    f"{transactional_id(self.settings)}) without this host's lock (another host or "
+                    "BUS389_INSTANCES__LOCK_DIR): run the instances of one bus on one host, where a "
+                    "second one stands by",
                     retriable=False,
                 ) from exc
             kind = classify(exc)

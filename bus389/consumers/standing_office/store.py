@@ -2,8 +2,8 @@
 
 The URL chooses the database (``settings.store.standing_office_url``): ``sqlite:///relative/path``,
 ``sqlite:////absolute/path`` or ``sqlite:///:memory:`` (the default, embedded), or
-``postgresql://user@host/db`` (psycopg 3: ``pip install 'bus389[postgres]'``). The SQL is written once
-for both; :class:`_Dialect` only changes the placeholder style.
+``postgresql://user@host/db`` (psycopg 3: ``pip install -e '.[postgres]'`` in the checkout). The SQL is
+written once for both; :class:`_Dialect` only changes the placeholder style.
 
 Tables (prefixed ``so_`` so that a shared PostgreSQL database can hold other services' tables too):
 
@@ -34,6 +34,7 @@ from uuid import UUID
 
 from bus389.consumers.standing_office.correlation import CorrelationKey, extract_keys
 from bus389.errors import ConfigError, InputError, StoreError
+from bus389.logs import mask_secrets
 from bus389.settings import IctSettings
 from bus389.sqlite import connect_wal
 from bus389.store_url import parse_store_url
@@ -327,12 +328,12 @@ def _connect(url: str, *, create: bool) -> tuple[_Connection, _Dialect]:
         import psycopg
     except ImportError as exc:
         raise ConfigError(
-            "a postgresql:// store URL needs psycopg 3: pip install 'bus389[postgres]'"
+            "a postgresql:// store URL needs psycopg 3: pip install -e '.[postgres]' in the bus389 checkout"
         ) from exc
     try:
         pg = psycopg.connect(parsed.conninfo, connect_timeout=10)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+        raise StoreError(f"cannot connect to the PostgreSQL store: {mask_secrets(str(exc))}") from exc
     return cast(_Connection, pg), _Dialect("postgresql", "%s", (psycopg.Error,))
 
 
