@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bus389.errors import BrokerError, BusError
+from bus389.errors import BusError
 from bus389.settings import Settings
 from bus389.signing.keys import KeyEntry, KeyRegistry, MalformedError, SigningKey, generate_key_file
 
@@ -37,44 +37,19 @@ log = logging.getLogger(__name__)
 
 
 def read_to_end(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> Iterator[Any]:
-    """Every committed record of ``topic``, partition by partition, up to the end offsets taken at the
-    start. :class:`BusError` when the topic does not exist; a retriable :class:`BrokerError` past the
-    deadline."""
-    from kafka import TopicPartition
+    """Every committed record of ``topic`` up to the end offsets taken at the start (the one topic scan,
+    :func:`bus389.topic_scan.scan_topic`). :class:`BusError` when the topic does not exist; a retriable
+    :class:`BrokerError` past the deadline."""
+    from bus389.topic_scan import TopicMissingError, scan_topic
 
-    from bus389.kafka import kafka_errors, make_consumer
-
-    with kafka_errors(bootstrap=settings.bootstrap):
-        consumer = make_consumer(settings, group_id=None)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with kafka_errors(bootstrap=settings.bootstrap):
-                partitions = consumer.partitions_for_topic(topic) or set()
-            if partitions:
-                break
-            if time.monotonic() > deadline:
-                raise BusError(f"no topic {topic} (run `bus389 topics apply`)")
-            time.sleep(0.5)  # a topic just created may take a moment to show in the metadata
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        with kafka_errors(bootstrap=settings.bootstrap):
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends: dict[Any, int] = consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends.get(tp, 0) > 0}
-        while remaining:
-            if time.monotonic() > deadline:
-                raise BrokerError(f"reading {topic} took longer than {timeout_s:.0f}s", retriable=True)
-            with kafka_errors(bootstrap=settings.bootstrap):
-                batch = consumer.poll(timeout_ms=500, max_records=5000)
-            for tp in sorted(batch, key=lambda t: t.partition):
-                yield from batch[tp]
-            for tp in list(remaining):
-                with kafka_errors(bootstrap=settings.bootstrap):
-                    if consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        consumer.close()
+    records = scan_topic(
+        settings, topic, timeout_s=timeout_s, wait_for_topic_s=timeout_s, max_poll_records=5000
+    )
+    with closing(records):
+        try:
+            yield from records
+        except TopicMissingError as exc:
+            raise BusError(f"no topic {topic} (run `bus389 topics apply`)") from exc
 
 
 def first_offsets(settings: Settings, topic: str) -> dict[int, int]:
