@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from _router_support import RouterThread, publish, read_topic, router_settings, wait_until
-from bus389.service import StopFlag
 
 from bus389 import metrics
 from bus389.agencies import Agency
@@ -26,6 +25,7 @@ from bus389.consumers.standing_office.directives import statuses_in
 from bus389.consumers.standing_office.service import run_standing_office
 from bus389.consumers.standing_office.store import StandingOfficeStore
 from bus389.events import build_event
+from bus389.runtime.stop import StopFlag
 from bus389.settings import ReportSettings, Settings, StoreSettings
 
 pytestmark = pytest.mark.integration

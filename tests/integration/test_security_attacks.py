@@ -41,7 +41,7 @@ from bus389.config_file import load_settings
 from bus389.errors import BrokerError, BusError
 from bus389.events import build_event
 from bus389.kafka import kafka_errors, make_admin, make_consumer, make_producer
-from bus389.localkafka.cluster import _port_free
+from bus389.localkafka.processes import port_free as _port_free
 from bus389.security.acl import load_spec_file
 from bus389.security.admin import read_acls
 from bus389.settings import Settings

@@ -25,7 +25,6 @@ from _router_support import (
     suspect_seller,
     wait_routed,
 )
-from bus389.service import run_inbox_service
 from click.testing import CliRunner
 
 from bus389.agencies import Agency
@@ -38,6 +37,7 @@ from bus389.events import Event
 from bus389.producers.publisher import OutgoingEvent, Publisher
 from bus389.routing.policy import load_policy
 from bus389.routing.redaction import redact
+from bus389.runtime.inbox_loop import run_inbox_service
 from bus389.settings import Settings, SigningSettings
 from bus389.signing.disclosure import SD_HEADER, Disclosure
 from bus389.signing.events import RouterVerifier, check_read, header_map
@@ -455,9 +455,9 @@ def test_signed_end_to_end_the_market_surveillance_sees_the_ict_result_verified(
     import threading
 
     from _router_support import domain_block_request
-    from bus389.service import StopFlag
 
     from bus389.consumers.ict.service import run_ict_service
+    from bus389.runtime.stop import StopFlag
     from bus389.settings import IctSettings, StoreSettings
 
     ms_key, ict_key = keys("market_surveillance"), keys("ict")
