@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bus389.errors import InputError
+from bus389.errors import ConfigError, InputError
 
-__all__ = ["VN_TZ", "Period"]
+__all__ = ["VN_TZ", "Period", "due_at"]
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 """The province's time zone: periods and dates in the report are Vietnam's (UTC+7)."""
@@ -55,3 +55,19 @@ class Period:
     @property
     def last_day(self) -> date:
         return (self.end - timedelta(days=1)).date()
+
+
+def due_at(period: Period, due_dates: dict[str, str]) -> datetime:
+    """The instant (00:00 Vietnam time) the report of ``period`` is due."""
+    text = due_dates.get(f"H{period.half}", "")
+    try:
+        month, day = (int(x) for x in text.split("-"))
+        year = period.year if period.half == 1 else period.year + 1
+        due = datetime(year, month, day, tzinfo=VN_TZ)
+    except ValueError:
+        raise ConfigError(
+            f"BUS389_REPORT__DUE_DATES: H{period.half} must be MM-DD (e.g. 07-15), not {text!r}"
+        ) from None
+    if due < period.end:
+        raise ConfigError(f"BUS389_REPORT__DUE_DATES: H{period.half} {text} falls before the period ends")
+    return due

@@ -347,9 +347,23 @@ def _member_section(member: MemberReport) -> list[_Block]:
 
 def _missing_section(report: SixMonthReport) -> list[_Block]:
     blocks: list[_Block] = [_Heading(2, "3. Thành viên chưa gửi báo cáo sáu tháng")]
+    if report.report_due is not None:
+        blocks.append(_Para(f"Hạn gửi báo cáo sáu tháng của kỳ: {format_date(report.report_due)}."))
     if not report.missing_periodic_reports:
-        return [*blocks, _Para("Tất cả thành viên đã gửi báo cáo sáu tháng của kỳ.")]
-    return [*blocks, _List(tuple(f"{agency_name(a)} ({a.value})" for a in report.missing_periodic_reports))]
+        blocks.append(_Para("Tất cả thành viên đã gửi báo cáo sáu tháng của kỳ."))
+    else:
+        blocks.append(_List(tuple(f"{agency_name(a)} ({a.value})" for a in report.missing_periodic_reports)))
+    if report.late_periodic_reports:
+        blocks.append(_Para("Gửi muộn so với hạn:"))
+        blocks.append(
+            _List(
+                tuple(
+                    f"{agency_name(a)} ({a.value}): gửi ngày {format_date(at)}"
+                    for a, at in report.late_periodic_reports
+                )
+            )
+        )
+    return blocks
 
 
 def _overdue_section(report: SixMonthReport) -> list[_Block]:

@@ -48,7 +48,7 @@ from typing import Any
 from bus389.agencies import REPORTING_MEMBERS, Agency
 from bus389.consumers.standing_office.answers import Answers, result_time
 from bus389.consumers.standing_office.correlation import CORRELATED_KINDS
-from bus389.consumers.standing_office.period import VN_TZ, Period
+from bus389.consumers.standing_office.period import VN_TZ, Period, due_at
 from bus389.consumers.standing_office.report_model import (
     BlockRequestLine,
     CaseOutcomeLine,
@@ -169,7 +169,9 @@ def build_report(
     answers = Answers(
         store.replies((e.event_id for e in asked), (e.case_ref for e in asked if e.case_ref)), as_of
     )
-    six_monthly = _six_monthly_reports(store, period, generated_at)
+    first_filed: dict[str, datetime] = {}
+    six_monthly = _six_monthly_reports(store, period, generated_at, first_filed)
+    due = due_at(period, settings.due_dates)
 
     by_member: dict[str, list[StoredEvent]] = defaultdict(list)
     for event in in_period:
@@ -180,6 +182,11 @@ def build_report(
         for agency in Agency
     )
     missing = tuple(a for a in REPORTING_MEMBERS if not six_monthly.get(a.value))
+    late = tuple(
+        (a, first_filed[a.value])
+        for a in REPORTING_MEMBERS
+        if a.value in first_filed and first_filed[a.value] > due
+    )
     overdue = _overdue(asked, answers, deadlines, as_of)
     correlations = _correlate(store, in_period, period, generated_at)
     trend = [period]
@@ -191,6 +198,8 @@ def build_report(
         as_of=as_of,
         members=members,
         missing_periodic_reports=missing,
+        report_due=due,
+        late_periodic_reports=late,
         overdue=overdue,
         correlations=correlations,
         deadlines=deadlines,
@@ -216,8 +225,12 @@ def period_figures(
 
 
 def _six_monthly_reports(
-    store: StandingOfficeStore, period: Period, generated_at: datetime
+    store: StandingOfficeStore,
+    period: Period,
+    generated_at: datetime,
+    first: dict[str, datetime] | None = None,
 ) -> dict[str, list[str]]:
+    """Each member's six-monthly reports of ``period`` (ids); ``first`` gets when each member's came first."""
     filed: dict[str, list[str]] = defaultdict(list)
     for event in store.events_of_types_before(["periodic_report"], generated_at + timedelta(milliseconds=1)):
         record = event.record
@@ -226,6 +239,8 @@ def _six_monthly_reports(
         if _normalised_period(record.get("period")) != period.label:
             continue
         filed[event.source].append(event.event_id)
+        if first is not None and (event.source not in first or event.published_at < first[event.source]):
+            first[event.source] = event.published_at
     return filed
 
 

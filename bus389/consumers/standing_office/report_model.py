@@ -207,6 +207,10 @@ class SixMonthReport:
     deadlines: dict[str, int] = field(default_factory=dict)
     trend: tuple[PeriodFigures, ...] = ()
     """This period and the ones before it, oldest first (this period last)."""
+    report_due: datetime | None = None
+    """When the members' six-monthly reports of the period were due (``BUS389_REPORT__DUE_DATES``)."""
+    late_periodic_reports: tuple[tuple[Agency, datetime], ...] = ()
+    """Members whose six-monthly report came after ``report_due``, with when it came."""
 
     @property
     def previous(self) -> PeriodFigures | None:

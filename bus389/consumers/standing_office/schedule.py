@@ -16,30 +16,14 @@ from datetime import UTC, datetime
 
 from bus389 import metrics
 from bus389.consumers.standing_office.delivery import SIX_MONTHLY, send_six_monthly
-from bus389.consumers.standing_office.period import VN_TZ, Period
+from bus389.consumers.standing_office.period import VN_TZ, Period, due_at
 from bus389.consumers.standing_office.store import StandingOfficeStore
-from bus389.errors import BusError, ConfigError
+from bus389.errors import BusError
 from bus389.settings import Settings
 
 __all__ = ["ReportSchedule", "due_at", "sent_key"]
 
 log = logging.getLogger(__name__)
-
-
-def due_at(period: Period, due_dates: dict[str, str]) -> datetime:
-    """The instant (00:00 Vietnam time) the report of ``period`` is due."""
-    text = due_dates.get(f"H{period.half}", "")
-    try:
-        month, day = (int(x) for x in text.split("-"))
-        year = period.year if period.half == 1 else period.year + 1
-        due = datetime(year, month, day, tzinfo=VN_TZ)
-    except ValueError:
-        raise ConfigError(
-            f"BUS389_REPORT__DUE_DATES: H{period.half} must be MM-DD (e.g. 07-15), not {text!r}"
-        ) from None
-    if due < period.end:
-        raise ConfigError(f"BUS389_REPORT__DUE_DATES: H{period.half} {text} falls before the period ends")
-    return due
 
 
 def sent_key(period: Period) -> str:
