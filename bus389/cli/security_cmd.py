@@ -183,6 +183,8 @@ def issue(settings: Settings, principal_name: str, out: Path) -> None:
     _check_owner(principal_name, "credentials")
     check_secret_path(out.expanduser())  # before anything else: credentials never land in a repository
     _check_admin_settings(settings)
+    # the signing key is written beside the credentials, before them: their folder exists first (0700)
+    out.expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = _issue_key(settings, principal_name, signing_key_path(out.expanduser()))
     issued = issue_credentials(settings, principal_name, out, signing_key_file=key)
     what = "rotated" if issued.rotated else "created"

@@ -88,8 +88,9 @@ def _expected(event: Event, outbox: Agency) -> tuple[set[Agency], str | None]:
     - The outbox is the sender: a claimed source that is not the outbox is ``spoofed_source``.
     - An agency never gets its own event back, except through the standing office's catch-all
       (``standing_office.all``: every event, the sender's own included, as a copy for information).
-    - AMBER_STRICT is not carried by copies for information (``cc``); RED only by ``allow_red`` rules;
-      the media only receive CLEAR. No recipient left: ``no_route``.
+    - AMBER_STRICT is not carried by copies for information (``cc``); RED (naming no one) only by
+      ``allow_red`` rules; the media only receive CLEAR; the sender's own copy is never held back by
+      sensitivity. No recipient left: ``no_route``.
     """
     data = event.to_avro()
     source = Agency(data["meta"]["source"])
@@ -111,22 +112,24 @@ def _expected(event: Event, outbox: Agency) -> tuple[set[Agency], str | None]:
         if data["border_area"]:
             named.add(Agency.BORDER_GUARD)  # II.2
     elif kind == "tax_discrepancy":
-        named = {ms, Agency.INDUSTRY_TRADE}  # II.9, II.5
+        named = {ms}  # II.9 (II.5 gives Industry and Trade no duty on tax alerts)
         if data["estimated_tax_owed_vnd"] >= 100_000_000:  # Penal Code art. 200: signs of tax evasion
             named.add(Agency.POLICE)
     elif kind == "domain_block_request":
         named, copies = {Agency.ICT}, {ms}  # II.6, and a copy to the standing office (II.9)
     elif kind == "case_outcome":
-        named = {ms}  # II.9
-        if data["public"] and level == "CLEAR":
-            named.add(Agency.MEDIA)  # II.7: public cases; the media receive CLEAR only
+        named = {ms, Agency.TAX}  # II.9; II.4: back-taxes
+        if data["public"]:
+            named.add(Agency.INDUSTRY_TRADE)  # II.5: publicises the handled cases
+            if level == "CLEAR":
+                named.add(Agency.MEDIA)  # II.7: public cases; the media receive CLEAR only
     else:
         raise AssertionError(f"no expectation written for {kind}")
     if level == "AMBER_STRICT":
         copies = set()
     recipients = (named | copies) - {source}
-    if level not in ("RED", "AMBER_STRICT"):
-        recipients.add(ms)  # standing_office.all, its own events included
+    if level not in ("RED", "AMBER_STRICT") or source == ms:
+        recipients.add(ms)  # standing_office.all, its own events included whatever their sensitivity
     return (recipients, None) if recipients else (set(), "no_route")
 
 
@@ -226,9 +229,13 @@ def test_no_event_lost_or_duplicated_when_the_router_is_killed(
     expected_pairs: Counter[tuple[str, str]] = Counter()
     expected_audit: set[str] = set()
     expected_dlq: Counter[tuple[str, str]] = Counter()
+    expected_notices = 0
     for event, outbox in mix:
         recipients, dlq_reason = _expected(event, outbox)
         event_id = str(event.meta.event_id)
+        expected_notices += dlq_reason is not None  # the sender is told in its own inbox
+        if dlq_reason != "spoofed_source" and Agency.MARKET_SURVEILLANCE not in recipients:
+            expected_notices += outbox != Agency.MARKET_SURVEILLANCE  # a sealed notice
         if dlq_reason is None:
             expected_audit.add(event_id)
             expected_pairs.update((event_id, r.value) for r in recipients)
@@ -318,8 +325,12 @@ def test_no_event_lost_or_duplicated_when_the_router_is_killed(
     assert code == 0, router.log()
 
     seen_pairs: Counter[tuple[str, str]] = Counter()
+    notices: Counter[str] = Counter()  # the router's notices, by their (derived, per-origin) ids
     for agency in Agency:
         for record in read_topic(settings, settings.topics.inbox(agency)):
+            if headers(record)["ce_type"].startswith("vn.bcd389.routing_notice."):
+                notices[headers(record)["ce_id"]] += 1
+                continue
             seen_pairs[(headers(record)["ce_id"], agency.value)] += 1
     seen_audit = Counter(
         str(decode_value(r.value).record["event_id"]) for r in read_topic(settings, settings.topics.audit)
@@ -349,3 +360,6 @@ def test_no_event_lost_or_duplicated_when_the_router_is_killed(
     assert (lost, duplicated) == (0, 0)
     assert (audit_lost, audit_duplicated) == (0, 0)
     assert (dlq_lost, dlq_duplicated) == (0, 0)
+    # One notice per dead letter (its sender told) and per event the standing office got no copy of
+    # (sealed), each written once however often the router was killed.
+    assert sum(notices.values()) == len(notices) == expected_notices

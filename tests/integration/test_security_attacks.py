@@ -320,8 +320,13 @@ def routed(bus: SecureBus) -> Routed:
         "summary": "Xử phạt vi phạm hành chính",
     }
     media_ids = {level: str(uuid.uuid4()) for level in ("CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED")}
+    # A RED outcome names its addressee (the standing office): RED reaches only those named.
     outcomes = [
-        {**outcome, "meta": {"event_id": event_id, "sensitivity": level}}
+        {
+            **outcome,
+            "meta": {"event_id": event_id, "sensitivity": level}
+            | ({"recipients": ["market_surveillance"]} if level == "RED" else {}),
+        }
         for level, event_id in media_ids.items()
     ]
     ids["outcome"] = media_ids["CLEAR"]

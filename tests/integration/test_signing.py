@@ -47,9 +47,8 @@ pytestmark = pytest.mark.integration
 
 A = Agency
 MS = Agency.MARKET_SURVEILLANCE
-TAX_WITHHELD = ("seller.phone",)
-"""A suspect seller from the police reaches the market surveillance whole and the tax office without
-the seller's phone (routing-policy.yaml)."""
+ICT_WITHHELD = ("seller.address", "seller.national_id", "seller.phone")
+"""What the policy withholds from ICT (II.6: it acts on domains and sites, not on persons)."""
 
 
 class SigningRouterService(RouterService):
@@ -134,30 +133,31 @@ def test_signed_events_verify_end_to_end_through_redaction(
     rsettings: Settings, keys: Any, tmp_path: Path
 ) -> None:
     police_key = keys("police")
-    event = suspect_seller(A.POLICE)
+    # a website: ICT receives it, without the seller's personal data (II.6)
+    event = suspect_seller(A.POLICE, accounts=[{"platform": "WEBSITE", "account": "myphamxachtay-qn.vn"}])
     publish_signed(rsettings, police_key, [event])
     event_id = str(event.meta.event_id)
     with SigningRouter(rsettings):
         wait_routed(rsettings, audit=1)
-    whole, tax = copy_of(rsettings, MS, event_id), copy_of(rsettings, A.TAX, event_id)
-    full, redacted = check(rsettings, whole), check(rsettings, tax)
+    whole, ict = copy_of(rsettings, MS, event_id), copy_of(rsettings, A.ICT, event_id)
+    full, redacted = check(rsettings, whole), check(rsettings, ict)
     assert full.ok and full.owner == "police" and full.removed == (), full.describe()
-    assert redacted.ok and redacted.removed == tuple(sorted(TAX_WITHHELD)), redacted.describe()
-    assert decode_event(tax.value).record["seller"]["phone"] is None
+    assert redacted.ok and redacted.removed == tuple(sorted(ICT_WITHHELD)), redacted.describe()
+    assert decode_event(ict.value).record["seller"]["phone"] is None
 
     # consume shows each copy's verification; verify FILE checks the export offline, byte by byte.
     env = {"BUS389_BOOTSTRAP": rsettings.bootstrap, "BUS389_TOPIC_PREFIX": rsettings.topic_prefix}
     runner = CliRunner()
-    consumed = runner.invoke(cli, ["consume", "--as", "tax", "--from-beginning", "--timeout", "3"], env=env)
+    consumed = runner.invoke(cli, ["consume", "--as", "ict", "--from-beginning", "--timeout", "3"], env=env)
     assert consumed.exit_code == 0, consumed.output
     (line,) = [json.loads(x) for x in consumed.stdout.splitlines() if x.startswith("{")]
     assert line["signature"]["status"] == "verified"
     assert line["signature"]["signer"] == "police"
-    assert line["signature"]["removed"] == sorted(TAX_WITHHELD)
+    assert line["signature"]["removed"] == sorted(ICT_WITHHELD)
     registry_file = tmp_path / "keys.json"
     exported = runner.invoke(cli, ["security", "keys", "export", "--out", str(registry_file)], env=env)
     assert exported.exit_code == 0, exported.output
-    export = tmp_path / "tax.jsonl"
+    export = tmp_path / "ict.jsonl"
     export.write_text(consumed.stdout, encoding="utf-8")
     offline = {"BUS389_BOOTSTRAP": "127.0.0.1:1", "BUS389_TOPIC_PREFIX": rsettings.topic_prefix}
     ok = runner.invoke(cli, ["verify", str(export), "--keys", str(registry_file)], env=offline)
@@ -408,9 +408,13 @@ def test_the_audit_chain_holds_and_edits_insertions_and_deleted_heads_are_named(
 def test_an_evidence_bundle_exported_from_the_broker_verifies_offline_and_names_a_changed_byte(
     rsettings: Settings, keys: Any, tmp_path: Path
 ) -> None:
-    police_key, router_key, tax_key = keys("police"), keys("router"), keys("tax")
+    police_key, router_key, ict_key = keys("police"), keys("router"), keys("ict")
     case = "QNG-389-2021-0099"
-    events = [suspect_seller(A.POLICE, meta={"case_ref": case}), suspect_seller(A.POLICE)]
+    website = [{"platform": "WEBSITE", "account": "myphamxachtay-qn.vn"}]  # ICT receives them (II.6)
+    events = [
+        suspect_seller(A.POLICE, meta={"case_ref": case}, accounts=website),
+        suspect_seller(A.POLICE, accounts=website),
+    ]
     publish_signed(rsettings, police_key, events)
     router = rsettings.model_copy(
         update={
@@ -422,12 +426,12 @@ def test_an_evidence_bundle_exported_from_the_broker_verifies_offline_and_names_
     env = {
         "BUS389_BOOTSTRAP": rsettings.bootstrap,
         "BUS389_TOPIC_PREFIX": rsettings.topic_prefix,
-        "BUS389_SIGNING__KEY_FILE": str(tax_key),
+        "BUS389_SIGNING__KEY_FILE": str(ict_key),
     }
     out = tmp_path / "evidence.zip"
     runner = CliRunner()
     exported = runner.invoke(
-        cli, ["evidence", "export", "--case", case, "--as", "tax", "--out", str(out)], env=env
+        cli, ["evidence", "export", "--case", case, "--as", "ict", "--out", str(out)], env=env
     )
     assert exported.exit_code == 0, exported.output
     assert f"1 event(s) and 1 audit record(s) of case {case}" in exported.output
@@ -435,9 +439,9 @@ def test_an_evidence_bundle_exported_from_the_broker_verifies_offline_and_names_
     offline = {"BUS389_BOOTSTRAP": "127.0.0.1:1", "BUS389_TOPIC_PREFIX": "elsewhere"}
     holds = runner.invoke(cli, ["evidence", "verify", str(out)], env=offline)
     assert holds.exit_code == 0, holds.output
-    assert "removed by redaction: seller.phone" in holds.output
-    assert "manifest: signed by tax" in holds.output
-    assert f"the evidence of case {case} received by tax holds" in holds.output
+    assert "removed by redaction: seller.address, seller.national_id, seller.phone" in holds.output
+    assert "manifest: signed by ict" in holds.output
+    assert f"the evidence of case {case} received by ict holds" in holds.output
     data = bytearray(out.read_bytes())
     data[data.index(case.encode()) + 4] ^= 0x01
     out.write_bytes(bytes(data))

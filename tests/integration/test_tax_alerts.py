@@ -22,6 +22,7 @@ from bus389.kafka import kafka_errors, make_consumer, make_producer
 from bus389.producers.tax.alerts import alert_event_id
 from bus389.producers.tax.dedup import published_event_ids
 from bus389.producers.tax.publish import prepare_alerts
+from bus389.schemas.catalog import load_catalog
 from bus389.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +88,8 @@ def test_publish_the_sample_then_again_publishes_no_duplicates(settings: Setting
     for record, event in zip(records, events, strict=True):
         headers = dict(record.headers)
         assert headers["ce_source"] == b"/bus389/tax"
-        assert headers["ce_type"] == b"vn.bcd389.tax_discrepancy.v1"
+        latest = load_catalog().latest("tax_discrepancy")
+        assert headers["ce_type"] == f"vn.bcd389.tax_discrepancy.v{latest.version}".encode()
         assert headers["ce_id"] == event["meta"]["event_id"].encode()
         assert record.key == event["meta"]["event_id"].encode()
         assert event["meta"]["source"] == "tax"

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from bus389.agencies import Agency
 from bus389.cli.main import cli
 from bus389.errors import BrokerError, NoBrokerError
 from bus389.kafka import broker_count, kafka_errors, make_admin, make_consumer, make_producer
@@ -27,7 +28,8 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
 def test_apply_creates_every_topic_once_then_reports_them_existing(make_settings: MakeSettings) -> None:
     settings = make_settings(apply=False, kafka=KafkaClientSettings(partitions=2, min_insync_replicas=2))
     expected = settings.topics.all()
-    assert len(expected) == 21
+    # an outbox and an inbox per member, the DLQ, the audit trail and the key registry
+    assert len(expected) == 2 * len(Agency) + 3
 
     first = apply_topics(settings)
     assert first.created == expected
@@ -72,12 +74,13 @@ def test_cli_apply_says_what_it_did_and_list_shows_it(kafka_bootstrap: str, topi
         )
         assert first.exit_code == 0, first.output
         assert f"created  {topic_prefix}.audit" in first.output
-        assert "21 created, 0 already existed (1 partitions" in first.output
+        total = 2 * len(Agency) + 3
+        assert f"{total} created, 0 already existed (1 partitions" in first.output
         assert "replication factor 9 lowered to" in first.output
 
         second = runner.invoke(cli, ["topics", "apply"], env=env)
         assert second.exit_code == 0, second.output
-        assert "0 created, 21 already existed" in second.output
+        assert f"0 created, {total} already existed" in second.output
 
         listed = runner.invoke(cli, ["topics", "list"], env=env)
         assert listed.exit_code == 0, listed.output
