@@ -152,12 +152,14 @@ def backlog_of(event_type: str, agency: Agency, count: int) -> list[BacklogEvent
     return events
 
 
-def avro_records(count: int, *, seed: int = 389) -> list[dict[str, Any]]:
-    """``count`` Avro-ready event records (what the codec writes), every type, each its own id."""
+def avro_records(count: int, *, seed: int = 389, answers: bool = True) -> list[dict[str, Any]]:
+    """``count`` Avro-ready event records (what the codec writes), every type, each its own id; without
+    ``answers``, none that answers another event (``meta.in_reply_to``): the router delivers an answer
+    only to the sender of an original it routed, which a backlog of fresh ids never has."""
     rng = random.Random(seed)
     ids = _ids(rng)
     built: dict[int, dict[str, Any]] = {}
-    found = templates()
+    found = [t for t in templates() if answers or not (t.data.get("meta") or {}).get("in_reply_to")]
     records: list[dict[str, Any]] = []
     for index in range(count):
         slot = index % len(found)
@@ -172,9 +174,9 @@ def avro_records(count: int, *, seed: int = 389) -> list[dict[str, Any]]:
 
 
 def backlog(count: int, *, seed: int = 389) -> list[BacklogEvent]:
-    """``count`` encoded events, each with the agency whose outbox it belongs in."""
+    """``count`` encoded events, each with the agency whose outbox it belongs in; all routable."""
     events: list[BacklogEvent] = []
-    for record in avro_records(count, seed=seed):
+    for record in avro_records(count, seed=seed, answers=False):
         meta = record["meta"]
         events.append(
             BacklogEvent(
