@@ -20,6 +20,7 @@ from typing import Any
 from bus389.agencies import Agency
 from bus389.codec import Encoded, encode_event
 from bus389.events import EVENT_MODELS, build_event
+from bus389.events.notices import WRITTEN_BY_THE_ROUTER
 
 __all__ = [
     "PUBLISHER_OF",
@@ -80,10 +81,6 @@ class BacklogEvent:
     event_type: str
     event_id: str
     encoded: Encoded
-
-
-WRITTEN_BY_THE_ROUTER = frozenset({"routing_notice"})
-"""Event types no agency publishes (the routing policy's rights give them to no one)."""
 
 
 def templates() -> list[Template]:

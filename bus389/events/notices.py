@@ -17,7 +17,7 @@ from bus389.events._base import ENUM_DEFAULTS, AvroEnum
 from bus389.events._rules import OptEventId, OptInstant, OptText, Text
 from bus389.events.meta import Event, Tlp
 
-__all__ = ["NoticeKind", "RoutingNotice"]
+__all__ = ["WRITTEN_BY_THE_ROUTER", "NoticeKind", "RoutingNotice"]
 
 
 class NoticeKind(AvroEnum):
@@ -48,3 +48,7 @@ class RoutingNotice(Event):
     @property
     def about_time(self) -> datetime | None:
         return self.about_occurred_at or self.about_published_at
+
+
+WRITTEN_BY_THE_ROUTER = frozenset({RoutingNotice.EVENT_TYPE})
+"""Event types only the router writes, straight into an inbox: no agency publishes or signs them."""

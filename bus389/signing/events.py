@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bus389.errors import BrokerError, BusError, SignatureError
+from bus389.events.notices import WRITTEN_BY_THE_ROUTER
 from bus389.signing.disclosure import (
     KID_HEADER,
     SD_HEADER,
@@ -267,10 +268,6 @@ class ReaderVerifier:
         if result.ok or (result.reason == UNSIGNED and not self.require):
             return None
         return SignatureError(result.reason or "bad_signature", result.detail)
-
-
-WRITTEN_BY_THE_ROUTER = frozenset({"routing_notice"})
-"""Event types only the router writes, straight into an inbox (never signed by an agency)."""
 
 
 def check_copy(

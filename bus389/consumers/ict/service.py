@@ -42,6 +42,7 @@ from bus389.consumers.ict.decisions import BlockRequest, Decider, DecisionKind
 from bus389.consumers.ict.leads import LEAD_TYPE, lead_row, reply_row
 from bus389.consumers.ict.store import IctStore, OutboxRow, RejectedEventRow, RequestState, open_store
 from bus389.errors import BrokerError, BusError, SchemaMismatchError, StoreError
+from bus389.events.notices import RoutingNotice
 from bus389.kafka import kafka_errors, open_transactional_producer
 from bus389.recovery import FailureKind, classify, fatal_error, is_fenced
 from bus389.runtime.inbox_loop import InboxMessage, run_inbox_service
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "ict"
 REQUEST_TYPE = "domain_block_request"
-NOTICE_TYPE = "routing_notice"
+NOTICE_TYPE = RoutingNotice.EVENT_TYPE
 KEPT_TYPES = frozenset({"directive", "case_claim"})
 """Kept with the replies (the messages table): directions addressed to ICT (II.8, II.9) and claims on
 sellers ICT received (I.2) answer nothing of ICT's own but are ICT's to read."""

@@ -29,6 +29,7 @@ from bus389.consumers.router.audit import Origin, build_audit_record
 from bus389.consumers.router.audit_chain import AuditChain
 from bus389.consumers.router.replies import ReplyIndex
 from bus389.errors import BusError, CodecError
+from bus389.events.notices import RoutingNotice
 from bus389.routing.decision import Decision, decide
 from bus389.routing.notices import sealed_notice, undeliverable_notice
 from bus389.routing.policy import Policy
@@ -151,7 +152,7 @@ class RecordRouter:
         """Links each audit record to the previous one of its chain (:mod:`.audit_chain`); None: unlinked."""
         catalog = load_catalog()
         self._audit_schema = catalog.audit
-        self._notice_schema = catalog.latest("routing_notice")
+        self._notice_schema = catalog.latest(RoutingNotice.EVENT_TYPE)
 
     def _dead(
         self,
@@ -171,14 +172,7 @@ class RecordRouter:
             notice = undeliverable_notice(sender, origin.header(), f"{reason}: {detail}", record)
             outgoing.append(self._notice(self.topics.inbox(sender), raw.key, notice))
         if decision is not None and record is not None:
-            for agency in decision.sealed:
-                outgoing.append(
-                    self._notice(
-                        self.topics.inbox(agency),
-                        raw.key,
-                        sealed_notice(decision, record, origin.header(), agency),
-                    )
-                )
+            outgoing += self._sealed(decision, record, origin, raw.key)
         return Routed(
             origin=origin,
             outgoing=tuple(outgoing),
@@ -187,6 +181,17 @@ class RecordRouter:
             decision=decision,
             **extra,
         )
+
+    def _sealed(
+        self, decision: Decision, record: Mapping[str, Any], origin: Origin, key: bytes | None
+    ) -> list[Outgoing]:
+        """The sealed notices the decision owes (the standing office's, when it gets no copy)."""
+        return [
+            self._notice(
+                self.topics.inbox(agency), key, sealed_notice(decision, record, origin.header(), agency)
+            )
+            for agency in decision.sealed
+        ]
 
     def _notice(self, topic: str, key: bytes | None, notice: Mapping[str, Any]) -> Outgoing:
         from bus389.codec import encode_value, event_headers, event_key
@@ -297,12 +302,7 @@ class RecordRouter:
             ]
             outgoing.append(Outgoing(self.topics.inbox(delivery.recipient), key, value, copy_headers))
         copies = len(outgoing)
-        for agency in decision.sealed:
-            outgoing.append(
-                self._notice(
-                    self.topics.inbox(agency), key, sealed_notice(decision, record, origin.header(), agency)
-                )
-            )
+        outgoing += self._sealed(decision, record, origin, key)
         clock = now or (lambda: datetime.now(UTC))
         audit = build_audit_record(
             decision,
