@@ -10,7 +10,9 @@ from bus389.errors import InputError
 __all__ = [
     "AGENCY_INFO",
     "REPORTING_MEMBERS",
+    "ROUTER",
     "STANDING_OFFICE",
+    "principals",
     "Agency",
     "AgencyInfo",
     "Topics",
@@ -45,6 +47,15 @@ class Agency(StrEnum):
 
 STANDING_OFFICE = Agency.MARKET_SURVEILLANCE
 """The committee's standing office (Cơ quan Thường trực), which receives every event (plan III.3)."""
+
+ROUTER = "router"
+"""The router's name as a principal: its Kafka user and the owner of its signing key (it signs the
+audit chain's heads, never an event)."""
+
+
+def principals() -> list[str]:
+    """Every member and the router: those with Kafka credentials and a signing key of their own."""
+    return [*(a.value for a in Agency), ROUTER]
 
 
 REPORTING_MEMBERS = tuple(a for a in Agency if a not in (STANDING_OFFICE, Agency.COMMITTEE))

@@ -321,6 +321,12 @@ class SigningSettings(_Group):
     key_file: Path | None = None
     """This agency's (or the router's) Ed25519 private key, written 0600 by `bus389 security issue`.
     Set: every event this process publishes is signed; unset: events go out unsigned."""
+    key_dir: Path | None = None
+    """A folder of keys named ``<owner>.signing.pem`` (``security keys issue OWNER --key-file
+    DIR/OWNER.signing.pem``), for a process that speaks for several agencies: the local mode and the demo,
+    where one operator plays every member, and the web console, which publishes for its users' agencies.
+    Each event is signed with its sender's key from here (``key_file``, when set, wins); an agency with no
+    file here publishes unsigned."""
     registry_file: Path | None = None
     """A key registry exported by `bus389 security keys export`: read instead of the ``<prefix>.keys``
     topic (offline checks, or a service that may not read the topic)."""

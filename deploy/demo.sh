@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The bus389 demo on the local default (`make demo`), and `make down` (`deploy/demo.sh down`).
 #
-# Starts Kafka, applies the topics, starts the router, the ICT and standing-office services and the web
-# console in the background (their metrics ports, and the console's address and demo users, are
-# printed), then plays the three users' flows:
+# Starts Kafka, applies the topics, issues every member's (and the router's) signing key, starts the
+# router, the ICT and standing-office services and the web console in the background (their metrics
+# ports, and the console's address and demo users, are printed), then plays the users' flows, every
+# event signed by its sender and verified by the router and by its readers:
 #   1. the tax office publishes its spreadsheet of undeclared online sellers;
 #   2. market surveillance asks ICT to block a domain; the ICT operator approves; the RPZ line appears
 #      and the result comes back to the requester;
@@ -12,6 +13,9 @@
 #   4. the standing office prints its six-monthly report, writes it as the Decree 30 Word document and
 #      its PDF (bao-cao-<period>.docx/.pdf in the state directory), and mails both to a local SMTP
 #      server the demo starts (aiosmtpd on 127.0.0.1, STARTTLS and AUTH: deploy/smtp_sink.py).
+#   5. the standing office's directive and its answer, deconfliction, the compiled report;
+#   6. the proof: `bus389 audit verify` on the audit trail's hash chains, and the case's evidence bundle
+#      checked by `bus389 evidence verify` with no broker.
 # The services keep running; `make down` stops them, the SMTP server and Kafka.
 #
 # Ports (to run a second demo beside another one, e.g. the README test's): BUS389_DEMO_BASE_PORT is
@@ -177,6 +181,23 @@ for entry in "${demo_users[@]}"; do
   fi
 done
 
+say "Signing keys (Ed25519): one per member and one for the router, private keys in 0600 files"
+# Every event of the demo is signed by its sender and checked by the router and every reader: one operator
+# plays every member here, so the keys sit in one folder (signing.key_dir), each used for its owner's
+# events only. A key is issued when its file is missing or the registry has none of its owner.
+keys_dir="$state_dir/signing-keys"
+mkdir -p "$keys_dir" && chmod 700 "$keys_dir"
+registered=$(bus389 security keys list)
+for owner in $(python3 -c "from bus389.security.acl import client_principals; print(*client_principals())"); do
+  if [ ! -f "$keys_dir/$owner.signing.pem" ] || ! grep -qE "^[^ ]+  $owner " <<<"$registered"; then
+    bus389 security keys issue "$owner" --key-file "$keys_dir/$owner.signing.pem"
+  fi
+done
+export BUS389_SIGNING__KEY_DIR="$keys_dir"
+echo "keys in $keys_dir; registered on the key registry topic: $(bus389 security keys list | wc -l) key(s)"
+echo "the router checks every signature; unsigned events still pass in this local plaintext mode (the"
+echo "secure mode refuses them: BUS389_SIGNING__REQUIRE), so the README's commands work with or without a key"
+
 say "The services: router, ICT blocklist, standing office, web console"
 for name in "${services[@]}"; do start_service "$name"; done
 
@@ -210,9 +231,19 @@ bus389 ict pending
 bus389 ict approve "$request_id" --note "Demo: chặn theo đề nghị của Cục QLTT"
 wait_for "the RPZ line" bash -c "bus389 ict blocklist --format rpz | grep -F '$request_domain'"
 
-say "Market surveillance receives the result in its inbox"
-wait_for "the domain_block_result" bash -c \
-  "bus389 consume --as market_surveillance --from-beginning --timeout 3 | grep -F '\"domain_block_result\"' | grep -F '$request_id' | head -n 1"
+say "Market surveillance receives the result in its inbox, signed by ICT and verified"
+result_line=$(wait_for "the domain_block_result" bash -c \
+  "bus389 consume --as market_surveillance --from-beginning --timeout 3 | grep -F '\"domain_block_result\"' | grep -F '$request_id' | head -n 1")
+printf '%s\n' "$result_line" | python3 -c '
+import json, sys
+row = json.loads(sys.stdin.readline())
+check, meta = row["signature"], row["event"]["meta"]
+removed = ", ".join(check.get("removed") or ()) or "none"
+print("domain_block_result", meta["event_id"], "of case", meta["case_ref"], "from", meta["source"])
+print("  signature:", check["status"], "- signed by", check.get("signer"), "with key", check.get("kid"))
+print("  fields removed by the router on the way:", removed)
+sys.exit(0 if check["status"] == "verified" else 1)
+'
 
 say "One seller, three agencies: the police (2021 and today), customs and the tax office, three spellings"
 bus389 publish suspect_seller --as police --file examples/correlation/police.suspect_seller.jsonl
@@ -273,7 +304,7 @@ export -f pick
 
 # reported PERIOD AGENCY: prints the compiled report line once AGENCY's own report for PERIOD is in it.
 reported() {
-  bus389 so compile "$1" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("yes") if sys.argv[1] in d["members_reported"] else None' "$2"
+  bus389 so compile "$1" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(f"{sys.argv[1]} has reported for {sys.argv[2]}") if sys.argv[1] in d["members_reported"] else None' "$2" "$1"
 }
 export -f reported
 
@@ -329,6 +360,14 @@ wait_for "the compiled report in the committee's inbox" bash -c \
   "bus389 consume --as committee --from-beginning --timeout 3 2>/dev/null | grep -F '\"compiled_report\"' | head -n 1" \
   | python3 -c "import json,sys; e=json.loads(sys.stdin.readline())['event']; print(e['title']); print(e['body'])"
 
+say "Proof: the audit trail's hash chains, and the case's evidence checked with no broker"
+bus389 audit verify
+case_ref=$(printf '%s\n' "$result_line" | python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['event']['meta']['case_ref'])")
+bus389 security keys export --out "$state_dir/keys.json"
+bus389 evidence export --case "$case_ref" --as market_surveillance --out "$state_dir/evidence-$case_ref.zip"
+# Offline: no broker at this address; the bundle and the exported public keys are all it needs.
+BUS389_BOOTSTRAP=127.0.0.1:1 bus389 evidence verify "$state_dir/evidence-$case_ref.zip" --keys "$state_dir/keys.json"
+
 say "Running: ${services[*]} (metrics ports ${metrics_port[route]}, ${metrics_port[ict]}, ${metrics_port[standing-office]}, ${metrics_port[web]}), SMTP on 127.0.0.1:$smtp_port. Stop everything with: make down"
 echo "Web console: http://127.0.0.1:$web_port/ — sign in as (demo passwords, generated for this machine):"
 for entry in "${demo_users[@]}"; do
@@ -340,4 +379,5 @@ echo "  . .venv/bin/activate"
 if [ "$base_port" != 9092 ]; then
   echo "  export BUS389_BOOTSTRAP=127.0.0.1:$base_port BUS389_LOCAL__BASE_PORT=$base_port"
 fi
+echo "  export BUS389_SIGNING__KEY_DIR=$keys_dir"
 echo "  bus389 status"

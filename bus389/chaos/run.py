@@ -11,6 +11,9 @@
    every acknowledgement and every fault goes to the history file.
 4. Everything is healed, the checker (:mod:`bus389.chaos.checker`) reads the bus until nothing more
    arrives (or the settle timeout), the services get SIGTERM, and a last check includes the stores.
+5. Every event is signed (each member's key and the router's are issued into the run's folder, and the
+   router refuses unsigned events), so the faults also hit the signature checks and the audit chain:
+   the audit topic's hash chains and signed heads are verified last (``bus389 audit verify``'s check).
 
 The verdict is the summary line ``published=… acknowledged=… faults=… lost=… duplicated=… misrouted=…``.
 """
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bus389.agencies import Agency
+from bus389.agencies import Agency, principals
 from bus389.chaos.checker import CheckReport, check, check_until_settled
 from bus389.chaos.consistency import ConsistencyReport, check_consistency
 from bus389.chaos.expectation import PolicyModel
@@ -35,9 +38,11 @@ from bus389.chaos.faults import BrokerFaults, ServiceProcess, bus389_argv
 from bus389.chaos.history import HistoryWriter, RunInfo, read_history
 from bus389.chaos.schedule import Fault, FaultKind, make_schedule
 from bus389.chaos.workload import Workload, WorkloadStats
+from bus389.consumers.router.audit_chain import ChainReport, verify_chains
 from bus389.errors import BusError, LocalKafkaError
 from bus389.localkafka import LocalCluster
-from bus389.settings import Settings, StoreSettings
+from bus389.settings import Settings, SigningSettings, StoreSettings
+from bus389.signing.registry_topic import first_offsets, issue_signing_key, load_registry, read_to_end
 
 __all__ = ["ChaosConfig", "ChaosResult", "run_chaos", "run_settings", "service_env", "summary_line"]
 
@@ -82,12 +87,15 @@ class ChaosResult:
     problems: list[str] = field(default_factory=list)
     """What makes the run itself unreliable (a publisher still running after the workload's end)."""
     consistency: ConsistencyReport | None = None
-    """The stores and the RPZ zone against the inboxes, once the services stopped (item 5)."""
+    """The stores and the RPZ zone against the inboxes, once the services stopped."""
+    audit: ChainReport | None = None
+    """The audit topic's hash chains and signed heads, verified once the services stopped."""
 
     @property
     def ok(self) -> bool:
         consistent = self.consistency is None or self.consistency.ok
-        return self.report.ok and not self.problems and consistent
+        chained = self.audit is None or self.audit.holds
+        return self.report.ok and not self.problems and consistent and chained
 
     def summary(self) -> str:
         return summary_line(self.report, faults=len(self.faults), published=self.workload.attempted)
@@ -129,6 +137,8 @@ def run_settings(settings: Settings, *, bootstrap: str, prefix: str, run_dir: Pa
         }
     )
     report = settings.report.model_copy(update={"group_id": f"{prefix}.market_surveillance.store"})
+    # Signed throughout: every member's and the router's key in the run's folder (issued by ``up``).
+    signing = SigningSettings(key_dir=run_dir / "keys", require=True, audit_head_every=50)
     return settings.model_copy(
         update={
             "bootstrap": bootstrap,
@@ -138,6 +148,7 @@ def run_settings(settings: Settings, *, bootstrap: str, prefix: str, run_dir: Pa
             "store": store,
             "ict": ict,
             "report": report,
+            "signing": signing,
         }
     )
 
@@ -170,6 +181,13 @@ def service_env(settings: Settings) -> dict[str, str]:
         "BUS389_ICT__AUTO_APPROVE_SENDERS": json.dumps([a.value for a in settings.ict.auto_approve_senders]),
         "BUS389_REPORT__GROUP_ID": settings.report.group_id,
         "BUS389_METRICS__LOG_LEVEL": settings.metrics.log_level,
+        **(
+            {"BUS389_SIGNING__KEY_DIR": str(settings.signing.key_dir)}
+            if settings.signing.key_dir is not None
+            else {}
+        ),
+        "BUS389_SIGNING__REQUIRE": "true" if settings.signatures_required else "false",
+        "BUS389_SIGNING__AUDIT_HEAD_EVERY": str(settings.signing.audit_head_every),
     }
 
 
@@ -228,6 +246,7 @@ class _Run:
             f"chaos: {len(report.created)} topics under {self.prefix}, replication factor "
             f"{report.replication_factor}, min.insync.replicas {self.settings.kafka.min_insync_replicas}"
         )
+        self.issue_keys()
         self.brokers = BrokerFaults(
             self.settings, data_dir=self.cluster.data_dir, base_port=self.settings.chaos.base_port
         )
@@ -236,6 +255,15 @@ class _Run:
             self.services[name] = ServiceProcess(name, bus389_argv(*args), env, self.run_dir / "logs")
             self.services[name].start()
         self.wait_ready()
+
+    def issue_keys(self) -> None:
+        """Every member's and the router's signing key, in the run's folder (0700; each key 0600)."""
+        key_dir = self.settings.signing.key_dir
+        assert key_dir is not None  # noqa: S101 — run_settings sets it
+        key_dir.mkdir(mode=0o700, exist_ok=True)
+        for owner in principals():
+            issue_signing_key(self.settings, owner, key_dir / f"{owner}.signing.pem")
+        self.echo(f"chaos: {len(principals())} signing keys issued into {key_dir}; unsigned events refused")
 
     def groups(self) -> dict[str, str]:
         s = self.settings
@@ -420,6 +448,7 @@ class _Run:
         )
         consistency = check_consistency(self.settings, wait_s=30.0)
         self.echo(f"chaos: stores and RPZ zone against the inboxes: {consistency.describe()}")
+        audit = self.verify_audit()
         return ChaosResult(
             run_dir=self.run_dir,
             topic_prefix=self.prefix,
@@ -432,7 +461,24 @@ class _Run:
             elapsed_s=time.monotonic() - started,
             problems=self.problems,
             consistency=consistency,
+            audit=audit,
         )
+
+    def verify_audit(self) -> ChainReport:
+        """``bus389 audit verify`` on this run's audit topic: every link, every signed head."""
+        topic = self.settings.topics.audit
+        report = verify_chains(
+            read_to_end(self.settings, topic),
+            load_registry(self.settings),
+            starts=first_offsets(self.settings, topic),
+        )
+        findings = "; ".join(f.describe() for f in report.findings)
+        verdict = "holds" if report.holds else f"is broken: {findings}"
+        self.echo(
+            f"chaos: the audit chain {verdict} ({report.records} records, {report.chains} chains, "
+            f"{report.signed_heads} signed heads)"
+        )
+        return report
 
     def heal(self) -> None:
         for line in self.brokers.heal():

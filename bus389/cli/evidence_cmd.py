@@ -44,6 +44,7 @@ def export(settings: Settings, case_ref: str, agency: str, out: Path) -> None:
     from bus389.codec import decode_event
     from bus389.errors import CodecError, InputError
     from bus389.evidence import build_bundle, select_audit_segment
+    from bus389.signing.events import signing_key_file
     from bus389.signing.keys import load_signing_key
     from bus389.signing.registry_topic import load_registry, read_to_end
 
@@ -60,7 +61,7 @@ def export(settings: Settings, case_ref: str, agency: str, out: Path) -> None:
         raise InputError(f"no event of case {case_ref!r} in the inbox of {reader.value}: nothing exported")
     ids = {dict(raw.headers).get("ce_id", b"").decode("utf-8", "replace") for raw in events}
     audit = select_audit_segment(read_to_end(settings, settings.topics.audit), ids)
-    key_file = settings.signing.key_file
+    key_file = signing_key_file(settings, reader.value)
     data = build_bundle(
         case_ref=case_ref,
         agency=reader,

@@ -282,7 +282,7 @@ class Publisher:
         self.topic = settings.topics.outbox(agency)
         self.transactional_id = transactional_id or publish_transactional_id(settings, agency)
         self._producer: Any = None
-        self._signer = EventSigner.from_settings(settings)
+        self._signer = EventSigner.from_settings(settings, agency.value)
         """Signs every event with the agency's key (``signing.key_file``); None: unsigned."""
         self._broken = False
         self.outcome_unknown = False

@@ -32,7 +32,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bus389.agencies import Agency, Topics
+from bus389.agencies import ROUTER, Agency, Topics
 from bus389.errors import ConfigError
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 
 ADMIN_USER = "admin"
 BROKER_USER = "broker"
-ROUTER_USER = "router"
+ROUTER_USER = ROUTER
 SUPER_USERS: tuple[str, ...] = (f"User:{ADMIN_USER}", f"User:{BROKER_USER}")
 CLUSTER_RESOURCE = "kafka-cluster"
 """The name of the one CLUSTER resource (as Kafka names it)."""

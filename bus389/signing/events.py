@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bus389.errors import BrokerError, BusError, SignatureError
@@ -47,6 +48,7 @@ __all__ = [
     "check_copy",
     "check_read",
     "header_map",
+    "signing_key_file",
     "verification_json",
 ]
 
@@ -62,6 +64,19 @@ def header_map(
     return {str(k): bytes(v or b"") for k, v in items}
 
 
+def signing_key_file(settings: Settings, owner: str) -> Path | None:
+    """The private key ``owner`` (an agency, or ``router``) signs with here: ``signing.key_file`` when
+    set (this process is one agency), else ``<signing.key_dir>/<owner>.signing.pem`` when that file
+    exists (a process that speaks for several), else None: unsigned."""
+    if settings.signing.key_file is not None:
+        return settings.signing.key_file
+    if settings.signing.key_dir is not None:
+        path = settings.signing.key_dir.expanduser() / f"{owner}.signing.pem"
+        if path.exists():
+            return path
+    return None
+
+
 class EventSigner:
     """Signs encoded events with one agency's key (``signing.key_file``)."""
 
@@ -69,9 +84,10 @@ class EventSigner:
         self.key = key
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EventSigner | None:
-        """The signer of ``signing.key_file``, or None when no key is configured (unsigned events)."""
-        path = settings.signing.key_file
+    def from_settings(cls, settings: Settings, owner: str) -> EventSigner | None:
+        """The signer of ``owner``'s events (:func:`signing_key_file`), or None when it has no key
+        (its events go out unsigned)."""
+        path = signing_key_file(settings, owner)
         return None if path is None else cls(load_signing_key(path))
 
     def headers(self, value: bytes, headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

@@ -18,8 +18,9 @@ from click.testing import CliRunner
 from bus389.agencies import Agency
 from bus389.chaos.checker import read_topic
 from bus389.chaos.history import read_history
-from bus389.chaos.run import ChaosConfig, run_chaos
+from bus389.chaos.run import ChaosConfig, run_chaos, service_env
 from bus389.chaos.schedule import FaultKind
+from bus389.cli.main import cli
 from bus389.kafka import make_producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -77,6 +78,20 @@ def test_a_short_chaos_run_loses_duplicates_and_misroutes_nothing(
     assert consistency.facts["so_store"] == consistency.facts["so_inbox"] > 0
     assert consistency.facts["rpz_domains"] > 0
 
+    # Signed throughout, and the audit trail survived the faults: `bus389 audit verify`'s check holds on
+    # the run's audit topic, every routed event's audit record is linked (none from before chaining),
+    # and the router's key signed heads of the chains.
+    audit = result.audit
+    assert audit is not None and audit.holds, log
+    assert audit.unchained == 0, log
+    assert audit.records > 0, log
+    assert audit.signed_heads >= audit.chains > 0, log
+    audit_cli = CliRunner().invoke(
+        cli, ["audit", "verify"], env=service_env(result.settings), catch_exceptions=False
+    )
+    assert audit_cli.exit_code == 0, audit_cli.output
+    assert "the audit chain holds" in audit_cli.output, audit_cli.output
+
     # The checker reads the real bus: plant a second copy of one delivered event, and a copy in an inbox
     # the policy never sends that event to; `bus389 chaos check` must count both and exit 1.
     history_path = result.run_dir / "history.jsonl"
@@ -97,8 +112,6 @@ def test_a_short_chaos_run_loses_duplicates_and_misroutes_nothing(
         producer.flush()
     finally:
         producer.close()
-    from bus389.cli.main import cli
-
     verdict = CliRunner().invoke(
         cli, ["chaos", "check", "--history", str(history_path)], catch_exceptions=False
     )

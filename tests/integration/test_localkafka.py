@@ -1,13 +1,15 @@
-"""`bus389 kafka up|down|status|kill|start` for real: JVMs on loopback, on ports 19092+ (never 9092).
+"""`bus389 kafka up|down|status|kill|start` for real: JVMs on loopback, never on 9092.
 
-Each test has its own data dir and its own ports (19092/19192, 19252, 19272/19372, 19412-14/19512-14),
-so none touches the shared development broker or another test's cluster.
+Each test has its own data dir and its own ports, found free when it starts (:func:`free_base_port`: a
+broker's client ports and, 100 above, its controller ports), so none touches the shared development
+broker, another test's cluster or anything else this machine runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,6 +55,16 @@ def data_dir(bus389_cli: Cli) -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def free_base_port(brokers: int = 1) -> int:
+    """A base port whose client ports (base…) and controller ports (base+100…) are all free now."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 28_000)
+        if all(port_free(base + i) and port_free(base + 100 + i) for i in range(brokers)):
+            return base
+    raise AssertionError("no free base port between 20000 and 28100 after 200 tries")
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,7 +89,8 @@ def state_of(data_dir: Path) -> Any:
 
 def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli, data_dir: Path) -> None:
     where = ["--data-dir", str(data_dir)]
-    port = ["--base-port", "19092"]
+    base = free_base_port()
+    port = ["--base-port", str(base)]
 
     before = bus389_cli("kafka", "status", *where)
     assert before.returncode == 1
@@ -85,7 +98,7 @@ def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli,
 
     up = bus389_cli("kafka", "up", *where, *port, env=HEAP)
     assert up.returncode == 0, up.stderr
-    assert "BUS389_BOOTSTRAP=127.0.0.1:19092" in up.stdout
+    assert f"BUS389_BOOTSTRAP=127.0.0.1:{base}" in up.stdout
     state = state_of(data_dir)
     [broker] = state["brokers"]
     pid = broker["pid"]
@@ -94,7 +107,7 @@ def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli,
 
     # The cluster answers a real client, with exactly the one broker we started, and `up` already made
     # Kafka's internal topics (no client has used a group or a transaction yet).
-    client = Settings(bootstrap="127.0.0.1:19092")
+    client = Settings(bootstrap=f"127.0.0.1:{base}")
     with make_admin(client) as admin, kafka_errors():
         assert broker_count(admin) == 1
         assert admin.describe_cluster()["cluster_id"] == state["cluster_id"]
@@ -112,14 +125,14 @@ def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli,
 
     status = bus389_cli("kafka", "status", *where)
     assert status.returncode == 0, status.stdout
-    assert f"broker 1: pid {pid}, port 19092, alive, unfenced" in status.stdout
+    assert f"broker 1: pid {pid}, port {base}, alive, unfenced" in status.stdout
     assert "cluster answers: yes" in status.stdout
 
     down = bus389_cli("kafka", "down", *where)
     assert down.returncode == 0, down.stderr
     assert f"broker 1 (pid {pid})" in down.stdout
     assert not pid_running(pid)
-    assert port_free(19092) and port_free(19192)
+    assert port_free(base) and port_free(base + 100)
 
     after = bus389_cli("kafka", "status", *where)
     assert after.returncode == 1
@@ -132,11 +145,12 @@ def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli,
 
 def test_up_refuses_a_port_someone_else_holds(bus389_cli: Cli, data_dir: Path) -> None:
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 19252))
+        squatter.bind(("127.0.0.1", 0))  # a port the kernel gives us: held, by someone else than Kafka
         squatter.listen()
-        result = bus389_cli("kafka", "up", "--data-dir", str(data_dir), "--base-port", "19252", env=HEAP)
+        held = squatter.getsockname()[1]
+        result = bus389_cli("kafka", "up", "--data-dir", str(data_dir), "--base-port", str(held), env=HEAP)
     assert result.returncode == 4
-    assert "port 127.0.0.1:19252" in result.stderr
+    assert f"port 127.0.0.1:{held}" in result.stderr
     assert "already taken" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (data_dir / "broker-1" / "server.properties").exists()  # refused before formatting
@@ -148,7 +162,8 @@ def test_up_that_times_out_shows_the_broker_log_and_stops_it(data_dir: Path) -> 
     lines and stop the broker (SIGKILL reaches a stopped process)."""
     timeout_s = 20
     env = {**os.environ, **HEAP, "BUS389_LOCAL__START_TIMEOUT_S": str(timeout_s)}
-    argv = bus389_argv("kafka", "up", "--data-dir", str(data_dir), "--base-port", "19272")
+    base = free_base_port()
+    argv = bus389_argv("kafka", "up", "--data-dir", str(data_dir), "--base-port", str(base))
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = data_dir / "broker-1" / "logs" / "server.log"
 
@@ -184,7 +199,7 @@ def test_up_that_times_out_shows_the_broker_log_and_stops_it(data_dir: Path) -> 
     broker = state_of(data_dir)["brokers"][0]
     assert broker["pid"] is None
     wait_for(
-        lambda: port_free(19272) and port_free(19372),
+        lambda: port_free(base) and port_free(base + 100),
         30,
         "the ports of the broker that did not come up in time to be free (it was left running)",
     )
@@ -195,10 +210,11 @@ def test_up_that_times_out_shows_the_broker_log_and_stops_it(data_dir: Path) -> 
 def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli, data_dir: Path) -> None:
     where = ["--data-dir", str(data_dir)]
     env = {**HEAP, "BUS389_LOCAL__START_TIMEOUT_S": "240"}
-    up = bus389_cli("kafka", "up", "--brokers", "3", "--base-port", "19412", *where, env=env, timeout=400)
+    base = free_base_port(3)
+    up = bus389_cli("kafka", "up", "--brokers", "3", "--base-port", str(base), *where, env=env, timeout=400)
     assert up.returncode == 0, up.stderr
     try:
-        bootstrap = "127.0.0.1:19412,127.0.0.1:19413,127.0.0.1:19414"
+        bootstrap = ",".join(f"127.0.0.1:{base + i}" for i in range(3))
         assert f"BUS389_BOOTSTRAP={bootstrap}" in up.stdout
         status = bus389_cli("kafka", "status", *where)
         assert status.returncode == 0, status.stdout
@@ -276,5 +292,5 @@ def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli,
         down = bus389_cli("kafka", "down", *where, timeout=200)
     assert down.returncode == 0, down.stderr
     assert down.stdout.count("broker ") == 3
-    for port in (19412, 19413, 19414, 19512, 19513, 19514):
+    for port in (*range(base, base + 3), *range(base + 100, base + 103)):
         assert port_free(port), port

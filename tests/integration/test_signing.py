@@ -1,9 +1,9 @@
 """Signed events on a real broker: the router verifies before routing, each recipient verifies its copy
 through redaction, and every attack of issue 13 is refused with its reason.
 
-The router here is the real :class:`RouterService` with the signature check wired in as the service
-will wire it (``RecordRouter(..., verifier=RouterVerifier.from_settings(settings))``); the tampering
-router is a test double of :class:`RecordRouter` that rewrites or removes one field of one copy.
+The router here is the real :class:`RouterService` (it verifies with the key registry and chains its
+audit records); the tampering router is a test double of :class:`RecordRouter`, put in its place through
+``RouterService.record_router``, that rewrites or removes one field of one copy.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from click.testing import CliRunner
 from bus389.agencies import Agency
 from bus389.cli.main import cli
 from bus389.codec import decode_event, encode_event, encode_value
-from bus389.consumers.router.audit_chain import AuditChain
 from bus389.consumers.router.records import Outgoing, RecordRouter, Routed
 from bus389.consumers.router.service import RouterService
 from bus389.events import Event
@@ -40,7 +39,7 @@ from bus389.routing.redaction import redact
 from bus389.runtime.inbox_loop import run_inbox_service
 from bus389.settings import Settings, SigningSettings
 from bus389.signing.disclosure import SD_HEADER, Disclosure
-from bus389.signing.events import RouterVerifier, check_read, header_map
+from bus389.signing.events import check_read, header_map
 from bus389.signing.registry_topic import issue_signing_key, read_registry, write_entries
 
 pytestmark = pytest.mark.integration
@@ -51,24 +50,10 @@ ICT_WITHHELD = ("seller.address", "seller.national_id", "seller.phone")
 """What the policy withholds from ICT (II.6: it acts on domains and sites, not on persons)."""
 
 
-class SigningRouterService(RouterService):
-    """The router with the signature check (and, for attacks, a tampering record router)."""
-
-    record_router: type[RecordRouter] = RecordRouter
-
-    def _read_audit(self) -> None:
-        super()._read_audit()
-        verifier = RouterVerifier.from_settings(self.settings)
-        chain = AuditChain.from_settings(self.settings)
-        self.router = self.record_router(
-            self.topics, self.policy, self.replies, verifier=verifier, chain=chain
-        )
-
-
 class SigningRouter(RouterThread):
     def __init__(self, settings: Settings, record_router: type[RecordRouter] = RecordRouter) -> None:
         super().__init__(settings)
-        self.service = SigningRouterService(settings, stop=self.stop_flag)
+        self.service = RouterService(settings, stop=self.stop_flag)
         self.service.record_router = record_router
 
 

@@ -132,3 +132,35 @@ def test_a_partition_that_does_not_start_at_offset_0_lost_its_head(tmp_path: Pat
     assert [f.describe() for f in report.findings] == [
         "head_removed: chain *, record 1/7: offsets 0..6 of the partition deleted"
     ]
+
+
+def test_after_forget_a_chain_continues_from_what_another_router_committed(tmp_path: Path) -> None:
+    """A rebalance: the partition went to another router, which extended the chain; when it comes
+    back, the first router must link to that router's last record, not to its own stale head."""
+    mine, registry = _signed_chain(tmp_path)
+    committed = _trail(mine, 3)  # offsets 0, 2, 4 routed here
+    other = AuditChain(lambda: heads_of(committed), key=mine.key)
+    theirs = other.link("t.outbox.tax/0", 6, b"event-3", b"audit record 3")  # routed by the other
+    trail = [*committed, Rec(0, 10, b"event-3", b"audit record 3", theirs)]
+    mine._load_heads = lambda: heads_of(trail)  # what the committed audit trail now holds
+    mine.forget()
+    assert not mine.loaded
+    mine.load()
+    back = mine.link("t.outbox.tax/0", 8, b"event-4", b"audit record 4")
+    assert dict(back)["bus389_chain_seq"] == b"4"
+    assert verify_chains([*trail, Rec(1, 11, b"event-4", b"audit record 4", back)], registry).holds
+
+
+def test_without_forget_a_stale_head_breaks_the_chain_and_verify_says_so(tmp_path: Path) -> None:
+    """Why the service forgets on a rebalance: linking to a stale head is caught as an insertion."""
+    mine, registry = _signed_chain(tmp_path)
+    committed = _trail(mine, 3)
+    other = AuditChain(lambda: heads_of(committed), key=mine.key)
+    theirs = other.link("t.outbox.tax/0", 6, b"event-3", b"audit record 3")
+    stale = mine.link("t.outbox.tax/0", 8, b"event-4", b"audit record 4")
+    trail = [
+        *committed,
+        Rec(0, 10, b"event-3", b"audit record 3", theirs),
+        Rec(1, 11, b"event-4", b"x", stale),
+    ]
+    assert [f.kind for f in verify_chains(trail, registry).findings] == ["inserted"]

@@ -26,6 +26,7 @@ from bus389.errors import BrokerError
 from bus389.events import build_event
 from bus389.routing.policy import load_policy
 from bus389.settings import RouterSettings, Settings
+from bus389.signing import registry_topic
 
 PREFIX = "t_rr"
 OUTBOX = TopicPartition(f"{PREFIX}.outbox.police", 0)
@@ -200,7 +201,9 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
     made = Cluster(outbox_records(6))
     monkeypatch.setattr(bus_kafka, "make_producer", lambda settings, **kw: FakeProducer(made))
     monkeypatch.setattr(bus_kafka, "make_consumer", lambda settings, **kw: FakeConsumer(made))
-    monkeypatch.setattr(router_service, "rebuild_from_audit", lambda settings, index: 0)
+    monkeypatch.setattr(router_service, "rebuild_from_audit", lambda settings, index, **kw: 0)
+    # The key registry and the audit chains' heads: read from topics that hold nothing yet.
+    monkeypatch.setattr(registry_topic, "read_to_end", lambda settings, topic, **kw: iter(()))
     yield made
 
 

@@ -149,7 +149,7 @@ class IctService:
         self.clock = clock
         self.decider = Decider(store, settings, clock=clock)
         self.topic = settings.topics.outbox(Agency.ICT)
-        self._signer = EventSigner.from_settings(settings)
+        self._signer = EventSigner.from_settings(settings, Agency.ICT.value)
         self.output_dir = Path(settings.ict.output_dir)
         self._producer_factory = producer_factory or (
             lambda: open_transactional_producer(settings, transactional_id(settings))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bus389.agencies import ROUTER
 from bus389.signing.keys import KeyRegistry, SigningKey
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ __all__ = [
     "ChainFinding",
     "ChainReport",
     "Head",
+    "HeadTracker",
     "heads_of",
     "printable",
     "link_hash",
@@ -111,22 +113,40 @@ class AuditChain:
         self._now = now or (lambda: datetime.now(UTC))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AuditChain:
-        """The router's chain: heads read from the audit topic, heads signed with ``signing.key_file``
-        (the router's key, issued by ``bus389 security issue router``) when one is set."""
+    def from_settings(cls, settings: Settings, *, heads: Mapping[str, Head] | None = None) -> AuditChain:
+        """The router's chain: heads read from the audit topic, heads signed with the router's key
+        (``signing.key_file``, or ``router.signing.pem`` in ``signing.key_dir``; issued by ``bus389
+        security issue router``) when one is set."""
+        from bus389.signing.events import signing_key_file
         from bus389.signing.keys import load_signing_key
         from bus389.signing.registry_topic import read_to_end
 
-        path = settings.signing.key_file
-        return cls(
+        path = signing_key_file(settings, ROUTER)
+        chain = cls(
             lambda: heads_of(read_to_end(settings, settings.topics.audit)),
             key=load_signing_key(path) if path is not None else None,
             head_every=settings.signing.audit_head_every,
             head_interval_s=settings.signing.audit_head_interval_s,
         )
+        if heads is not None:  # read with the rest of the trail at start-up: no second pass
+            chain._heads = dict(heads)
+        return chain
+
+    @property
+    def loaded(self) -> bool:
+        """Are the heads known (else the next record, or :meth:`load`, reads them from the audit topic)?"""
+        return self._heads is not None
+
+    def load(self) -> None:
+        """Read every chain's head now (the service does this between batches, retrying on failure)."""
+        self._heads = dict(self._load_heads())
+        self._chains.clear()
 
     def forget(self) -> None:
-        """Drop what is known of every chain: the heads are read again at the next record."""
+        """Drop what is known of every chain: the heads are read again (:meth:`load`, or the next record).
+
+        After a rebalance, a rejoin or a failed batch: a partition this router gets (back) may have been
+        advanced by another router meanwhile, and only the committed audit trail says how far."""
         self._heads = None
         self._chains.clear()
 
@@ -331,7 +351,7 @@ def _check_head(
     entry = registry.get(kid)
     if entry is None:
         return f"head seq {seq} is signed with unknown key {printable(kid)!r}"
-    if entry.owner != "router":
+    if entry.owner != ROUTER:
         return f"head seq {seq} is signed with a key of {entry.owner}, not the router's"
     try:
         moment = datetime.fromisoformat(signed_at.replace("Z", "+00:00"))
@@ -346,14 +366,25 @@ def _check_head(
     return None
 
 
-def heads_of(records: Iterable[Any]) -> dict[str, Head]:
-    """The head of every chain in ``records`` (the router's ``load_heads``: the highest seq seen)."""
-    heads: dict[str, Head] = {}
-    for raw in records:
+class HeadTracker:
+    """The head of every chain among the audit records it is shown (the highest seq seen), so that the
+    pass that rebuilds the reply index also finds the heads (:meth:`see` as its per-record hook)."""
+
+    def __init__(self) -> None:
+        self.heads: dict[str, Head] = {}
+
+    def see(self, raw: Any) -> None:
         headers = {str(k): bytes(v or b"") for k, v in (raw.headers or ())}
         chain, seq, digest = _text(headers, CHAIN), _text(headers, SEQ), _text(headers, HASH)
         if chain is None or seq is None or digest is None or not seq.isdigit():
-            continue
-        if chain not in heads or int(seq) > heads[chain].seq:
-            heads[chain] = Head(int(seq), digest)
-    return heads
+            return
+        if chain not in self.heads or int(seq) > self.heads[chain].seq:
+            self.heads[chain] = Head(int(seq), digest)
+
+
+def heads_of(records: Iterable[Any]) -> dict[str, Head]:
+    """The head of every chain in ``records`` (the router's ``load_heads``: the highest seq seen)."""
+    tracker = HeadTracker()
+    for raw in records:
+        tracker.see(raw)
+    return tracker.heads

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bus389.agencies import Agency
 from bus389.codec import decode_value
@@ -115,8 +115,15 @@ def _compact(event_id: str) -> bytes | str:
     return event_id
 
 
-def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: float = 60.0) -> int:
-    """Fill ``index`` from the committed audit records; return how many were read.
+def rebuild_from_audit(
+    settings: Settings,
+    index: ReplyIndex,
+    *,
+    timeout_s: float = 60.0,
+    also: Callable[[Any], None] | None = None,
+) -> int:
+    """Fill ``index`` from the committed audit records; return how many were read. ``also`` is shown
+    every record of the pass (the router finds its audit chains' heads in the same read).
 
     Reads every partition of the audit topic from the beginning to the end offsets taken at the start
     (the last stable offsets, since the consumer reads ``read_committed``). A record that does not
@@ -130,6 +137,8 @@ def rebuild_from_audit(settings: Settings, index: ReplyIndex, *, timeout_s: floa
     with closing(records):
         try:
             for raw in records:
+                if also is not None:
+                    also(raw)
                 try:
                     audit = decode_value(raw.value).record
                     index.record(

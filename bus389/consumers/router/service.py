@@ -39,6 +39,7 @@ from kafka import TopicPartition
 
 from bus389 import kafka as bus_kafka
 from bus389.agencies import Topics
+from bus389.consumers.router.audit_chain import AuditChain, HeadTracker
 from bus389.consumers.router.producer import RouterProducer, unusable
 from bus389.consumers.router.rebalance import RebalanceListener, give_back, rewind
 from bus389.consumers.router.records import RecordRouter, Routed
@@ -50,6 +51,7 @@ from bus389.recovery import Backoff, FailureKind, classify, fatal_error
 from bus389.routing.policy import Policy, load_policy
 from bus389.runtime.member import GroupMember
 from bus389.runtime.stop import StopFlag
+from bus389.signing.events import RouterVerifier
 
 __all__ = ["ROUTER_ERROR", "RecordRouter", "RouterService", "RouterStats"]
 
@@ -66,6 +68,10 @@ _TOPICS_WAIT_S = 30.0
 class RouterService:
     """The router's loop: poll a bounded batch, route it in one transaction, commit with its offsets."""
 
+    record_router: type[RecordRouter] = RecordRouter
+    """What turns one record into the records to write (a test double replaces it to play a tampering
+    router)."""
+
     def __init__(
         self,
         settings: Any,
@@ -80,7 +86,9 @@ class RouterService:
         self.policy = policy if policy is not None else load_policy(self.config.policy_path)
         self.stop = stop or StopFlag()
         self.replies = ReplyIndex()
-        self.router = RecordRouter(self.topics, self.policy, self.replies)
+        self.router = self.record_router(self.topics, self.policy, self.replies)
+        self.chain: AuditChain | None = None
+        """The audit hash chain (built with the trail's read-back, :meth:`_read_audit`)."""
         self.stats = RouterStats()
         self._metrics = count_metrics
         self._out = RouterProducer(settings, self.stop, self.stats)
@@ -127,9 +135,22 @@ class RouterService:
         return self.stats
 
     def _read_audit(self) -> None:
+        """Read what routing needs before the first batch: the key registry the signatures are checked
+        with, and, in one pass over the audit trail, the reply index and every audit chain's head."""
+        verifier = RouterVerifier.from_settings(self.settings)
         self.replies = ReplyIndex()
-        self.router = RecordRouter(self.topics, self.policy, self.replies)
-        rebuild_from_audit(self.settings, self.replies)
+        heads = HeadTracker()
+        rebuild_from_audit(self.settings, self.replies, also=heads.see)
+        self.chain = AuditChain.from_settings(self.settings, heads=heads.heads)
+        self.router = self.record_router(
+            self.topics, self.policy, self.replies, verifier=verifier, chain=self.chain
+        )
+
+    def _forget_chains(self) -> None:
+        """A partition this router gets (back) may have been advanced by another router: the chains'
+        heads are read again from the committed audit trail before the next batch."""
+        if self.chain is not None:
+            self.chain.forget()
 
     def _until_done(self, what: str, call: Callable[[], object]) -> bool:
         """Run ``call`` until it succeeds, backing off on transient failures; False when stopped first."""
@@ -179,6 +200,7 @@ class RouterService:
             poll_failures.reset()
             if self._rebalanced.is_set():
                 self._rebalanced.clear()
+                self._forget_chains()
                 if batch:
                     log.info("router: assignment changed while polling: %d event(s) read again", len(batch))
                     self._give_back(batch)
@@ -278,6 +300,7 @@ class RouterService:
         """
         self.stats.rejoins += 1
         self._rebalanced.clear()
+        self._forget_chains()
         self._member.replace(why)
 
     def _give_back(self, batch: list[Any]) -> None:
@@ -332,6 +355,11 @@ class RouterService:
         return self.router.route(raw, received_at=received_at)
 
     def _process(self, batch: list[Any]) -> None:
+        chain = self.chain
+        if chain is not None and not chain.loaded:
+            # Read outside the batch: a broker failure here is waited out, never a strike on an event.
+            if not self._until_done("read the audit chains' heads", chain.load):
+                return  # stopping: the batch was not committed and is read again by the next owner
         started = time.monotonic()
         try:
             results, commit_started = self._transact(batch)
@@ -390,6 +418,7 @@ class RouterService:
             exc,
         )
         self._rebalanced.clear()
+        self._forget_chains()  # a rebalance may have come with the failure (its flag just cleared)
         aborted = False if unusable(exc) else self._out.abort_quietly(type(exc).__name__)
         self._out.in_transaction = False
         if self._metrics:

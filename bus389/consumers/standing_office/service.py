@@ -265,7 +265,8 @@ class _Outbox:
         from bus389.signing.events import EventSigner
 
         encoded = encode_event(event)
-        signer = EventSigner.from_settings(self.settings)  # signed as every publisher signs, when keyed
+        # Signed as every publisher signs, when keyed.
+        signer = EventSigner.from_settings(self.settings, STANDING_OFFICE.value)
         headers = signer.headers(encoded.value, encoded.headers) if signer else list(encoded.headers)
         topic = self.settings.topics.outbox(STANDING_OFFICE)
         with kafka_errors(bootstrap=self.settings.bootstrap):
