@@ -268,13 +268,13 @@ def keys_revoke(settings: Settings, kid: str) -> None:
 @pass_settings
 def keys_export(settings: Settings, out: Path) -> None:
     """Write the key registry to a file, for checks with no broker (BUS389_SIGNING__REGISTRY_FILE)."""
+    from bus389.atomic_files import write_file
     from bus389.signing.registry_topic import read_registry
 
     registry = read_registry(settings)
     out = out.expanduser()
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(registry.to_text(), encoding="utf-8")
-    tmp.replace(out)
+    # An exclusive temporary file in the target's folder, renamed into place: never through a planted link.
+    write_file(out, registry.to_text().encode("utf-8"))
     click.echo(f"{len(registry)} key(s) of {settings.topics.keys} written to {out}")
 
 

@@ -1,6 +1,7 @@
 """Finding the Kafka jars and a Java to run them: a ``KAFKA_HOME``, or a one-time Maven fetch into the cache.
 
-The fetch runs ``mvn dependency:copy-dependencies`` on ``bus389/localkafka/pom.xml`` into
+The fetch (:func:`maven_fetch`, also the conformance suite's way to Apache Avro's Java jars) runs
+``mvn dependency:copy-dependencies`` on ``bus389/localkafka/pom.xml`` into
 ``<cache_dir>/kafka-<version>/libs`` and writes a marker file only when it completed, so an
 interrupted fetch is redone and a complete one is reused without touching the network.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ __all__ = [
     "classpath",
     "ensure_jars",
     "find_java",
+    "maven_fetch",
     "parse_java_major",
 ]
 
@@ -89,18 +91,44 @@ def ensure_jars(
     if kafka_home is not None:
         return _check_libs(kafka_home / "libs", f"KAFKA_HOME {kafka_home}")
     home = cache_dir / f"kafka-{version}"
+    libs = maven_fetch(
+        POM_PATH,
+        home,
+        f"Kafka {version}",
+        properties={"kafka.version": version},
+        echo=echo,
+        hint="install Maven, or set KAFKA_HOME to a Kafka distribution",
+    )
+    return _check_libs(libs, f"cache {home}")
+
+
+def maven_fetch(
+    pom: Path,
+    home: Path,
+    what: str,
+    *,
+    properties: Mapping[str, str] | None = None,
+    echo: Callable[[str], None] = lambda _: None,
+    hint: str = "install Maven",
+) -> Path:
+    """``home/libs``: the dependencies of ``pom``, copied there by Maven the first time only.
+
+    ``mvn dependency:copy-dependencies`` writes into ``home/libs.partial``, which replaces ``libs``
+    once it completed; a marker file then says so, and later calls return at once without the
+    network. An interrupted fetch leaves no marker and is redone. :class:`LocalKafkaError` when
+    Maven is missing or fails (its last lines in the message).
+    """
     libs = home / "libs"
     if (home / _MARKER).is_file():
-        return _check_libs(libs, f"cache {home}")
+        return libs
     mvn = shutil.which("mvn")
     if mvn is None:
         raise LocalKafkaError(
-            f"Kafka {version} is not in the cache ({home}) and mvn is not on PATH to fetch it: "
-            "install Maven, or set KAFKA_HOME to a Kafka distribution"
+            f"{what} is not in the cache ({home}) and mvn is not on PATH to fetch it: {hint}"
         )
-    if not POM_PATH.is_file():
-        raise LocalKafkaError(f"missing {POM_PATH}: cannot fetch Kafka without it")
-    echo(f"fetching Kafka {version} from Maven Central into {home} (once)")
+    if not pom.is_file():
+        raise LocalKafkaError(f"missing {pom}: cannot fetch {what} without it")
+    echo(f"fetching {what} from Maven Central into {home} (once)")
     partial = home / "libs.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -109,23 +137,22 @@ def ensure_jars(
         "-q",
         "-B",
         "-f",
-        str(POM_PATH),
+        str(pom),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={partial}",
-        f"-Dkafka.version={version}",
     ]
+    command += [f"-D{name}={value}" for name, value in (properties or {}).items()]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=_MVN_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LocalKafkaError(f"mvn failed to fetch Kafka {version}: {exc}") from exc
+        raise LocalKafkaError(f"mvn failed to fetch {what}: {exc}") from exc
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise LocalKafkaError(f"mvn failed to fetch Kafka {version} (exit {result.returncode}):\n{tail}")
+        raise LocalKafkaError(f"mvn failed to fetch {what} (exit {result.returncode}):\n{tail}")
     shutil.rmtree(libs, ignore_errors=True)
     partial.rename(libs)
-    jars = _check_libs(libs, f"cache {home}")
-    (home / _MARKER).write_text(f"kafka {version}\n")
-    return jars
+    (home / _MARKER).write_text(f"{what}\n", encoding="utf-8")
+    return libs
 
 
 def classpath(jars: KafkaJars) -> str:

@@ -1,8 +1,8 @@
 """Apache Avro's Java implementation for the conformance suite: its jars (fetched once) and its verdicts.
 
 The jars come from Maven Central with ``mvn dependency:copy-dependencies`` on ``java/pom.xml`` into
-``<cache_dir>/avro-<version>/libs`` (the cache of the local Kafka's jars), with a marker written only when
-the copy completed — the same scheme as :mod:`bus389.localkafka.fetch`, which is Kafka's alone. The
+``<cache_dir>/avro-<version>/libs`` (the cache of the local Kafka's jars), by the same fetch as Kafka's
+(:func:`bus389.localkafka.fetch.maven_fetch`: a marker written only when the copy completed). The
 harness ``java/AvroVerdicts.java`` runs as a single-file program: no build step.
 """
 
@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from bus389.localkafka.fetch import find_java
+from bus389.errors import LocalKafkaError
+from bus389.localkafka.fetch import find_java, maven_fetch
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 POM = JAVA_DIR / "pom.xml"
 HARNESS = JAVA_DIR / "AvroVerdicts.java"
-_MARKER = ".bus389-fetch-complete"
-_MVN_TIMEOUT_S = 900
 _JAVA_TIMEOUT_S = 600
 
 
@@ -38,39 +36,14 @@ def avro_version() -> str:
 
 
 def ensure_jars(cache_dir: Path) -> Path:
-    """The directory of Avro's jars, fetched with Maven on first use."""
+    """The directory of Avro's jars, fetched with Maven on first use (:func:`maven_fetch`)."""
     version = avro_version()
-    home = cache_dir / f"avro-{version}"
-    libs = home / "libs"
-    if (home / _MARKER).is_file() and any(libs.glob(f"avro-{version}.jar")):
-        return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise AvroJavaError(f"Avro {version} is not in the cache ({home}) and mvn is not on PATH to fetch it")
-    partial = home / "libs.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    command = [
-        mvn,
-        "-q",
-        "-B",
-        "-f",
-        str(POM),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={partial}",
-    ]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=_MVN_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AvroJavaError(f"mvn failed to fetch Avro {version}: {exc}") from exc
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise AvroJavaError(f"mvn failed to fetch Avro {version} (exit {result.returncode}):\n{tail}")
-    shutil.rmtree(libs, ignore_errors=True)
-    partial.rename(libs)
+        libs = maven_fetch(POM, cache_dir / f"avro-{version}", f"Avro {version}")
+    except LocalKafkaError as exc:
+        raise AvroJavaError(str(exc)) from exc
     if not any(libs.glob(f"avro-{version}.jar")):
         raise AvroJavaError(f"mvn fetched no avro-{version}.jar into {libs}")
-    (home / _MARKER).write_text(f"avro {version}\n", encoding="utf-8")
     return libs
 
 
