@@ -1,4 +1,4 @@
-"""The 3-broker cluster of the fault tests: its own ports (base 29092) and data dir, never the shared broker.
+"""The 3-broker cluster of the fault tests: its own ports (found free) and data dir, never the shared broker.
 
 Started once per test process by whichever test needs it first (``bus389 kafka up --brokers 3``, the same
 code), reused when already running in its data dir, stopped (and its data removed) when the process
@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from _ports import free_base_port
 from _wait import WaitTimeout, wait_for
 
 from bus389.chaos.faults import BrokerFaults
@@ -22,7 +23,6 @@ from bus389.errors import BusError
 from bus389.localkafka import LocalCluster, create_internal_topics
 from bus389.settings import ChaosSettings, Settings
 
-BASE_PORT = 29092
 HEAP = "384m"
 DATA_DIR = Path(tempfile.gettempdir()) / f"bus389-chaos-test-{getpass.getuser()}"
 
@@ -72,11 +72,13 @@ def shared_cluster() -> ChaosCluster:
     with _lock:
         if _cluster is None:
             settings = Settings(bootstrap="127.0.0.1:1")
-            local = LocalCluster(settings, data_dir=DATA_DIR, base_port=BASE_PORT, heap=HEAP)
+            local = LocalCluster(settings, data_dir=DATA_DIR, base_port=free_base_port(3), heap=HEAP)
             result = local.up(3)
             if not result.already_running:
                 atexit.register(_stop, local)
-            _cluster = ChaosCluster(result.bootstrap, local.data_dir, BASE_PORT)
+            state = local.load_state()  # a cluster already formatted in DATA_DIR keeps its own ports
+            assert state is not None, f"`kafka up` left no state in {DATA_DIR}"  # noqa: S101
+            _cluster = ChaosCluster(result.bootstrap, local.data_dir, state.base_port)
             warm_up(_cluster.settings())
         return _cluster
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _doc_runner import DocRunner, summary
+from _ports import free_base_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -26,24 +26,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DOCS = ["README.md", "docs/benchmarks.md", "deploy/prometheus/README.md"]
 """The user-facing documents with commands, in the order a reader meets them."""
-
-
-def _free_block(size: int, start: int) -> int:
-    """A port p with p..p+size-1 and p+100..p+100+size-1 all free (Kafka's client and quorum ports)."""
-    for base in range(start, start + 2000, 10):
-        wanted = [*range(base, base + size), *range(base + 100, base + 100 + size)]
-        if all(_free(port) for port in wanted):
-            return base
-    raise AssertionError(f"no free ports from {start}")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _copy_checkout(target: Path) -> None:
@@ -66,8 +48,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocRunner]:
     work = tmp_path_factory.mktemp("clone")
     home = tmp_path_factory.mktemp("home")
     _copy_checkout(work)
-    base = _free_block(1, 39092)
-    metrics = _free_block(3, 39464)
+    base = free_base_port()
+    metrics = free_base_port(3)
     # What the reader's terminal has: no venv on PATH, no BUS389_* but the demo's ports.
     path = ":".join(p for p in os.environ.get("PATH", "").split(":") if ".venv" not in p)
     env = {
@@ -76,13 +58,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocRunner]:
         "LANG": "C.UTF-8",
         "BUS389_LOCAL__CACHE_DIR": str(Path.home() / ".cache" / "bus389"),
     }
-    demo_env = {**env, "BUS389_DEMO_BASE_PORT": str(base), "BUS389_DEMO_METRICS_PORT": str(metrics)}
+    demo_env = {
+        **env,
+        "BUS389_DEMO_BASE_PORT": str(base),
+        "BUS389_DEMO_METRICS_PORT": str(metrics),
+        # Its own console and mail ports too: a developer's own demo may hold the defaults.
+        "BUS389_DEMO_WEB_PORT": str(free_base_port()),
+        "BUS389_DEMO_SMTP_PORT": str(free_base_port()),
+    }
     started = subprocess.run(
         ["bash", "deploy/demo.sh"], cwd=work, env=demo_env, capture_output=True, text=True, timeout=300
     )
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-        assert ". .venv/bin/activate" in started.stdout.splitlines()[-3]
+        next_steps = started.stdout.split("Next, in this folder, reach the bus389 command", 1)[-1]
+        assert "  . .venv/bin/activate\n" in next_steps, started.stdout[-3000:]
         # The reader follows the demo's last lines: the non-default ports it printed.
         env.update(BUS389_BOOTSTRAP=f"127.0.0.1:{base}", BUS389_LOCAL__BASE_PORT=str(base))
         yield DocRunner(work=work, env=env)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _ports import free_base_port, port_free
 from _wait import wait_for
 
 from bus389.chaos.faults import bus389_argv
@@ -53,26 +53,6 @@ def data_dir(bus389_cli: Cli) -> Iterator[Path]:
     if (path / "state.json").exists():
         bus389_cli("kafka", "down", "--data-dir", str(path), timeout=200)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def free_base_port(brokers: int = 1) -> int:
-    """A base port whose client ports (base…) and controller ports (base+100…) are all free now."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 28_000)
-        if all(port_free(base + i) and port_free(base + 100 + i) for i in range(brokers)):
-            return base
-    raise AssertionError("no free base port between 20000 and 28100 after 200 tries")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def pid_running(pid: int) -> bool:
@@ -132,7 +112,7 @@ def test_up_is_idempotent_status_tells_and_down_stops_only_ours(bus389_cli: Cli,
     assert down.returncode == 0, down.stderr
     assert f"broker 1 (pid {pid})" in down.stdout
     assert not pid_running(pid)
-    assert port_free(base) and port_free(base + 100)
+    assert port_free("127.0.0.1", base) and port_free("127.0.0.1", base + 100)
 
     after = bus389_cli("kafka", "status", *where)
     assert after.returncode == 1
@@ -199,7 +179,7 @@ def test_up_that_times_out_shows_the_broker_log_and_stops_it(data_dir: Path) -> 
     broker = state_of(data_dir)["brokers"][0]
     assert broker["pid"] is None
     wait_for(
-        lambda: port_free(base) and port_free(base + 100),
+        lambda: port_free("127.0.0.1", base) and port_free("127.0.0.1", base + 100),
         30,
         "the ports of the broker that did not come up in time to be free (it was left running)",
     )
@@ -293,4 +273,4 @@ def test_three_brokers_survive_a_killed_broker_and_take_it_back(bus389_cli: Cli,
     assert down.returncode == 0, down.stderr
     assert down.stdout.count("broker ") == 3
     for port in (*range(base, base + 3), *range(base + 100, base + 103)):
-        assert port_free(port), port
+        assert port_free("127.0.0.1", port), port

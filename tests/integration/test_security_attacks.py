@@ -1,7 +1,7 @@
 """Least privilege, tried as an attacker would, on a real secure Kafka (SASL_SSL, SCRAM, ACLs).
 
-The module starts its own broker with ``bus389 kafka up --secure`` on ports 39092/39192 with a
-temporary data dir (never the shared plaintext broker on 9092), creates the topics, applies the ACLs
+The module starts its own broker with ``bus389 kafka up --secure`` on ports found free when it starts,
+with a temporary data dir (never the shared plaintext broker on 9092), creates the topics, applies the ACLs
 and issues every agency's and the router's credentials through the real CLI. Each attack of
 :data:`ATTACKS` is then tried for real and must be refused or neutralised with nothing leaked and
 nothing written: "nothing written" is the target topic's end offsets read by the admin before and
@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _ports import free_base_port
 from _wait import wait_for
 from kafka import TopicPartition
 from pydantic import SecretStr
@@ -41,10 +42,10 @@ from bus389.config_file import load_settings
 from bus389.errors import BrokerError, BusError
 from bus389.events import build_event
 from bus389.kafka import kafka_errors, make_admin, make_consumer, make_producer
-from bus389.localkafka.processes import port_free as _port_free
 from bus389.security.acl import load_spec_file
 from bus389.security.admin import read_acls
 from bus389.settings import Settings
+from bus389.signing.events import EventSigner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout this test runs from (examples, deploy files)."""
@@ -52,12 +53,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 BUS389 = str(Path(sys.executable).with_name("bus389"))
-BASE_PORT = 39092
 PREFIX = "bus389"
 TOPICS = Topics(PREFIX)
 ROUTER_GROUP = f"{PREFIX}.router"
 _UP_ATTEMPTS = 4
-"""39092 is inside Linux's ephemeral port range: a client socket may hold it in TIME_WAIT for a minute."""
+"""A port found free can be taken before the broker binds it: ``up`` is tried again on other ports."""
 
 
 # --- the secure bus ----------------------------------------------------------------------------------
@@ -70,6 +70,8 @@ class SecureBus:
     data_dir: Path
     work: Path
     admin_config: Path
+    base_port: int = 0
+    """The broker's client port (its controller's is 100 above), chosen by ``_kafka_up``."""
     configs: dict[str, Path] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     """Everything every command and every refused client printed or raised, for the secret grep."""
@@ -118,17 +120,15 @@ class SecureBus:
 
 def _kafka_up(bus: SecureBus) -> None:
     for attempt in range(_UP_ATTEMPTS):
+        bus.base_port = free_base_port()
         result = bus.run(
-            "kafka", "up", "--secure", "--data-dir", str(bus.data_dir), "--base-port", str(BASE_PORT)
+            "kafka", "up", "--secure", "--data-dir", str(bus.data_dir), "--base-port", str(bus.base_port)
         )
         if result.returncode == 0:
             return
         taken = re.search(r"port 127\.0\.0\.1:(\d+) .*already taken", result.stderr)
         if taken is None or attempt == _UP_ATTEMPTS - 1:
             pytest.fail(f"kafka up --secure failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        port = int(taken.group(1))
-        # The same test `up` makes (SO_REUSEADDR, as the JVM binds): free once the holder lets it go.
-        wait_for(lambda p=port: _port_free("127.0.0.1", p), 120, f"port {port} to be free for the broker")
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +342,8 @@ def routed(bus: SecureBus) -> Routed:
     )
     assert result.returncode == 0, result.stderr
 
-    # The spoof: a valid police identity writes into its own outbox an event claiming to be the tax's.
+    # The spoof: a valid police identity writes into its own outbox an event claiming to be the tax's,
+    # signed with the police's own key (what a real police sender holds; the secure mode refuses unsigned).
     spoof = build_event(
         "suspect_seller",
         Agency.TAX,
@@ -354,12 +355,15 @@ def routed(bus: SecureBus) -> Routed:
         },
     )
     encoded = encode_event(spoof)
+    police_signer = EventSigner.from_settings(bus.as_("police"), Agency.POLICE.value)
+    assert police_signer is not None, "security issue police wrote no signing key into the police config"
+    spoof_headers = police_signer.headers(encoded.value, encoded.headers)
     dlq_before = bus.end_offsets(TOPICS.dlq)
     producer = make_producer(bus.as_("police"))
     try:
         with kafka_errors():
             producer.send(
-                TOPICS.outbox(Agency.POLICE), key=encoded.key, value=encoded.value, headers=encoded.headers
+                TOPICS.outbox(Agency.POLICE), key=encoded.key, value=encoded.value, headers=spoof_headers
             ).get(timeout=30)
     finally:
         producer.close()
@@ -741,7 +745,7 @@ def attack_no_tls(bus: SecureBus, _: Routed | None) -> str:
         )
     # A raw Kafka ApiVersions request, in the clear: the TLS port must not answer it as Kafka.
     body = struct.pack(">hhih", 18, 0, 42, len(b"attacker")) + b"attacker"
-    with socket.create_connection(("127.0.0.1", BASE_PORT), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", bus.base_port), timeout=5) as sock:
         sock.sendall(struct.pack(">i", len(body)) + body)
         try:
             answer = sock.recv(4096)
@@ -959,7 +963,7 @@ ATTACKS: list[Attack] = [
     Attack(
         "spoof_source",
         "police writes meta.source=tax into its own outbox",
-        "DLQ spoofed_source; 0 inbox copies; 0 audit records",
+        "DLQ wrong_key; 0 inbox copies; 0 audit records",
         attack_spoof,
         needs_routing=True,
     ),
