@@ -1,4 +1,4 @@
-"""The standing office's store: every event of its inbox, keyed by event id and sender, in SQLite or PostgreSQL.
+"""The standing office's store: its inbox's events, keyed by event id and sender, in SQLite or PostgreSQL.
 
 The URL chooses the database (``settings.store.standing_office_url``): ``sqlite:///relative/path``,
 ``sqlite:////absolute/path`` or ``sqlite:///:memory:`` (the default, embedded), or
@@ -480,27 +480,29 @@ class StandingOfficeStore:
             cur.execute(self._dialect.sql("SELECT value FROM so_meta WHERE name = ?"), ("schema_version",))
             found = cur.fetchone()
             version = int(found[0]) if found else SCHEMA_VERSION
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the standing office store has schema version {version}, newer than this bus389 "
-                    f"knows ({SCHEMA_VERSION}): upgrade bus389"
+            if version <= SCHEMA_VERSION:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target]:
+                        cur.execute(statement)
+                for ddl in _DDL:
+                    cur.execute(ddl)
+                cur.execute(
+                    self._dialect.upsert("so_meta", ("name", "value"), ("name",)),
+                    ("schema_version", str(SCHEMA_VERSION)),
                 )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target]:
-                    cur.execute(statement)
-            for ddl in _DDL:
-                cur.execute(ddl)
-            cur.execute(
-                self._dialect.upsert("so_meta", ("name", "value"), ("name",)),
-                ("schema_version", str(SCHEMA_VERSION)),
-            )
-            self._conn.commit()
+                self._conn.commit()
         except self._dialect.errors as exc:
             self._rollback()
             raise StoreError(f"the standing office store ({self.dialect}) failed: {exc}") from exc
         except BaseException:
             self._rollback()
             raise
+        if version > SCHEMA_VERSION:
+            self._rollback()
+            raise StoreError(
+                f"the standing office store has schema version {version}, newer than this bus389 "
+                f"knows ({SCHEMA_VERSION}): upgrade bus389"
+            )
 
     # --- writing --------------------------------------------------------------------------------------
 

@@ -189,6 +189,12 @@ def prepare_alerts(
     Raises :class:`InputError` for the file.
     """
     table = read_table(path, limits=settings.input)
+    return (table, *_prepare_rows(settings, table, id_key, now))
+
+
+def _prepare_rows(
+    settings: Settings, table: Table, id_key: AlertIdKey, now: datetime | None
+) -> tuple[list[ReadyAlert], list[Skipped], list[Rejected]]:
     rates = TaxRates(vat_bp=settings.tax.vat_rate_bp, pit_bp=settings.tax.pit_rate_bp)
     ready: list[ReadyAlert] = []
     skipped: list[Skipped] = []
@@ -215,7 +221,7 @@ def prepare_alerts(
             ready.append(built)
         else:
             rejected.append(built)
-    return table, ready, skipped, rejected
+    return ready, skipped, rejected
 
 
 def rejected_path(path: Path) -> Path:
@@ -255,8 +261,10 @@ def publish_alerts(
     a transaction fails (naming the alerts committed before it, which a re-run will not publish again,
     and those whose commit was not confirmed, which a re-run may safely publish again: same ids).
     """
+    table = read_table(path, limits=settings.input)
+    # After the file is read: a file that cannot be read makes no key.
     id_key = load_alert_id_key(settings.tax)
-    table, ready, skipped, rejected = prepare_alerts(settings, path, id_key=id_key, now=now)
+    ready, skipped, rejected = _prepare_rows(settings, table, id_key, now)
     report = AlertsReport(
         source=path,
         topic=settings.topics.outbox(AGENCY),
