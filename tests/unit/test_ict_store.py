@@ -88,10 +88,12 @@ def _schema_2_store(path: Path) -> None:
             VALUES ('r1', 'blocked', 'BLOCKED', 4, 'op', 'QĐ 45');
         INSERT INTO outbox (event_id, request_id, decision_kind, outcome, requester, request_published_at,
             needs_seq, created_at, key, value, headers, record, sent_at, sent_position)
-            VALUES ('res1', 'r1', 'blocked', 'BLOCKED', 'police', 2, 1, 4, X'6b', X'0001', '[]', '{}', 5, 'p0@9');
+            VALUES ('res1', 'r1', 'blocked', 'BLOCKED', 'police', 2, 1, 4, X'6b', X'0001', '[]', '{}', 5,
+                'p0@9');
         INSERT INTO leads VALUES ('l1', 'customs', 'Nguyễn Văn A', NULL, '["a.vn"]', '[]', '[]', 'mỹ phẩm',
             '[]', 'tóm tắt', NULL, 'AMBER', 'ROUTINE', 'rule', 1, 2, 'o/0/2', 'new', NULL, NULL, NULL);
-        INSERT INTO replies VALUES ('p1', 'case_outcome', 'police', 'res1', NULL, 'rule', 1, 2, 'o/0/3', '{}');
+        INSERT INTO replies
+            VALUES ('p1', 'case_outcome', 'police', 'res1', NULL, 'rule', 1, 2, 'o/0/3', '{}');
         UPDATE kv SET value = '1' WHERE name = 'blocklist_seq';
         """
     )

@@ -24,8 +24,8 @@ from _so_records import (
 from _so_store_v1 import KEYS, MAILED, REJECTED, REQUEST_ID, RESULT_ID, ROWS, SELLER_NAME, write_v1_store
 
 from bus389 import metrics
-from bus389.consumers.standing_office.service import StandingOfficeService, group_id
 from bus389.consumers.standing_office.answers import Answers
+from bus389.consumers.standing_office.service import StandingOfficeService, group_id
 from bus389.consumers.standing_office.store import SCHEMA_VERSION, StandingOfficeStore, UnusableEventError
 from bus389.errors import ConfigError, CorruptBodyError, StoreError
 from bus389.runtime.inbox_loop import InboxMessage
