@@ -266,6 +266,10 @@ class TaxSettings(_Group):
     """Personal income tax in basis points: 0.5 % for goods (Circular 40/2021/TT-BTC, App. I)."""
     dedup_timeout_s: float = Field(60.0, gt=0)
     """Upper bound on reading the tax outbox for the alerts already published."""
+    alert_id_key_file: Path | None = None
+    """The 0600 file holding the secret that keys the alert ids (see :mod:`bus389.producers.tax.id_key`).
+    Unset: ``~/.local/state/bus389/tax-alert-id.key``, created at the first publish. Set (production):
+    the file must exist; it is never created, so a lost key is noticed instead of silently replaced."""
 
 
 class WebSettings(_Group):

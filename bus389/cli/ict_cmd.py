@@ -124,7 +124,7 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
             if leads_line:  # stdout stays one request per line
                 _echo(leads_line, err=True)
             for row in rows:
-                targets = store.targets(row.event_id)
+                targets = store.targets(row.key)
                 _echo(
                     _json(
                         {
@@ -142,8 +142,7 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
                                 {"kind": t.kind, "value": t.value, "state": t.state} for t in targets
                             ],
                             "refused": [
-                                {"item": item, "reason": reason}
-                                for item, reason in store.refusals(row.event_id)
+                                {"item": item, "reason": reason} for item, reason in store.refusals(row.key)
                             ],
                         },
                     )
@@ -155,7 +154,7 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
                 _echo(leads_line)
             return
         for row in rows:
-            targets = store.targets(row.event_id)
+            targets = store.targets(row.key)
             state = "" if row.state == RequestState.PENDING else f"  [{row.state}]"
             _echo(
                 f"{row.event_id}  {row.action}  from {row.requester}  {row.urgency}  "
@@ -169,22 +168,29 @@ def pending(settings: Settings, show_all: bool, as_json: bool) -> None:
                 _echo(f"    expires: {_iso(row.expires_at)}")
             for t in targets:
                 _echo(f"    {t.kind:6} {t.value}" + ("" if t.state == "accepted" else f"  ({t.state})"))
-            for item, reason in store.refusals(row.event_id):
+            for item, reason in store.refusals(row.key):
                 _echo(f"    refused {item}: {reason}")
         _echo(f"{len(rows)} request(s)")
         if leads_line:
             _echo(leads_line)
 
 
+_FROM_HELP = "The agency that sent it, when several sent one under this id (see `bus389 ict pending`)."
+
+
 @ict.command("approve")
 @click.argument("request_id")
 @click.option("--note", default=None, help="Sent to the requester with the result.")
 @click.option("--operator", default=None, help="Who decides [default: your login name].")
+@click.option("--from", "requester", default=None, metavar="AGENCY", help=_FROM_HELP)
 @pass_settings
-def approve(settings: Settings, request_id: str, note: str | None, operator: str | None) -> None:
+def approve(
+    settings: Settings, request_id: str, note: str | None, operator: str | None, requester: str | None
+) -> None:
     """Approve a pending request: its screened items are blocked (an UNBLOCK request: lifted).
 
-    REQUEST_ID is the request's event id or its first characters (see `bus389 ict pending`).
+    REQUEST_ID is the request's event id or its first characters (see `bus389 ict pending`). A request
+    is its id and its sender: if two agencies sent one under the same id, say which with --from.
 
     \b
     Example:
@@ -192,9 +198,11 @@ def approve(settings: Settings, request_id: str, note: str | None, operator: str
       bus389 ict approve 3f2a9c1e-0b7d-4c1e-9a55-2b1f0d6e7a10 --note "QĐ 45/QĐ-STTTT"
     """
     with _decider(settings) as decider:
-        row, outcome = decider.approve(request_id, actor=operator or _operator_name(), note=note)
-        targets = decider.store.targets(row.event_id)
-        refusals = decider.store.refusals(row.event_id)
+        row, outcome = decider.approve(
+            request_id, actor=operator or _operator_name(), note=note, requester=requester
+        )
+        targets = decider.store.targets(row.key)
+        refusals = decider.store.refusals(row.key)
     _echo(f"request {row.event_id} from {row.requester}: {outcome}")
     for t in targets:
         _echo(f"    {t.kind:6} {t.value}  ({t.state})")
@@ -207,18 +215,24 @@ def approve(settings: Settings, request_id: str, note: str | None, operator: str
 @click.argument("request_id")
 @click.option("--reason", required=True, help="Why: sent to the requester with the result.")
 @click.option("--operator", default=None, help="Who decides [default: your login name].")
+@click.option("--from", "requester", default=None, metavar="AGENCY", help=_FROM_HELP)
 @pass_settings
-def reject(settings: Settings, request_id: str, reason: str, operator: str | None) -> None:
+def reject(
+    settings: Settings, request_id: str, reason: str, operator: str | None, requester: str | None
+) -> None:
     """Reject a pending request; the requester receives REJECTED with the reason.
 
-    REQUEST_ID is the request's event id or its first characters (see `bus389 ict pending`).
+    REQUEST_ID is the request's event id or its first characters (see `bus389 ict pending`); --from
+    names its sender when two agencies sent one under the same id.
 
     \b
     Example:
       bus389 ict reject 3f2a9c1e --reason "Thiếu căn cứ pháp lý: cần quyết định của cơ quan có thẩm quyền"
     """
     with _decider(settings) as decider:
-        row = decider.reject(request_id, actor=operator or _operator_name(), reason=reason)
+        row = decider.reject(
+            request_id, actor=operator or _operator_name(), reason=reason, requester=requester
+        )
     _echo(f"request {row.event_id} from {row.requester}: REJECTED")
     _echo(f"decision stored; {_service_hint(settings)}", err=True)
 
@@ -310,6 +324,13 @@ def leads(settings: Settings, show_all: bool, as_json: bool) -> None:
 @click.option(
     "--signs-of-crime", is_flag=True, help="The inspection found signs of crime: the police get it too."
 )
+@click.option(
+    "--from",
+    "sender",
+    default=None,
+    metavar="AGENCY",
+    help="The agency that sent the lead, when several sent one under this id (see `bus389 ict leads`).",
+)
 @pass_settings
 def inspected(
     settings: Settings,
@@ -318,6 +339,7 @@ def inspected(
     operator: str | None,
     finding: str | None,
     signs_of_crime: bool,
+    sender: str | None,
 ) -> None:
     """Mark a lead inspected, so that it no longer counts as new. Blocks nothing.
 
@@ -338,13 +360,22 @@ def inspected(
     from bus389.errors import InputError
 
     with open_store(settings.store.ict_url) as store:
-        found = store.find_leads(lead_id)
+        found = [r for r in store.find_leads(lead_id) if sender is None or r.sender == sender]
+        exact = [r for r in found if r.event_id == lead_id.strip().lower()]
+        found = exact or found
         if not found:
-            raise InputError(f"no lead {lead_id!r} (see `bus389 ict leads --all`)")
-        if len(found) > 1 and not any(row.event_id == lead_id.lower() for row in found):
-            ids = ", ".join(row.event_id for row in found)
+            by = f" from {sender}" if sender is not None else ""
+            raise InputError(f"no lead{by} {lead_id!r} (see `bus389 ict leads --all`)")
+        if len({r.event_id for r in found}) > 1:
+            ids = ", ".join(dict.fromkeys(r.event_id for r in found))
             raise InputError(f"{lead_id!r} names several leads ({ids}): type more of the id")
-        row = next((r for r in found if r.event_id == lead_id.lower()), found[0])
+        if len(found) > 1:
+            senders = ", ".join(r.sender for r in found)
+            raise InputError(
+                f"lead {found[0].event_id} was sent by several agencies ({senders}): "
+                "say which with --from AGENCY"
+            )
+        row = found[0]
         if row.state == LeadState.INSPECTED:
             _echo(f"lead {row.event_id} was inspected already by {row.inspected_by}")
             return
@@ -353,7 +384,9 @@ def inspected(
         if finding is not None:
             _publish_inspection(settings, row, finding.upper(), signs_of_crime, inspected_at, who, note)
         with store.transaction():
-            store.set_lead_inspected(row.event_id, inspected_at=inspected_at, inspected_by=who, note=note)
+            store.set_lead_inspected(
+                row.event_id, row.sender, inspected_at=inspected_at, inspected_by=who, note=note
+            )
     _echo(f"lead {row.event_id} ({row.seller_name}, from {row.sender}): inspected")
 
 

@@ -31,7 +31,11 @@ def tax() -> None:
     help="Publish the valid rows and write the rejected ones (with a reason column) to "
     "<FILE stem>.rejected.csv beside FILE.",
 )
-@click.option("--dry-run", is_flag=True, help="Check the file and report; send, read and write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the file and report; send, read and write nothing (but the alert-id key on first use).",
+)
 @pass_settings
 def publish_alerts(settings: Settings, file: Path, skip_invalid: bool, dry_run: bool) -> None:
     """Publish the sellers of FILE (.xlsx or .csv) as tax_discrepancy alerts from the tax outbox.
@@ -44,9 +48,10 @@ def publish_alerts(settings: Settings, file: Path, skip_invalid: bool, dry_run: 
 
     Every row is checked first: a bad row is reported as `row N, column "...": problem`, and nothing
     is published until the file is clean (or --skip-invalid). Re-running a file publishes no
-    duplicates: each alert's event id comes from the tax code (or account), platform and period, and
-    the ids already on the tax outbox are left out. Exit status 1 when rows were rejected without
-    --skip-invalid.
+    duplicates: each alert's event id comes from the tax code (or account), platform and period,
+    keyed with the tax office's alert-id key (BUS389_TAX__ALERT_ID_KEY_FILE, by default created 0600
+    in ~/.local/state/bus389 at the first run: back it up), and the ids already on the tax outbox are
+    left out. Exit status 1 when rows were rejected without --skip-invalid.
 
     \b
     Example:

@@ -199,7 +199,7 @@ def operator(settings: Settings, *args: str) -> str:
 
 def request_state(settings: Settings, request_id: str) -> str | None:
     with open_store(settings.store.ict_url) as store:
-        row = store.request(request_id)
+        [row] = store.requests_with_id(request_id) or [None]
         return row.state if row else None
 
 

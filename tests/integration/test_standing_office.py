@@ -2,7 +2,8 @@
 
 Events are written straight into ``<prefix>.inbox.market_surveillance`` with the codec (as the router
 would write them, router headers included), so this test needs only the broker and the service.
-A second test runs the store and the report against a real PostgreSQL server started for it.
+Further tests run the store and the report against a real PostgreSQL server started for them, and migrate
+a PostgreSQL store of the first schema (keyed by event id alone) in place.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _so_store_v1 import KEYS, MAILED, REQUEST_ID, RESULT_ID, ROWS, SELLER_NAME, write_v1_store
 from _wait import wait_for
 from click.testing import CliRunner
 
@@ -34,7 +36,7 @@ from bus389.cli.main import cli
 from bus389.codec import encode_event
 from bus389.consumers.standing_office.report import Period, build_report
 from bus389.consumers.standing_office.service import run_standing_office
-from bus389.consumers.standing_office.store import StandingOfficeStore
+from bus389.consumers.standing_office.store import SCHEMA_VERSION, StandingOfficeStore
 from bus389.events import Event, build_event
 from bus389.kafka import kafka_errors, make_producer
 from bus389.runtime.stop import StopFlag
@@ -439,3 +441,42 @@ def test_store_and_report_on_postgresql(postgres_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("\ufeffBáo cáo sáu tháng 2021-H1")
     assert "1250000000" in result.stdout
+
+
+def test_a_postgresql_store_keyed_by_id_alone_is_migrated_in_place(postgres_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        write_v1_store(lambda sql, params: conn.execute(sql, params), placeholder="%s")
+    with StandingOfficeStore.open(postgres_url) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.count_events() == len(ROWS)
+        request = store.get(REQUEST_ID)
+        assert request is not None and (request.source, request.sender_rank, request.offset) == (
+            "police",
+            0,
+            41,
+        )
+        assert request.record["seller"]["name"].encode() == SELLER_NAME.encode()
+        assert [(k.kind, k.value) for k in store.keys_of([request.key])[request.key]] == [
+            (kind, value) for _, kind, value, _ in KEYS
+        ]
+        assert [e.event_id for e in store.replies([REQUEST_ID], [])] == [RESULT_ID]
+        assert store.get_meta(MAILED[0]) == MAILED[1]
+        assert len(store.rejected()) == 1
+        # Keyed by sender now: the same id from customs is a second event; a replay of either, nothing.
+        squatter = _events()["customs_seller"].to_avro()
+        squatter["meta"] = {**squatter["meta"], "event_id": REQUEST_ID}
+        assert store.add_event(squatter)
+        assert not store.add_event(squatter)
+        assert [(e.source, e.sender_rank) for e in store.with_id(REQUEST_ID)] == [
+            ("police", 0),
+            ("customs", 1),
+        ]
+        kept = store.get(REQUEST_ID)
+        assert kept is not None and kept.source == "police" and kept.event_type == "domain_block_request"
+    with StandingOfficeStore.open(postgres_url) as again:  # reopening migrates nothing more
+        assert again.count_events() == len(ROWS) + 1
+    with psycopg.connect(postgres_url) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'so_%'")}
+    assert tables == {"so_events", "so_event_keys", "so_rejected", "so_meta"}

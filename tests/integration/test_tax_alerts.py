@@ -1,26 +1,34 @@
-"""``bus389 tax publish-alerts`` end to end on a real broker: publish, re-publish, bad rows, --skip-invalid.
+"""``bus389 tax publish-alerts`` end to end on a real broker: publish, re-publish, bad rows, --skip-invalid,
+and an agency that publishes first under the ids it can work out (the README's attack row 69).
 
-Each test has its own topic prefix (its own tax outbox); the command runs as a real subprocess and
-the outbox is read back ``read_committed`` and decoded with the codec.
+Each test has its own topic prefix (its own tax outbox) and its own 0600 alert-id key; the command runs
+as a real subprocess and the outbox is read back ``read_committed`` and decoded with the codec.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+from _router_support import RouterThread, publish, read_inboxes, router_settings, suspect_seller, wait_routed
 from kafka import TopicPartition
 
 from bus389.agencies import Agency
 from bus389.codec import decode_value
+from bus389.consumers.router.dlq import read_dead_letters
+from bus389.events import build_event
 from bus389.kafka import kafka_errors, make_consumer, make_producer
 from bus389.producers.tax.alerts import alert_event_id
 from bus389.producers.tax.dedup import published_event_ids
+from bus389.producers.tax.id_key import AlertIdKey
 from bus389.producers.tax.publish import prepare_alerts
 from bus389.schemas.catalog import load_catalog
 from bus389.settings import Settings
@@ -33,10 +41,26 @@ SAMPLE_CSV = REPO_ROOT / "examples" / "tax_undeclared_sellers.csv"
 ALERTS_IN_SAMPLE = 11  # 12 rows, one with nothing undeclared
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+KEY = "integration-test alert-id key of the tax office"
+PUBLIC_NAMESPACE = uuid.UUID("5b6f0c1e-3d38-5c1a-9a57-38902021a389")
+"""The namespace of the alert ids before they were keyed: public, so any agency could work them out."""
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    return {"BUS389_BOOTSTRAP": settings.bootstrap, "BUS389_TOPIC_PREFIX": settings.topic_prefix}
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    """The tax office's alert-id key for this test (0600), named by ``BUS389_TAX__ALERT_ID_KEY_FILE``."""
+    path = tmp_path / "tax-alert-id.key"
+    path.write_text(KEY + "\n", encoding="utf-8")
+    os.chmod(path, 0o600)
+    return path
+
+
+def _env(settings: Settings, key_file: Path) -> dict[str, str]:
+    return {
+        "BUS389_BOOTSTRAP": settings.bootstrap,
+        "BUS389_TOPIC_PREFIX": settings.topic_prefix,
+        "BUS389_TAX__ALERT_ID_KEY_FILE": str(key_file),
+    }
 
 
 def _outbox(settings: Settings) -> list[Any]:
@@ -70,8 +94,10 @@ def _summary(output: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
 
 
-def test_publish_the_sample_then_again_publishes_no_duplicates(settings: Settings, bus389_cli: Cli) -> None:
-    first = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(settings))
+def test_publish_the_sample_then_again_publishes_no_duplicates(
+    settings: Settings, bus389_cli: Cli, key_file: Path
+) -> None:
+    first = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(settings, key_file))
     assert first.returncode == 0, first.stdout + first.stderr
     summary = _summary(first.stdout)
     assert summary["rows read"] == "12"
@@ -116,17 +142,17 @@ def test_publish_the_sample_then_again_publishes_no_duplicates(settings: Setting
         pit = (undeclared * Decimal("0.005")).quantize(Decimal(1), rounding=ROUND_HALF_UP)
         assert event["estimated_tax_owed_vnd"] == int(vat + pit)
         platform = event["accounts"][0]["platform"]
-        expected_id = alert_event_id(row["MST"] or None, account, platform, event["period"])
+        expected_id = alert_event_id(KEY.encode(), row["MST"] or None, account, platform, event["period"])
         assert event["meta"]["event_id"] == expected_id
     khanh = next(e for e in events if e["seller"]["name"] == "Bùi Quốc Khánh")
     assert khanh["meta"]["urgency"] == "PRIORITY"
 
-    again = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(settings))
+    again = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(settings, key_file))
     assert again.returncode == 0, again.stdout + again.stderr
     assert _summary(again.stdout)["events published"] == "0"
     assert _summary(again.stdout)["already published"] == str(ALERTS_IN_SAMPLE)
     # The CSV export of the same sheet is the same alerts: nothing new either.
-    as_csv = bus389_cli("tax", "publish-alerts", str(SAMPLE_CSV), env=_env(settings))
+    as_csv = bus389_cli("tax", "publish-alerts", str(SAMPLE_CSV), env=_env(settings, key_file))
     assert as_csv.returncode == 0, as_csv.stdout + as_csv.stderr
     assert _summary(as_csv.stdout)["events published"] == "0"
     assert _summary(as_csv.stdout)["already published"] == str(ALERTS_IN_SAMPLE)
@@ -143,17 +169,17 @@ def _sample_with_a_bad_row(tmp_path: Path) -> Path:
 
 
 def test_a_bad_row_publishes_nothing_then_skip_invalid_publishes_the_rest(
-    settings: Settings, bus389_cli: Cli, tmp_path: Path
+    settings: Settings, bus389_cli: Cli, tmp_path: Path, key_file: Path
 ) -> None:
     path = _sample_with_a_bad_row(tmp_path)
-    blocked = bus389_cli("tax", "publish-alerts", str(path), env=_env(settings))
+    blocked = bus389_cli("tax", "publish-alerts", str(path), env=_env(settings, key_file))
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     assert "row 11, column \"Sàn TMĐT\": unknown platform 'Amazon'" in blocked.stderr
     assert _summary(blocked.stdout)["rejected"] == "1"
     assert _outbox(settings) == []
     assert not (tmp_path / "ds_thang_7.rejected.csv").exists()
 
-    skipping = bus389_cli("tax", "publish-alerts", str(path), "--skip-invalid", env=_env(settings))
+    skipping = bus389_cli("tax", "publish-alerts", str(path), "--skip-invalid", env=_env(settings, key_file))
     assert skipping.returncode == 0, skipping.stdout + skipping.stderr
     summary = _summary(skipping.stdout)
     assert summary["events published"] == str(ALERTS_IN_SAMPLE - 1)
@@ -175,15 +201,17 @@ def test_a_bad_row_publishes_nothing_then_skip_invalid_publishes_the_rest(
     # The clerk fixes the rejected file and publishes it: only that alert is new.
     fixed = tmp_path / "ds_thang_7_sua.csv"
     fixed.write_text(raw.decode("utf-8-sig").replace(",Amazon,", ",Sendo,"), encoding="utf-8-sig", newline="")
-    last = bus389_cli("tax", "publish-alerts", str(fixed), env=_env(settings))
+    last = bus389_cli("tax", "publish-alerts", str(fixed), env=_env(settings, key_file))
     assert last.returncode == 0, last.stdout + last.stderr
     assert _summary(last.stdout)["events published"] == "1"
     assert len(_outbox(settings)) == ALERTS_IN_SAMPLE
 
 
-def test_an_aborted_transaction_does_not_count_as_published(settings: Settings, bus389_cli: Cli) -> None:
+def test_an_aborted_transaction_does_not_count_as_published(
+    settings: Settings, bus389_cli: Cli, key_file: Path
+) -> None:
     """Dedup reads read_committed: an alert whose transaction was aborted is still to publish."""
-    _, ready, _, _ = prepare_alerts(settings, SAMPLE_XLSX)
+    _, ready, _, _ = prepare_alerts(settings, SAMPLE_XLSX, id_key=AlertIdKey(KEY.encode()))
     first = ready[0].outgoing
     producer = make_producer(settings, transactional_id=f"{settings.topic_prefix}.tax.publish.aborted")
     try:
@@ -201,8 +229,58 @@ def test_an_aborted_transaction_does_not_count_as_published(settings: Settings, 
         producer.close()
     assert published_event_ids(settings) == set()
 
-    result = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(settings))
+    result = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(settings, key_file))
     assert result.returncode == 0, result.stdout + result.stderr
     assert _summary(result.stdout)["events published"] == str(ALERTS_IN_SAMPLE)
     assert _summary(result.stdout)["already published"] == "0"
     assert first.event_id in published_event_ids(settings)
+
+
+def _public_id(fields: dict[str, Any]) -> str:
+    """The id another agency can work out from an alert's seller, platform and period alone: the
+    formula before the key (uuid5 of public inputs)."""
+    [account] = fields["accounts"]
+    identity = fields["seller"]["tax_code"] or "account:" + account["account"].casefold()
+    name = f"tax_discrepancy|{identity}|{account['platform']}|{fields['period']}"
+    return str(uuid.uuid5(PUBLIC_NAMESPACE, name))
+
+
+def test_an_agency_publishing_first_under_predictable_ids_takes_no_tax_alert(
+    make_settings: Callable[..., Settings],
+    unique_group: Callable[..., str],
+    bus389_cli: Cli,
+    key_file: Path,
+) -> None:
+    """Row 69: the police publish first under every id they can work out for the tax office's sheet
+    (the formula that used public inputs only, and a guess at the key); the tax alerts still route."""
+    rsettings = router_settings(make_settings, unique_group)
+    guessed_key = AlertIdKey(b"the police's guess at the tax key, 32 chars+")
+    ready = prepare_alerts(rsettings, SAMPLE_XLSX, id_key=guessed_key)[1]
+    claims = [*(_public_id(r.alert.fields) for r in ready), *(r.event_id for r in ready)]
+    assert len(set(claims)) == 2 * ALERTS_IN_SAMPLE
+    squatters = [
+        build_event(
+            "suspect_seller",
+            Agency.POLICE,
+            {**suspect_seller(Agency.POLICE).to_json_dict(), "meta": {"sensitivity": "AMBER"}},
+            event_id=claim,
+        )
+        for claim in claims
+    ]
+    with RouterThread(rsettings):
+        publish(rsettings, squatters)
+        wait_routed(rsettings, audit=len(squatters))
+        result = bus389_cli("tax", "publish-alerts", str(SAMPLE_XLSX), env=_env(rsettings, key_file))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _summary(result.stdout)["events published"] == str(ALERTS_IN_SAMPLE)
+        wait_routed(rsettings, audit=len(squatters) + ALERTS_IN_SAMPLE)
+
+    assert read_dead_letters(rsettings) == []  # no id_taken: the police could claim none of the tax ids
+    alerts = [
+        decode_value(r.value).record
+        for r in read_inboxes(rsettings)[Agency.MARKET_SURVEILLANCE]
+        if dict(r.headers)["ce_type"].startswith(b"vn.bcd389.tax_discrepancy.")
+    ]
+    assert len(alerts) == ALERTS_IN_SAMPLE
+    assert {a["meta"]["source"] for a in alerts} == {"tax"}
+    assert not {a["meta"]["event_id"] for a in alerts} & set(claims)

@@ -66,7 +66,7 @@ def _pending_request(settings: Settings) -> str:
 
 def _state(settings: Settings, request_id: str) -> str:
     with open_store(settings.store.ict_url) as store:
-        row = store.request(request_id)
+        [row] = store.requests_with_id(request_id) or [None]
     assert row is not None
     return row.state
 

@@ -22,6 +22,7 @@ from bus389.codec import encode_event
 from bus389.errors import PublishError
 from bus389.events import build_event
 from bus389.producers.publisher import OutgoingEvent, Publisher
+from bus389.producers.tax.id_key import AlertIdKey
 from bus389.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +186,7 @@ def test_tax_publish_says_unconfirmed_alerts_may_be_there_and_a_rerun_is_safe(
 
     settings = Settings(bootstrap="127.0.0.1:1", topic_prefix="t_unit", kafka={"transaction_chunk_events": 4})
     monkeypatch.setattr(tax_publish, "published_event_ids", lambda *_a, **_k: set())
+    monkeypatch.setattr(tax_publish, "load_alert_id_key", lambda *_a, **_k: AlertIdKey(b"k" * 32))
     producer = _ChunkProducer(kerr.NotCoordinatorError(), fail_at=1)
     _fake_kafka(monkeypatch, settings, producer)
     with pytest.raises(PublishError) as raised:
@@ -210,6 +212,7 @@ def test_tax_publish_with_nothing_committed_and_an_unconfirmed_commit_never_says
 
     settings = Settings(bootstrap="127.0.0.1:1", topic_prefix="t_unit")
     monkeypatch.setattr(tax_publish, "published_event_ids", lambda *_a, **_k: set())
+    monkeypatch.setattr(tax_publish, "load_alert_id_key", lambda *_a, **_k: AlertIdKey(b"k" * 32))
     producer = _ChunkProducer(kerr.RequestTimedOutError(), fail_at=0)
     _fake_kafka(monkeypatch, settings, producer)
     with pytest.raises(PublishError) as raised:

@@ -294,7 +294,7 @@ def _block(store_url: str, request_id: str, value: str, *, kind: str = "domain")
                 note=None,
             )
         )
-        store.insert_target(request_id, 0, kind, value, TargetState.BLOCKED, T_2021_03_01)
+        store.insert_target((request_id, "police"), 0, kind, value, TargetState.BLOCKED, T_2021_03_01)
         store.bump_blocklist_seq()
 
 

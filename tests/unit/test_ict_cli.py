@@ -91,7 +91,7 @@ def test_approve_by_prefix_then_the_blocklist_shows_it(env: dict[str, str]) -> N
     assert f"request {request_id} from police: BLOCKED" in out
     assert "serve ict" in err
     with open_store(env["BUS389_STORE__ICT_URL"]) as store:
-        row = store.request(request_id)
+        row = store.request((request_id, "police"))
         assert row is not None
         assert (row.state, row.decided_by, row.note) == (RequestState.APPROVED, "op.le", "QĐ 45")
         assert len(store.outbox()) == 1
@@ -108,6 +108,31 @@ def test_approve_by_prefix_then_the_blocklist_shows_it(env: dict[str, str]) -> N
     csv_out = run(env, "ict", "blocklist", "--format", "csv")[1]
     assert csv_out.splitlines()[0] == "target,kind,request_id,requester,approved_at,expires_at,legal_basis"
     assert f"45.77.10.20,ip,{request_id},police," in csv_out
+
+
+def test_an_id_two_agencies_sent_is_decided_only_with_from(env: dict[str, str]) -> None:
+    request_id = add_request(env, domains=["hang-gia.example.vn"])
+    assert add_request(env, source="customs", event_id=request_id, domains=["khac.example.vn"]) == request_id
+    code, out, _ = run(env, "ict", "pending")
+    assert code == 0
+    assert f"{request_id}  BLOCK  from police" in out and f"{request_id}  BLOCK  from customs" in out
+    code, _, err = run(env, "ict", "approve", request_id[:8])
+    assert code == 1
+    assert (
+        f"request {request_id} was sent by several agencies (police, customs): say which with --from" in err
+    )
+    assert "Traceback" not in err
+    code, out, _ = run(env, "ict", "approve", request_id[:8], "--from", "customs")
+    assert code == 0
+    assert f"request {request_id} from customs: BLOCKED" in out
+    code, _, err = run(env, "ict", "reject", request_id, "--from", "tax", "--reason", "x")
+    assert code == 1
+    assert f"no request from tax with an id starting {request_id!r}" in err
+    code, out, _ = run(env, "ict", "reject", request_id, "--reason", "Chưa đủ căn cứ", "--from", "police")
+    assert code == 0
+    with open_store(env["BUS389_STORE__ICT_URL"]) as store:
+        states = {r.requester: r.state for r in store.requests_with_id(request_id)}
+    assert states == {"police": RequestState.REJECTED, "customs": RequestState.APPROVED}
 
 
 def test_a_decided_request_cannot_be_decided_again(env: dict[str, str]) -> None:
@@ -237,7 +262,7 @@ def test_inspection_result_answers_the_lead_with_its_case_and_sensitivity(env: d
 
     lead_id = add_lead(env)
     with open_store(env["BUS389_STORE__ICT_URL"]) as store:
-        lead = store.lead(lead_id)
+        lead = store.lead(lead_id, "police")
     assert lead is not None
     event = inspection_result_for(
         lead,
@@ -266,5 +291,5 @@ def test_inspected_with_a_finding_publishes_first_and_marks_nothing_when_it_cann
     code, _, err = run(unreachable, "ict", "inspected", lead_id[:8], "--finding", "NO_VIOLATION")
     assert code != 0 and err.strip() and "Traceback" not in err
     with open_store(env["BUS389_STORE__ICT_URL"]) as store:
-        lead = store.lead(lead_id)
+        lead = store.lead(lead_id, "police")
     assert lead is not None and lead.state == "new"

@@ -15,7 +15,7 @@ from bus389.codec import decode_event
 from bus389.consumers.ict._results import RESULT_NAMESPACE, result_event_id
 from bus389.consumers.ict.blocklist import active_entries
 from bus389.consumers.ict.decisions import BlockRequest, Decider
-from bus389.consumers.ict.store import IctStore, RequestState, TargetState, open_store
+from bus389.consumers.ict.store import IctStore, RequestKey, RequestState, TargetState, open_store
 from bus389.errors import InputError
 from bus389.settings import IctSettings, Settings
 
@@ -47,10 +47,10 @@ def ingest(decider: Decider, **fields: Any) -> BlockRequest:
     return request
 
 
-def results(store: IctStore, request_id: str | None = None) -> list[dict[str, Any]]:
+def results(store: IctStore, request: RequestKey | None = None) -> list[dict[str, Any]]:
     """The outbox's results, decoded from the exact bytes that will be published."""
     out = []
-    for row in store.outbox(request_id):
+    for row in store.outbox(request):
         decoded = decode_event(row.value, row.headers, expected_type="domain_block_result")
         record = decoded.record
         headers = dict(row.headers)
@@ -71,7 +71,7 @@ def test_a_request_waits_for_the_operator_then_approval_blocks_it(
     store: IctStore, decider: Decider, clock: Clock
 ) -> None:
     request = ingest(decider, domains=["Hang-Gia.example.vn"], ip_addresses=["45.77.10.20"])
-    assert store.request(request.event_id).state == RequestState.PENDING  # type: ignore[union-attr]
+    assert store.request(request.key).state == RequestState.PENDING  # type: ignore[union-attr]
     assert store.outbox() == []
     assert blocked_targets(store) == []
 
@@ -79,7 +79,7 @@ def test_a_request_waits_for_the_operator_then_approval_blocks_it(
     row, outcome = decider.approve(request.event_id[:8], actor="op.nguyen", note="QĐ 45/QĐ-STTTT")
     assert outcome == "BLOCKED"
     assert blocked_targets(store) == ["45.77.10.20", "hang-gia.example.vn"]
-    stored = store.request(request.event_id)
+    stored = store.request(request.key)
     assert stored is not None
     assert (stored.state, stored.decided_by, stored.decided_at) == ("approved", "op.nguyen", T0 + 5 * MINUTE)
 
@@ -99,7 +99,7 @@ def test_a_request_waits_for_the_operator_then_approval_blocks_it(
     assert result["providers_notified"] == ["Viettel", "VNPT"]
     assert result["note"] == "QĐ 45/QĐ-STTTT"
     assert int(result["decided_at"].timestamp() * 1000) == T0 + 5 * MINUTE
-    assert meta["event_id"] == str(uuid.uuid5(RESULT_NAMESPACE, f"{request.event_id}/blocked"))
+    assert meta["event_id"] == str(uuid.uuid5(RESULT_NAMESPACE, f"{request.event_id}/police/blocked"))
     assert result["_needs_seq"] == store.counter("blocklist_seq") == 1
 
 
@@ -112,7 +112,7 @@ def test_result_ids_are_the_same_in_any_store(clock: Clock) -> None:
             ingest(d, event_id=request_id)
             d.approve(request_id, actor="op")
             ids.append(s.outbox()[0].event_id)
-    assert ids[0] == ids[1] == result_event_id(request_id, "blocked")
+    assert ids[0] == ids[1] == result_event_id((request_id, "police"), "blocked")
 
 
 def test_a_request_with_refused_items_is_partial(store: IctStore, decider: Decider) -> None:
@@ -156,7 +156,7 @@ def test_the_operator_rejects_with_a_reason(store: IctStore, decider: Decider) -
     assert result["not_blocked"] == ["hang-gia.example.vn", "https://hang-gia.example.vn/x"]
     assert result["note"] == "Thiếu quyết định xử phạt"
     assert result["providers_notified"] == []
-    assert [t.state for t in store.targets(request.event_id)] == [TargetState.REJECTED] * 2
+    assert [t.state for t in store.targets(request.key)] == [TargetState.REJECTED] * 2
     assert store.counter("blocklist_seq") == 0  # a rejection changes no file
     assert blocked_targets(store) == []
 
@@ -179,11 +179,11 @@ def test_requests_that_cannot_be_acted_on_are_rejected_at_once(
     store: IctStore, decider: Decider, fields: dict[str, Any], reason: str
 ) -> None:
     request = ingest(decider, **fields)
-    assert store.request(request.event_id).state == RequestState.REJECTED  # type: ignore[union-attr]
+    assert store.request(request.key).state == RequestState.REJECTED  # type: ignore[union-attr]
     [result] = results(store)
     assert result["outcome"] == "REJECTED"
     assert reason in result["note"]
-    assert store.decisions(request.event_id)[0]["actor"] == "screening"
+    assert store.decisions(request.key)[0]["actor"] == "screening"
 
 
 # --- auto-approve -----------------------------------------------------------------------------------
@@ -193,12 +193,12 @@ def test_requests_of_auto_approved_senders_are_blocked_on_arrival(store: IctStor
     decider = decider_for(store, clock, auto_approve_senders=(Agency.MARKET_SURVEILLANCE,))
     auto = ingest(decider, source="market_surveillance", domains=["a.example.vn", "gov.vn"])
     manual = ingest(decider, source="police", domains=["b.example.vn"])
-    assert store.request(auto.event_id).state == RequestState.APPROVED  # type: ignore[union-attr]
-    assert store.request(manual.event_id).state == RequestState.PENDING  # type: ignore[union-attr]
+    assert store.request(auto.key).state == RequestState.APPROVED  # type: ignore[union-attr]
+    assert store.request(manual.key).state == RequestState.PENDING  # type: ignore[union-attr]
     [result] = results(store)
     assert (result["outcome"], result["requester"]) == ("PARTIAL", "market_surveillance")
     assert "approved automatically" in result["note"]
-    assert store.decisions(auto.event_id)[0]["actor"] == "auto-approve"
+    assert store.decisions(auto.key)[0]["actor"] == "auto-approve"
     assert blocked_targets(store) == ["a.example.vn"]
 
 
@@ -237,7 +237,7 @@ def test_an_approved_block_is_lifted_when_it_expires(store: IctStore, decider: D
     assert decider.expire_due() == [request.event_id]
     assert decider.expire_due() == []  # once
     assert blocked_targets(store) == []
-    assert store.request(request.event_id).state == RequestState.EXPIRED  # type: ignore[union-attr]
+    assert store.request(request.key).state == RequestState.EXPIRED  # type: ignore[union-attr]
     assert store.counter("blocklist_seq") == seq + 1
     blocked, expired = results(store)
     assert blocked["outcome"] == "BLOCKED"
@@ -245,7 +245,7 @@ def test_an_approved_block_is_lifted_when_it_expires(store: IctStore, decider: D
     assert expired["meta"]["in_reply_to"] == request.event_id
     assert expired["blocked"] == ["hang-gia.example.vn"]  # what was lifted
     assert "lapsed at 2021-03-02T08:00:00Z" in expired["note"]
-    assert expired["meta"]["event_id"] == result_event_id(request.event_id, "expired")
+    assert expired["meta"]["event_id"] == result_event_id(request.key, "expired")
 
 
 def test_a_request_still_pending_at_its_expiry_is_answered_expired(
@@ -288,10 +288,10 @@ def test_a_requester_withdrawing_its_own_block_is_applied_at_once(
     clock.advance(MINUTE)
     unblock = ingest(decider, action="UNBLOCK", domains=["a.example.vn"], ip_addresses=["45.77.10.20"])
     assert blocked_targets(store) == ["b.example.vn"]
-    assert store.request(unblock.event_id).state == RequestState.APPROVED  # type: ignore[union-attr]
-    assert store.request(block.event_id).state == RequestState.APPROVED  # type: ignore[union-attr]
-    own = results(store, unblock.event_id)
-    lifted = [r for r in results(store, block.event_id) if r["outcome"] == "UNBLOCKED"]
+    assert store.request(unblock.key).state == RequestState.APPROVED  # type: ignore[union-attr]
+    assert store.request(block.key).state == RequestState.APPROVED  # type: ignore[union-attr]
+    own = results(store, unblock.key)
+    lifted = [r for r in results(store, block.key) if r["outcome"] == "UNBLOCKED"]
     assert [(r["outcome"], r["blocked"]) for r in own] == [("UNBLOCKED", ["a.example.vn", "45.77.10.20"])]
     assert own[0]["meta"]["in_reply_to"] == unblock.event_id
     assert [(r["blocked"], r["not_blocked"]) for r in lifted] == [
@@ -303,20 +303,20 @@ def test_a_requester_withdrawing_its_own_block_is_applied_at_once(
     # Lifting the last item ends the block request.
     ingest(decider, action="UNBLOCK", domains=["b.example.vn"])
     assert blocked_targets(store) == []
-    assert store.request(block.event_id).state == RequestState.UNBLOCKED  # type: ignore[union-attr]
+    assert store.request(block.key).state == RequestState.UNBLOCKED  # type: ignore[union-attr]
 
 
 def test_unblocking_another_agencys_block_waits_for_the_operator(store: IctStore, decider: Decider) -> None:
     block = ingest(decider, source="police", domains=["a.example.vn"])
     decider.approve(block.event_id, actor="op")
     unblock = ingest(decider, source="industry_trade", action="UNBLOCK", domains=["a.example.vn"])
-    assert store.request(unblock.event_id).state == RequestState.PENDING  # type: ignore[union-attr]
+    assert store.request(unblock.key).state == RequestState.PENDING  # type: ignore[union-attr]
     assert blocked_targets(store) == ["a.example.vn"]
     _, outcome = decider.approve(unblock.event_id, actor="op")
     assert outcome == "UNBLOCKED"
     assert blocked_targets(store) == []
-    assert store.request(block.event_id).state == RequestState.UNBLOCKED  # type: ignore[union-attr]
-    assert [r["outcome"] for r in results(store, block.event_id)] == ["BLOCKED", "UNBLOCKED"]
+    assert store.request(block.key).state == RequestState.UNBLOCKED  # type: ignore[union-attr]
+    assert [r["outcome"] for r in results(store, block.key)] == ["BLOCKED", "UNBLOCKED"]
 
 
 def test_unblock_lifts_every_request_blocking_the_name(store: IctStore, decider: Decider) -> None:
@@ -326,8 +326,8 @@ def test_unblock_lifts_every_request_blocking_the_name(store: IctStore, decider:
     decider.approve(second.event_id, actor="op")
     ingest(decider, source="police", action="UNBLOCK", domains=["a.example.vn"])
     assert blocked_targets(store) == ["c.example.vn"]
-    assert store.request(first.event_id).state == RequestState.UNBLOCKED  # type: ignore[union-attr]
-    assert store.request(second.event_id).state == RequestState.APPROVED  # type: ignore[union-attr]
+    assert store.request(first.key).state == RequestState.UNBLOCKED  # type: ignore[union-attr]
+    assert store.request(second.key).state == RequestState.APPROVED  # type: ignore[union-attr]
 
 
 def test_unblocking_what_is_not_blocked_is_rejected(store: IctStore, decider: Decider) -> None:
@@ -335,7 +335,7 @@ def test_unblocking_what_is_not_blocked_is_rejected(store: IctStore, decider: De
     decider.approve(block.event_id, actor="op")
     # Exact names only: a name under a blocked domain is not itself a block to lift.
     unblock = ingest(decider, action="UNBLOCK", domains=["shop.example-parent.vn"])
-    [result] = results(store, unblock.event_id)
+    [result] = results(store, unblock.key)
     assert result["outcome"] == "REJECTED"
     assert "nothing to lift: shop.example-parent.vn" in result["note"]
     assert blocked_targets(store) == ["example-parent.vn"]

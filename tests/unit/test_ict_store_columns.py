@@ -75,7 +75,7 @@ def test_a_request_is_stored_as_it_always_was_and_reads_back_equal() -> None:
         raw = _raw(store, "SELECT violation_kinds, items, state FROM requests")
         assert raw["violation_kinds"] == '["COUNTERFEIT"]'
         assert raw["items"] == '{"domains": ["hàng-giả.vn"], "urls": [], "ip_addresses": []}'
-        assert store.request("e1") == row
+        assert store.request(("e1", row.requester)) == row
 
 
 def test_a_lead_keeps_vietnamese_as_utf8_and_violation_kinds_escaped() -> None:

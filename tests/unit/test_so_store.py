@@ -1,4 +1,5 @@
-"""The standing office's store and inbox handler: idempotent by event id, Vietnamese kept byte for byte."""
+"""The standing office's store and inbox handler: keyed by event id and sender, idempotent, migrated in place
+from the schema keyed by id alone, Vietnamese kept byte for byte."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _so_records import complaint, eid, seller, suspect_seller, tax_discrepancy, vn
+from _so_records import (
+    complaint,
+    domain_block_request,
+    domain_block_result,
+    eid,
+    seller,
+    suspect_seller,
+    tax_discrepancy,
+    vn,
+)
+from _so_store_v1 import KEYS, MAILED, REJECTED, REQUEST_ID, RESULT_ID, ROWS, SELLER_NAME, write_v1_store
 
 from bus389 import metrics
+from bus389.consumers.standing_office.answers import Answers
 from bus389.consumers.standing_office.service import StandingOfficeService, group_id
-from bus389.consumers.standing_office.store import StandingOfficeStore, UnusableEventError
+from bus389.consumers.standing_office.store import SCHEMA_VERSION, StandingOfficeStore, UnusableEventError
 from bus389.errors import ConfigError, CorruptBodyError, StoreError
 from bus389.runtime.inbox_loop import InboxMessage
 
@@ -55,7 +67,9 @@ def test_an_event_is_stored_once(store: StandingOfficeStore) -> None:
         7,
         1,
     )
-    assert len(store.keys_of([eid(record)])[eid(record)]) == 4  # seller, tax code, phone, domain
+    assert (
+        len(store.keys_of([(eid(record), "police")])[(eid(record), "police")]) == 4
+    )  # seller, tax, phone, domain
 
 
 def test_meta_columns_and_the_full_record(store: StandingOfficeStore) -> None:
@@ -97,6 +111,110 @@ def test_the_store_survives_reopening(db: Path) -> None:
     with StandingOfficeStore.open(f"sqlite:///{db}", create=False) as again:
         assert not again.add_event(record)
         assert again.count_events() == 1
+
+
+def test_the_same_id_from_two_senders_is_two_events_neither_overwriting_the_other(
+    store: StandingOfficeStore,
+) -> None:
+    first = _record()
+    second = suspect_seller("tax", vn(2021, 3, 2), seller("Người khác", tax_code="4300812345"))
+    second["meta"]["event_id"] = first["meta"]["event_id"]  # the id the police used, taken by tax
+    assert store.add_event(first, topic="t.inbox.market_surveillance", partition=0, offset=1)
+    assert store.add_event(second, topic="t.inbox.market_surveillance", partition=0, offset=2)
+    # A duplicate from the same sender is stored once, whichever sender repeats itself.
+    assert not store.add_event(first)
+    assert not store.add_event(second)
+    assert store.count_events() == 2
+    event_id = eid(first)
+    police, tax = store.with_id(event_id)
+    assert (police.source, police.sender_rank, police.owns_id) == ("police", 0, True)
+    assert (tax.source, tax.sender_rank, tax.owns_id) == ("tax", 1, False)
+    assert police.record["seller"]["name"] == NAME_NFD  # the first sender's event, untouched
+    assert tax.record["seller"]["name"] == "Người khác"
+    assert (police.offset, tax.offset) == (1, 2)
+    # A lookup by id alone finds the id's first sender's event, as the router gives the id to it.
+    owner = store.get(event_id)
+    assert owner is not None and owner.source == "police"
+    other = store.get(event_id, "tax")
+    assert other is not None and other.sender_rank == 1
+    keys = store.keys_of([police.key, tax.key])
+    assert {k.kind for k in keys[police.key]} == {"seller", "tax_code", "phone", "domain"}
+    assert {(k.kind, k.value) for k in keys[tax.key]} >= {("tax_code", "4300812345")}
+    assert not {(k.kind, k.value) for k in keys[tax.key]} & {("domain", "hangxachtay.vn")}
+    found = store.events_with_keys([("domain", "hangxachtay.vn")])
+    assert [(e.source, k.value) for e, k in found] == [("police", "hangxachtay.vn")]
+
+
+def test_an_answer_to_a_shared_id_answers_the_first_senders_event(store: StandingOfficeStore) -> None:
+    request = domain_block_request("police", vn(2021, 3, 1), ["hangxachtay.vn"])
+    squatter = domain_block_request("customs", vn(2021, 3, 1, 10), ["khac.vn"])
+    squatter["meta"]["event_id"] = request["meta"]["event_id"]
+    result = domain_block_result(request, "BLOCKED", vn(2021, 3, 2))
+    for record in (request, squatter, result):
+        assert store.add_event(record)
+    police, customs = store.with_id(eid(request))
+    answers = Answers(store.replies([police.event_id], []), vn(2021, 7, 1))
+    assert [e.event_id for e in answers.block_results(police)] == [eid(result)]
+    assert answers.block_results(customs) == []
+    assert not answers.is_answered(customs)
+
+
+# --- migrating a store of the first schema -----------------------------------------------------------
+
+
+def test_a_store_keyed_by_id_alone_is_migrated_in_place_with_its_rows_intact(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as old:
+        write_v1_store(old.execute)
+    with StandingOfficeStore.open(f"sqlite:///{db}", create=False) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert store.count_events() == len(ROWS)
+        request = store.get(REQUEST_ID)
+        assert request is not None
+        assert (request.source, request.sender_rank, request.offset, request.schema_id) == (
+            "police",
+            0,
+            41,
+            3,
+        )
+        assert request.headers == {"bus389_rule": "dbr"}
+        assert request.record["seller"]["name"].encode() == SELLER_NAME.encode()  # byte for byte
+        result = store.get(RESULT_ID, "ict")
+        assert result is not None and result.in_reply_to == REQUEST_ID
+        assert [(k.kind, k.value, k.label) for k in store.keys_of([request.key])[request.key]] == [
+            (kind, value, label) for _, kind, value, label in KEYS
+        ]
+        assert [(r.offset, r.reason) for r in store.rejected()] == [(REJECTED[2], REJECTED[4])]
+        assert store.get_meta(MAILED[0]) == MAILED[1]
+        assert [e.event_id for e in store.replies([REQUEST_ID], [])] == [RESULT_ID]
+        # The migrated store keys by sender: another sender's event under the old id is a second one.
+        squatter = domain_block_request(
+            "customs",
+            vn(2021, 3, 5),
+            ["khac.vn"],
+        )
+        squatter["meta"]["event_id"] = REQUEST_ID
+        assert store.add_event(squatter)
+        assert [(e.source, e.sender_rank) for e in store.with_id(REQUEST_ID)] == [
+            ("police", 0),
+            ("customs", 1),
+        ]
+    with sqlite3.connect(db) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert not {t for t in tables if t.endswith("_v2")}
+    assert {"so_events_occurred", "so_events_reply", "so_events_case", "so_event_keys_value"} <= indexes
+    # Opening it again migrates nothing more.
+    with StandingOfficeStore.open(f"sqlite:///{db}") as again:
+        assert again.count_events() == len(ROWS) + 1
+
+
+def test_a_store_from_a_newer_bus389_is_refused(db: Path) -> None:
+    with StandingOfficeStore.open(f"sqlite:///{db}") as store:
+        store.set_meta("schema_version", "99")
+    with pytest.raises(StoreError, match="schema version 99, newer than this bus389 knows"):
+        StandingOfficeStore.open(f"sqlite:///{db}")
 
 
 def test_rejected_records_are_kept_once(store: StandingOfficeStore) -> None:

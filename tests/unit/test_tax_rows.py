@@ -1,10 +1,15 @@
-"""Rows → tax_discrepancy alerts: platforms, periods, tax owed, deterministic ids, bad rows named by
-row and column, the rejected-rows file, and the CLI without a broker."""
+"""Rows → tax_discrepancy alerts: platforms, periods, tax owed, keyed deterministic ids and their key,
+bad rows named by row and column, the rejected-rows file, and the CLI without a broker."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
+import os
+import stat
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -12,8 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bus389.cli.main import cli
+from bus389.errors import ConfigError
+from bus389.events._rules import check_uuid
+from bus389.producers.tax import id_key
 from bus389.producers.tax.alerts import (
-    TAX_ALERT_NAMESPACE,
     Alert,
     Rejected,
     Skipped,
@@ -25,6 +32,7 @@ from bus389.producers.tax.alerts import (
     parse_platform,
     row_to_alert,
 )
+from bus389.producers.tax.id_key import AlertIdKey, load_alert_id_key
 from bus389.producers.tax.publish import REASON_HEADER, prepare_alerts, publish_alerts, rejected_path
 from bus389.producers.tax.spreadsheet import CellError, read_table
 from bus389.settings import Settings
@@ -48,6 +56,20 @@ HEADERS = [
 ]
 GOOD = ["1", "4300812345", "Nguyễn Thị Hồng Nhung", "Shopee", "https://shopee.vn/banhtrang", "1.845.600.000",
         "420.000.000", "6 tháng đầu năm 2021", "0905 123 456", "Bánh tráng"]  # fmt: skip
+
+
+KEY = b"unit-test alert-id key, 32+ chars long"
+ID_KEY = AlertIdKey(KEY)
+PUBLIC_NAMESPACE = uuid.UUID("5b6f0c1e-3d38-5c1a-9a57-38902021a389")
+"""The namespace of the ids before they were keyed: public, so anyone could work them out."""
+
+
+@pytest.fixture(autouse=True)
+def default_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The default key file of this test: in its own folder, never the user's state directory."""
+    path = tmp_path / "state" / "tax-alert-id.key"
+    monkeypatch.setattr(id_key, "DEFAULT_KEY_FILE", path)
+    yield path
 
 
 def _csv(tmp_path: Path, rows: list[list[str]], headers: list[str] = HEADERS, name: str = "ds.csv") -> Path:
@@ -186,29 +208,83 @@ def test_negative_undeclared_is_refused() -> None:
 # --- ids ---------------------------------------------------------------------------------------------
 
 
-def test_event_id_is_uuid5_of_seller_platform_period() -> None:
-    event_id = alert_event_id("4300812345", "banhtrang", "SHOPEE", "2021-H1")
-    assert event_id == str(uuid.uuid5(TAX_ALERT_NAMESPACE, "tax_discrepancy|4300812345|SHOPEE|2021-H1"))
-    assert event_id == "e33c2dbb-43b5-593c-afd7-f050bfa08893"  # pinned: a change re-publishes every file
-    assert alert_event_id("4300812345", "another shop", "SHOPEE", "2021-H1") == event_id
-    assert alert_event_id("4300812345", "banhtrang", "LAZADA", "2021-H1") != event_id
-    assert alert_event_id("4300812345", "banhtrang", "SHOPEE", "2021-H2") != event_id
+def test_event_id_is_keyed_and_depends_on_seller_platform_period() -> None:
+    event_id = alert_event_id(KEY, "4300812345", "banhtrang", "SHOPEE", "2021-H1")
+    digest = bytearray(hmac.new(KEY, b"tax_discrepancy|4300812345|SHOPEE|2021-H1", hashlib.sha256).digest())
+    digest[6], digest[8] = (digest[6] & 0x0F) | 0x80, (digest[8] & 0x3F) | 0x80
+    assert event_id == str(uuid.UUID(bytes=bytes(digest[:16])))
+    assert event_id == "a1efe12b-fd70-8b70-afe8-ab3f5a87aa0e"  # pinned: a change re-publishes every file
+    assert uuid.UUID(event_id).version == 8
+    assert check_uuid(event_id) == event_id  # the contract's uuid, unchanged
+    assert alert_event_id(KEY, "4300812345", "another shop", "SHOPEE", "2021-H1") == event_id
+    assert alert_event_id(KEY, "4300812345", "banhtrang", "LAZADA", "2021-H1") != event_id
+    assert alert_event_id(KEY, "4300812345", "banhtrang", "SHOPEE", "2021-H2") != event_id
+
+
+def test_without_the_key_the_id_cannot_be_worked_out() -> None:
+    event_id = alert_event_id(KEY, "4300812345", "banhtrang", "SHOPEE", "2021-H1")
+    public = str(uuid.uuid5(PUBLIC_NAMESPACE, "tax_discrepancy|4300812345|SHOPEE|2021-H1"))
+    assert event_id != public
+    guess = b"another agency's guess at the key"
+    assert alert_event_id(guess, "4300812345", "banhtrang", "SHOPEE", "2021-H1") != event_id
+    with pytest.raises(ValueError, match="empty"):
+        alert_event_id(b"", "4300812345", "banhtrang", "SHOPEE", "2021-H1")
 
 
 def test_without_tax_code_the_account_is_the_identity() -> None:
-    one = alert_event_id(None, "HaiLocMoDuc", "FACEBOOK", "2021-Q3")
-    assert one == alert_event_id("", "hailocmoduc", "FACEBOOK", "2021-Q3")
-    assert one != alert_event_id(None, "other", "FACEBOOK", "2021-Q3")
+    one = alert_event_id(KEY, None, "HaiLocMoDuc", "FACEBOOK", "2021-Q3")
+    assert one == alert_event_id(KEY, "", "hailocmoduc", "FACEBOOK", "2021-Q3")
+    assert one != alert_event_id(KEY, None, "other", "FACEBOOK", "2021-Q3")
 
 
-def test_the_same_file_gives_the_same_ids_every_run() -> None:
+def test_the_same_file_gives_the_same_ids_every_run(default_key_file: Path) -> None:
     settings = Settings()
     path = EXAMPLES / "tax_undeclared_sellers.xlsx"
-    first = [r.event_id for r in prepare_alerts(settings, path)[1]]
-    second = [r.event_id for r in prepare_alerts(settings, path)[1]]
+    key = load_alert_id_key(settings.tax)
+    first = [r.event_id for r in prepare_alerts(settings, path, id_key=key)[1]]
+    second = [r.event_id for r in prepare_alerts(settings, path, id_key=load_alert_id_key(settings.tax))[1]]
     assert first == second
     assert len(set(first)) == len(first) == 11
-    assert first == [r.event_id for r in prepare_alerts(settings, EXAMPLES / "tax_undeclared_sellers.csv")[1]]
+    csv_ids = prepare_alerts(settings, EXAMPLES / "tax_undeclared_sellers.csv", id_key=key)[1]
+    assert first == [r.event_id for r in csv_ids]
+    other_key = AlertIdKey(b"another office's key, 32+ characters")
+    assert not set(first) & {r.event_id for r in prepare_alerts(settings, path, id_key=other_key)[1]}
+
+
+# --- the key -----------------------------------------------------------------------------------------
+
+
+def test_the_default_key_is_created_once_0600_and_then_read(default_key_file: Path) -> None:
+    first = load_alert_id_key(Settings().tax)
+    assert first.created and first.path == default_key_file
+    assert stat.S_IMODE(default_key_file.stat().st_mode) == 0o600
+    assert len(first.secret) >= 32
+    assert first.secret.decode() not in repr(first)
+    again = load_alert_id_key(Settings().tax)
+    assert not again.created
+    assert again.secret == first.secret
+
+
+def test_a_named_key_file_must_exist_and_is_never_created(tmp_path: Path) -> None:
+    named = tmp_path / "etc" / "tax-alert-id.key"
+    with pytest.raises(ConfigError, match="does not exist: restore the tax office's key"):
+        load_alert_id_key(Settings(tax={"alert_id_key_file": named}).tax)
+    assert not named.exists()
+
+
+def test_a_key_file_others_can_read_is_refused_without_showing_the_key(tmp_path: Path) -> None:
+    named = tmp_path / "tax-alert-id.key"
+    secret = "s3cret-" + "x" * 40
+    named.write_text(secret + "\n", encoding="utf-8")
+    os.chmod(named, 0o644)
+    with pytest.raises(ConfigError, match="readable by others") as caught:
+        load_alert_id_key(Settings(tax={"alert_id_key_file": named}).tax)
+    assert secret not in str(caught.value)
+    os.chmod(named, 0o600)
+    assert load_alert_id_key(Settings(tax={"alert_id_key_file": named}).tax).secret == secret.encode()
+    named.write_text("short\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="too short"):
+        load_alert_id_key(Settings(tax={"alert_id_key_file": named}).tax)
 
 
 # --- rows --------------------------------------------------------------------------------------------
@@ -216,7 +292,7 @@ def test_the_same_file_gives_the_same_ids_every_run() -> None:
 
 def test_a_good_row_becomes_an_alert(tmp_path: Path) -> None:
     table = read_table(_csv(tmp_path, [GOOD]))
-    result = row_to_alert(table, table.rows[0])
+    result = row_to_alert(table, table.rows[0], id_key=KEY)
     assert isinstance(result, Alert)
     assert result.fields["undeclared_revenue_vnd"] == 1_425_600_000
     assert result.fields["estimated_tax_owed_vnd"] == 21_384_000
@@ -229,7 +305,7 @@ def test_a_good_row_becomes_an_alert(tmp_path: Path) -> None:
 
 def test_tax_owed_over_the_crime_threshold_is_priority(tmp_path: Path) -> None:
     table = read_table(_csv(tmp_path, [_with(Doanh_thu_ước_tính="8.540.000.000")]))
-    result = row_to_alert(table, table.rows[0])
+    result = row_to_alert(table, table.rows[0], id_key=KEY)
     assert isinstance(result, Alert)
     assert result.fields["estimated_tax_owed_vnd"] == 121_800_000  # 1.5 % of 8 120 000 000
     assert result.urgency == "PRIORITY"
@@ -238,7 +314,7 @@ def test_tax_owed_over_the_crime_threshold_is_priority(tmp_path: Path) -> None:
 @pytest.mark.parametrize("declared", ["1.845.600.000", "2.000.000.000"])
 def test_no_discrepancy_is_skipped_not_rejected(tmp_path: Path, declared: str) -> None:
     table = read_table(_csv(tmp_path, [_with(Doanh_thu_đã_kê_khai=declared)]))
-    result = row_to_alert(table, table.rows[0])
+    result = row_to_alert(table, table.rows[0], id_key=KEY)
     assert isinstance(result, Skipped)
     assert result.reason.startswith("row 2: nothing undeclared")
 
@@ -248,7 +324,7 @@ def test_bad_cells_are_named_by_row_and_file_column(tmp_path: Path) -> None:
     bad = [_with(Nền_tảng="Amazon", Kỳ_tính_thuế="quý 7"), list(GOOD), _with(Tên_người_bán=" ")]
     bad[1][HEADERS.index("Doanh thu ước tính")] = "một tỷ"
     table = read_table(_csv(tmp_path, bad, headers))
-    results = [row_to_alert(table, row) for row in table.rows]
+    results = [row_to_alert(table, row, id_key=KEY) for row in table.rows]
     assert all(isinstance(r, Rejected) for r in results)
     first, second, third = (r.problems for r in results if isinstance(r, Rejected))
     assert first[0].startswith("row 2, column \"Nền tảng\": unknown platform 'Amazon'")
@@ -259,7 +335,7 @@ def test_bad_cells_are_named_by_row_and_file_column(tmp_path: Path) -> None:
 
 def test_model_rules_are_named_by_column_too(tmp_path: Path) -> None:
     rows = [_with(Mã_số_thuế="43008123"), _with(Số_điện_thoại="12345", Mã_số_thuế="4300812346")]
-    _, ready, _, rejected = prepare_alerts(Settings(), _csv(tmp_path, rows))
+    _, ready, _, rejected = prepare_alerts(Settings(), _csv(tmp_path, rows), id_key=ID_KEY)
     assert ready == []
     tax_code_problem = rejected[0].problems[0]
     assert tax_code_problem.startswith("row 2, column \"Mã số thuế\": '43008123' is not a Vietnamese tax")
@@ -268,7 +344,7 @@ def test_model_rules_are_named_by_column_too(tmp_path: Path) -> None:
 
 def test_two_rows_for_one_alert_are_refused(tmp_path: Path) -> None:
     second = _with(**{"Tài khoản/URL": "https://shopee.vn/other"}, Doanh_thu_ước_tính="2.000.000.000")
-    _, ready, _, rejected = prepare_alerts(Settings(), _csv(tmp_path, [GOOD, second]))
+    _, ready, _, rejected = prepare_alerts(Settings(), _csv(tmp_path, [GOOD, second]), id_key=ID_KEY)
     assert len(ready) == 1
     assert rejected[0].problems == [
         "row 3: same seller, platform and period as row 2 (one alert per seller, platform and period: "
@@ -277,9 +353,9 @@ def test_two_rows_for_one_alert_are_refused(tmp_path: Path) -> None:
 
 
 def test_events_carry_the_derived_id_source_and_marks(tmp_path: Path) -> None:
-    _, ready, _, _ = prepare_alerts(Settings(), _csv(tmp_path, [GOOD]))
+    _, ready, _, _ = prepare_alerts(Settings(), _csv(tmp_path, [GOOD]), id_key=ID_KEY)
     event = ready[0].outgoing.event
-    assert event.meta.event_id == alert_event_id("4300812345", "", "SHOPEE", "2021-H1")
+    assert event.meta.event_id == alert_event_id(KEY, "4300812345", "", "SHOPEE", "2021-H1")
     assert event.meta.source == "tax"
     assert event.meta.sensitivity == "AMBER"
     headers = dict(ready[0].outgoing.encoded.headers)
@@ -299,7 +375,7 @@ def test_excel_number_cells_keep_their_leading_zeros(tmp_path: Path) -> None:
                   51192007890, 935345678, address])  # fmt: skip
     path = tmp_path / "ds.xlsx"
     workbook.save(path)
-    _, ready, _, rejected = prepare_alerts(Settings(), path)
+    _, ready, _, rejected = prepare_alerts(Settings(), path, id_key=ID_KEY)
     assert rejected == []
     seller = ready[0].outgoing.event.to_avro()["seller"]
     assert seller["tax_code"] == "4300812345"
@@ -315,13 +391,28 @@ def _run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env=NO_BROKER, catch_exceptions=False)
 
 
-def test_cli_dry_run_of_the_shipped_example() -> None:
+def test_cli_dry_run_of_the_shipped_example(default_key_file: Path) -> None:
     result = _run("tax", "publish-alerts", str(EXAMPLES / "tax_undeclared_sellers.xlsx"), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "rows read: 12" in result.output
     assert "events published: 0 (dry run: 11 valid alerts would be published)" in result.output
     assert "skipped (no discrepancy): 1" in result.output
     assert "rejected: 0" in result.output
+    # The first run makes the key, and says where (never what): the ids it shows are the ones sent later.
+    assert f"alert-id key created: {default_key_file} (0600; back it up" in result.output
+    assert default_key_file.read_text().strip() not in result.output
+    again = _run("tax", "publish-alerts", str(EXAMPLES / "tax_undeclared_sellers.xlsx"), "--dry-run")
+    assert "alert-id key created" not in again.output
+
+
+def test_cli_a_missing_named_key_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "tax-alert-id.key"
+    env = {**NO_BROKER, "BUS389_TAX__ALERT_ID_KEY_FILE": str(missing)}
+    args = ["tax", "publish-alerts", str(EXAMPLES / "tax_undeclared_sellers.xlsx"), "--dry-run"]
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert f"BUS389_TAX__ALERT_ID_KEY_FILE names {missing}, which does not exist" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_cli_bad_rows_publish_nothing_and_exit_1(tmp_path: Path) -> None:

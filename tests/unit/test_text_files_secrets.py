@@ -220,6 +220,7 @@ def test_private_staging_is_0600_whatever_the_umask(tmp_path: Path) -> None:
 
 
 def test_the_tax_rejected_rows_file_is_not_written_through_a_link(tmp_path: Path) -> None:
+    from bus389.producers.tax.id_key import AlertIdKey
     from bus389.producers.tax.publish import prepare_alerts, rejected_path, write_rejected
 
     sheet = tmp_path / "ban-ke.csv"
@@ -229,7 +230,7 @@ def test_the_tax_rejected_rows_file_is_not_written_through_a_link(tmp_path: Path
         '123,=HYPERLINK("http://evil";"x"),Shopee,x,-1,1,Quý 3/2021\n',
         encoding="utf-8",
     )
-    table, _, _, rejected = prepare_alerts(Settings(), sheet)
+    table, _, _, rejected = prepare_alerts(Settings(), sheet, id_key=AlertIdKey(b"k" * 32))
     assert rejected
     victim = tmp_path / "victim"
     victim.write_text("keep")

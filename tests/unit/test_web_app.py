@@ -137,7 +137,7 @@ def test_the_api_without_a_token_is_refused_with_json(client: TestClient) -> Non
 
 
 def test_the_preview_gives_the_commands_messages_for_a_bad_csv(
-    client: TestClient, settings: Settings, tmp_path: Path
+    client: TestClient, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The preview is `bus389 tax publish-alerts --dry-run` on the same file: the same row and column
     messages, word for word (nothing is sent, so no broker is needed)."""
@@ -146,6 +146,10 @@ def test_the_preview_gives_the_commands_messages_for_a_bad_csv(
     from click.testing import CliRunner
 
     from bus389.cli.main import cli
+    from bus389.producers.tax import id_key
+
+    # The alert-id key the preview makes on first use: in this test's folder, not the user's.
+    monkeypatch.setattr(id_key, "DEFAULT_KEY_FILE", tmp_path / "state" / "tax-alert-id.key")
 
     source = (Path(__file__).resolve().parents[2] / "examples" / "tax_undeclared_sellers.csv").read_text(
         encoding="utf-8-sig"

@@ -10,19 +10,24 @@ from typing import Any
 
 from bus389.agencies import Agency
 from bus389.codec import encode_event
-from bus389.consumers.ict.store import RequestRow
+from bus389.consumers.ict.store import RequestKey, RequestRow
 
 __all__ = ["RESULT_NAMESPACE", "BuiltResult", "build_result", "result_event_id"]
 
 RESULT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:bus389:ict:domain_block_result")
-"""UUIDv5 namespace of result event ids: one id per (request, decision kind), the same after a crash."""
+"""UUIDv5 namespace of result event ids: one id per (request, decision kind), the same after a crash;
+a request is its id and its requester."""
 
 EVENT_TYPE = "domain_block_result"
 
 
-def result_event_id(request_id: str, decision_kind: str) -> str:
-    """The event id of the result of ``decision_kind`` on request ``request_id`` (UUIDv5, stable)."""
-    return str(uuid.uuid5(RESULT_NAMESPACE, f"{request_id}/{decision_kind}"))
+def result_event_id(request: RequestKey, decision_kind: str) -> str:
+    """The event id of the result of ``decision_kind`` on ``request`` (its id and requester; UUIDv5, stable).
+
+    Two agencies' requests under one id get results of their own ids.
+    """
+    request_id, requester = request
+    return str(uuid.uuid5(RESULT_NAMESPACE, f"{request_id}/{requester}/{decision_kind}"))
 
 
 def _dt(ms: int) -> datetime:
@@ -56,7 +61,7 @@ def build_result(
     TLP ``sensitivity`` and its ``urgency``. ``published_at`` is the decision time, fixed here, so a
     re-send after a crash is byte for byte the same event.
     """
-    event_id = result_event_id(request.event_id, decision_kind)
+    event_id = result_event_id(request.key, decision_kind)
     meta_json: dict[str, Any] = {
         "event_id": event_id,
         "event_type": EVENT_TYPE,

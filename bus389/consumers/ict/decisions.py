@@ -46,6 +46,7 @@ from bus389.consumers.ict.screening import ScreenResult, screen_targets
 from bus389.consumers.ict.store import (
     IctStore,
     RequestFields,
+    RequestKey,
     RequestRow,
     RequestState,
     TargetRow,
@@ -86,7 +87,7 @@ class Outcome:
 
 
 class DecisionKind:
-    """What a decision did; with the request id it names the decision (and its result's event id)."""
+    """What a decision did; with the request (id and requester) it names the decision and its result's id."""
 
     BLOCKED = "blocked"
     REJECTED = "rejected"
@@ -94,8 +95,10 @@ class DecisionKind:
     UNBLOCKED = "unblocked"
 
     @staticmethod
-    def lifted_by(unblock_request_id: str) -> str:
-        return f"unblocked:{unblock_request_id}"
+    def lifted_by(unblock: RequestKey) -> str:
+        """Lifted by the UNBLOCK request ``unblock``: its id and requester (two agencies' UNBLOCK
+        requests under one id are two decisions)."""
+        return f"unblocked:{unblock[0]}:{unblock[1]}"
 
 
 def epoch_ms(value: datetime | int | None) -> int | None:
@@ -174,20 +177,36 @@ class Decider:
 
     # --- finding requests ------------------------------------------------------------------------------
 
-    def resolve(self, id_or_prefix: str) -> RequestRow:
-        """The request an operator means by a full event id or its first characters (at least 4)."""
+    def resolve(self, id_or_prefix: str, requester: str | None = None) -> RequestRow:
+        """The request an operator means by a full event id or its first characters (at least 4).
+
+        A request is its id and its requester: when two agencies sent requests under the ids it
+        matches, ``requester`` says which (the CLI's ``--from``); without it, that is an error naming them.
+        """
         wanted = id_or_prefix.strip().lower()
-        exact = self.store.request(wanted)
-        if exact is not None:
-            return exact
-        if len(wanted) < 4:
-            raise InputError(f"no request {id_or_prefix!r} (give at least the first 4 characters of its id)")
-        found = self.store.find_requests(wanted)
+        found = self.store.requests_with_id(wanted)
         if not found:
-            raise InputError(f"no request with an id starting {id_or_prefix!r} (see `bus389 ict pending`)")
-        if len(found) > 1:
-            ids = ", ".join(r.event_id for r in found)
+            if len(wanted) < 4:
+                raise InputError(
+                    f"no request {id_or_prefix!r} (give at least the first 4 characters of its id)"
+                )
+            found = self.store.find_requests(wanted)
+        if requester is not None:
+            found = [r for r in found if r.requester == requester]
+        if not found:
+            sender = f" from {requester}" if requester is not None else ""
+            raise InputError(
+                f"no request{sender} with an id starting {id_or_prefix!r} (see `bus389 ict pending`)"
+            )
+        if len({r.event_id for r in found}) > 1:
+            ids = ", ".join(dict.fromkeys(r.event_id for r in found))
             raise InputError(f"{id_or_prefix!r} matches several requests ({ids}): give more characters")
+        if len(found) > 1:
+            senders = ", ".join(r.requester for r in found)
+            raise InputError(
+                f"request {found[0].event_id} was sent by several agencies ({senders}): "
+                "say which with --from AGENCY"
+            )
         return found[0]
 
     # --- receiving --------------------------------------------------------------------------------------
@@ -198,7 +217,7 @@ class Decider:
         with self.store.transaction():
             row = RequestRow.received(request, origin=origin, received_at=now)
             if not self.store.insert_request(row):
-                stored = self.store.request(request.event_id)
+                stored = self.store.request(request.key)
                 return Ingested(request.event_id, True, stored.state if stored else row.state, None)
             screened = screen_targets(
                 domains=request.domains,
@@ -209,10 +228,10 @@ class Decider:
             )
             for position, target in enumerate(screened.accepted):
                 self.store.insert_target(
-                    row.event_id, position, target.kind.value, target.value, TargetState.ACCEPTED, now
+                    row.key, position, target.kind.value, target.value, TargetState.ACCEPTED, now
                 )
             for position, refusal in enumerate(screened.refused):
-                self.store.insert_refusal(row.event_id, position, refusal.item, refusal.reason)
+                self.store.insert_refusal(row.key, position, refusal.item, refusal.reason)
 
             problem = self._request_problem(request, screened, now)
             if problem is not None:
@@ -221,7 +240,7 @@ class Decider:
             if request.action == "UNBLOCK":
                 if request.requester in self.auto_approve or self._withdraws_own(row):
                     outcome = self._apply_unblock(row, actor=AUTO_ACTOR, note=None, now=now)
-                    return Ingested(row.event_id, False, self._state(row.event_id), outcome)
+                    return Ingested(row.event_id, False, self._state(row.key), outcome)
                 return Ingested(row.event_id, False, RequestState.PENDING, None)
             if request.requester in self.auto_approve:
                 note = f"approved automatically: {request.requester} is an auto-approved sender"
@@ -229,8 +248,8 @@ class Decider:
                 return Ingested(row.event_id, False, RequestState.APPROVED, outcome)
             return Ingested(row.event_id, False, RequestState.PENDING, None)
 
-    def _state(self, request_id: str) -> str:
-        stored = self.store.request(request_id)
+    def _state(self, request: RequestKey) -> str:
+        stored = self.store.request(request)
         return stored.state if stored else RequestState.PENDING
 
     @staticmethod
@@ -248,11 +267,16 @@ class Decider:
 
     # --- the operator ---------------------------------------------------------------------------------
 
-    def approve(self, id_or_prefix: str, *, actor: str, note: str | None = None) -> tuple[RequestRow, str]:
-        """Approve a pending request (block, or for an UNBLOCK request, lift); returns it and the outcome."""
+    def approve(
+        self, id_or_prefix: str, *, actor: str, note: str | None = None, requester: str | None = None
+    ) -> tuple[RequestRow, str]:
+        """Approve a pending request (block, or for an UNBLOCK request, lift); returns it and the outcome.
+
+        ``requester`` picks the request when several agencies sent one under the id (see :meth:`resolve`).
+        """
         now = self.clock()
         with self.store.transaction():
-            row = self._pending(id_or_prefix, "approve")
+            row = self._pending(id_or_prefix, "approve", requester)
             if row.expires_at is not None and row.expires_at <= now:
                 raise InputError(
                     f"request {row.event_id} expired at {_iso(row.expires_at)}; "
@@ -262,20 +286,22 @@ class Decider:
                 outcome = self._apply_unblock(row, actor=actor, note=note, now=now)
             else:
                 outcome = self._approve_block(row, actor=actor, note=note, now=now)
-            return self.store.request(row.event_id) or row, outcome
+            return self.store.request(row.key) or row, outcome
 
-    def reject(self, id_or_prefix: str, *, actor: str, reason: str) -> RequestRow:
+    def reject(
+        self, id_or_prefix: str, *, actor: str, reason: str, requester: str | None = None
+    ) -> RequestRow:
         """Reject a pending request with the operator's reason (sent to the requester)."""
         if not reason.strip():
             raise InputError("a rejection needs a reason (--reason): the requester is told it")
         now = self.clock()
         with self.store.transaction():
-            row = self._pending(id_or_prefix, "reject")
+            row = self._pending(id_or_prefix, "reject", requester)
             self._reject(row, actor=actor, note=reason.strip(), now=now)
-            return self.store.request(row.event_id) or row
+            return self.store.request(row.key) or row
 
-    def _pending(self, id_or_prefix: str, verb: str) -> RequestRow:
-        row = self.resolve(id_or_prefix)
+    def _pending(self, id_or_prefix: str, verb: str, requester: str | None) -> RequestRow:
+        row = self.resolve(id_or_prefix, requester)
         if row.state != RequestState.PENDING:
             raise InputError(
                 f"cannot {verb} request {row.event_id}: it is {row.state}"
@@ -291,11 +317,11 @@ class Decider:
         done: list[str] = []
         with self.store.transaction():
             for row in self.store.due_to_expire(now):
-                targets = self.store.targets(row.event_id)
+                targets = self.store.targets(row.key)
                 lifted = [t.value for t in targets if t.state == TargetState.BLOCKED]
                 was_pending = row.state == RequestState.PENDING
                 self.store.set_targets_state(
-                    row.event_id, (TargetState.BLOCKED, TargetState.ACCEPTED), TargetState.EXPIRED, now
+                    row.key, (TargetState.BLOCKED, TargetState.ACCEPTED), TargetState.EXPIRED, now
                 )
                 seq = self.store.bump_blocklist_seq() if lifted else self.store.counter("blocklist_seq")
                 assert row.expires_at is not None  # noqa: S101 - selected on it
@@ -304,7 +330,7 @@ class Decider:
                 else:
                     note = f"block lapsed at {_iso(row.expires_at)} (expires_at) and was lifted"
                 self.store.set_request_state(
-                    row.event_id, RequestState.EXPIRED, decided_at=now, decided_by=EXPIRY_ACTOR, note=note
+                    row.key, RequestState.EXPIRED, decided_at=now, decided_by=EXPIRY_ACTOR, note=note
                 )
                 self._result(
                     row,
@@ -324,10 +350,10 @@ class Decider:
     # --- the decisions themselves (inside a transaction) ----------------------------------------------
 
     def _approve_block(self, row: RequestRow, *, actor: str, note: str | None, now: int) -> str:
-        self.store.set_targets_state(row.event_id, (TargetState.ACCEPTED,), TargetState.BLOCKED, now)
-        targets = self.store.targets(row.event_id)
+        self.store.set_targets_state(row.key, (TargetState.ACCEPTED,), TargetState.BLOCKED, now)
+        targets = self.store.targets(row.key)
         blocked = [t.value for t in targets if t.state == TargetState.BLOCKED]
-        refusals = self.store.refusals(row.event_id)
+        refusals = self.store.refusals(row.key)
         seq = self.store.bump_blocklist_seq()
         outcome = Outcome.PARTIAL if refusals else Outcome.BLOCKED
         parts = []
@@ -339,7 +365,7 @@ class Decider:
             parts.append(note)
         full_note = ". ".join(parts) or None
         self.store.set_request_state(
-            row.event_id, RequestState.APPROVED, decided_at=now, decided_by=actor, note=note
+            row.key, RequestState.APPROVED, decided_at=now, decided_by=actor, note=note
         )
         self._result(
             row,
@@ -356,9 +382,9 @@ class Decider:
         return outcome
 
     def _reject(self, row: RequestRow, *, actor: str, note: str, now: int) -> None:
-        self.store.set_targets_state(row.event_id, (TargetState.ACCEPTED,), TargetState.REJECTED, now)
+        self.store.set_targets_state(row.key, (TargetState.ACCEPTED,), TargetState.REJECTED, now)
         self.store.set_request_state(
-            row.event_id, RequestState.REJECTED, decided_at=now, decided_by=actor, note=note
+            row.key, RequestState.REJECTED, decided_at=now, decided_by=actor, note=note
         )
         self._result(
             row,
@@ -375,46 +401,46 @@ class Decider:
 
     def _withdraws_own(self, row: RequestRow) -> bool:
         """True when every block the UNBLOCK request would lift was asked for by its own sender."""
-        for target in self.store.targets(row.event_id):
+        for target in self.store.targets(row.key):
             for blocking in self.store.blocking_targets(target.kind, target.value):
-                owner = self.store.request(blocking.request_id)
+                owner = self.store.request(blocking.request_key)
                 if owner is None or owner.requester != row.requester:
                     return False
         return True
 
     def _apply_unblock(self, row: RequestRow, *, actor: str, note: str | None, now: int) -> str:
-        targets = self.store.targets(row.event_id)
-        lifted_by_request: dict[str, list[TargetRow]] = {}
+        targets = self.store.targets(row.key)
+        lifted_by_request: dict[RequestKey, list[TargetRow]] = {}
         lifted_values: list[str] = []
         for target in targets:
             blocking = self.store.blocking_targets(target.kind, target.value)
             for b in blocking:
                 self.store.set_target_state(
-                    b.request_id, b.kind, b.value, TargetState.LIFTED, now, lifted_by=row.event_id
+                    b.request_key, b.kind, b.value, TargetState.LIFTED, now, lifted_by=row.event_id
                 )
-                lifted_by_request.setdefault(b.request_id, []).append(b)
+                lifted_by_request.setdefault(b.request_key, []).append(b)
             if blocking:
                 lifted_values.append(target.value)
-        self.store.set_targets_state(row.event_id, (TargetState.ACCEPTED,), TargetState.DONE, now)
+        self.store.set_targets_state(row.key, (TargetState.ACCEPTED,), TargetState.DONE, now)
         seq = self.store.bump_blocklist_seq() if lifted_values else self.store.counter("blocklist_seq")
         source = f"unblock request {row.event_id} from {row.requester} ({row.legal_basis})"
-        for request_id, lifted in sorted(lifted_by_request.items()):
-            blocked_row = self.store.request(request_id)
+        for blocked, lifted in sorted(lifted_by_request.items()):
+            blocked_row = self.store.request(blocked)
             if blocked_row is None:  # pragma: no cover - targets reference requests
                 continue
-            remaining = [t for t in self.store.targets(request_id) if t.state == TargetState.BLOCKED]
+            remaining = [t for t in self.store.targets(blocked) if t.state == TargetState.BLOCKED]
             lifted_here = [t.value for t in lifted]
             lift_note = f"lifted by {source}" + (f": {note}" if note else "")
             if not remaining:
                 self.store.set_request_state(
-                    request_id, RequestState.UNBLOCKED, decided_at=now, decided_by=actor, note=lift_note
+                    blocked, RequestState.UNBLOCKED, decided_at=now, decided_by=actor, note=lift_note
                 )
             self._result(
                 blocked_row,
-                kind=DecisionKind.lifted_by(row.event_id),
+                kind=DecisionKind.lifted_by(row.key),
                 outcome=Outcome.UNBLOCKED,
                 blocked=lifted_here,
-                not_blocked=self._other_items(blocked_row, self.store.targets(request_id), lifted_here),
+                not_blocked=self._other_items(blocked_row, self.store.targets(blocked), lifted_here),
                 note=lift_note,
                 actor=actor,
                 now=now,
@@ -422,21 +448,20 @@ class Decider:
                 notify=True,
             )
         not_lifted = [t.value for t in targets if t.value not in lifted_values]
-        refused = [item for item, _ in self.store.refusals(row.event_id)]
+        refused = [item for item, _ in self.store.refusals(row.key)]
         parts = []
         if not_lifted:
             parts.append("not blocked, nothing to lift: " + ", ".join(not_lifted))
         if refused:
             parts.append(
-                "refused: "
-                + "; ".join(f"{item} ({reason})" for item, reason in self.store.refusals(row.event_id))
+                "refused: " + "; ".join(f"{item} ({reason})" for item, reason in self.store.refusals(row.key))
             )
         if note:
             parts.append(note)
         full_note = ". ".join(parts) or None
         if lifted_values:
             self.store.set_request_state(
-                row.event_id, RequestState.APPROVED, decided_at=now, decided_by=actor, note=note
+                row.key, RequestState.APPROVED, decided_at=now, decided_by=actor, note=note
             )
             self._result(
                 row,
@@ -459,7 +484,7 @@ class Decider:
     ) -> list[str]:
         acted = set(acted_on)
         others = [t.value for t in targets if t.value not in acted]
-        return [*others, *(item for item, _ in self.store.refusals(row.event_id))]
+        return [*others, *(item for item, _ in self.store.refusals(row.key))]
 
     def _result(
         self,
@@ -475,7 +500,7 @@ class Decider:
         needs_seq: int,
         notify: bool,
     ) -> None:
-        if not self.store.insert_decision(row.event_id, kind, outcome, now, actor, note):
+        if not self.store.insert_decision(row.key, kind, outcome, now, actor, note):
             return
         built = build_result(
             row,

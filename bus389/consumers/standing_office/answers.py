@@ -3,7 +3,9 @@
 A ``domain_block_request`` is answered by a ``domain_block_result`` in reply to it (its time is the
 result's ``decided_at``); a ``case_referral`` by a ``case_outcome`` of its case (``case_ref``) or in reply
 to it; any other request by any event in reply to it, or a ``case_referral``/``case_outcome`` of its
-case. Answers that came after the as-of instant do not count (see :mod:`.report`).
+case. Answers that came after the as-of instant do not count (see :mod:`.report`). An answer names an
+id: it answers the id's first sender's event (:attr:`~.store.StoredEvent.owns_id`), never another
+sender's event under the same id.
 """
 
 from __future__ import annotations
@@ -47,21 +49,18 @@ class Answers:
     def _time(event: StoredEvent) -> datetime:
         return result_time(event) if event.event_type == "domain_block_result" else event.occurred_at
 
+    def _in_reply(self, request: StoredEvent) -> list[StoredEvent]:
+        return self.by_reply.get(request.event_id, []) if request.owns_id else []
+
     def block_results(self, request: StoredEvent) -> list[StoredEvent]:
-        found = [e for e in self.by_reply.get(request.event_id, []) if e.event_type == "domain_block_result"]
+        found = [e for e in self._in_reply(request) if e.event_type == "domain_block_result"]
         return sorted(found, key=lambda e: (result_time(e), e.event_id))
 
     def case_outcomes(self, referral: StoredEvent) -> list[StoredEvent]:
-        found = {
-            e.event_id: e for e in self.by_reply.get(referral.event_id, []) if e.event_type == "case_outcome"
-        }
+        found = {e.key: e for e in self._in_reply(referral) if e.event_type == "case_outcome"}
         if referral.case_ref:
             found.update(
-                {
-                    e.event_id: e
-                    for e in self.by_case.get(referral.case_ref, [])
-                    if e.event_type == "case_outcome"
-                }
+                {e.key: e for e in self.by_case.get(referral.case_ref, []) if e.event_type == "case_outcome"}
             )
         return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
 
@@ -70,11 +69,11 @@ class Answers:
             return bool(self.block_results(request))
         if request.event_type == "case_referral":
             return bool(self.case_outcomes(request))
-        if any(e.event_id != request.event_id for e in self.by_reply.get(request.event_id, [])):
+        if any(e.key != request.key for e in self._in_reply(request)):
             return True
         if request.case_ref:
             return any(
-                e.event_id != request.event_id and e.event_type in ("case_referral", "case_outcome")
+                e.key != request.key and e.event_type in ("case_referral", "case_outcome")
                 for e in self.by_case.get(request.case_ref, [])
             )
         return False

@@ -34,7 +34,7 @@ from bus389.consumers.standing_office.render import (
 )
 from bus389.consumers.standing_office.report import event_summary, outcome_line
 from bus389.consumers.standing_office.report_model import CaseOutcomeLine
-from bus389.consumers.standing_office.store import StandingOfficeStore, StoredEvent
+from bus389.consumers.standing_office.store import EventKey, StandingOfficeStore, StoredEvent
 from bus389.errors import InputError
 
 __all__ = ["KINDS", "CaseEvent", "CaseReport", "Recipients", "build_case_report", "case_layout"]
@@ -99,17 +99,19 @@ def build_case_report(
     ref = case_ref.strip()
     if not ref:
         raise InputError("--case: give the case reference (meta.case_ref), e.g. QLTT-2021-014")
-    found: dict[str, StoredEvent] = {e.event_id: e for e in store.replies((), [ref])}
+    found: dict[EventKey, StoredEvent] = {e.key: e for e in store.replies((), [ref])}
     if not found:
         raise InputError(
             f"case {ref!r}: the standing office's store holds no event of this case (meta.case_ref)"
         )
     for _ in range(_MAX_HOPS):
-        new = [e for e in store.replies(found, ()) if e.event_id not in found]
+        # Answers name an id: they answer the id's first sender's event, never a later copy's.
+        asked = {e.event_id for e in found.values() if e.owns_id}
+        new = [e for e in store.replies(asked, ()) if e.key not in found]
         if not new:
             break
-        found.update((e.event_id, e) for e in new)
-    events = sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
+        found.update((e.key, e) for e in new)
+    events = sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id, e.source))
     outcomes = tuple(outcome_line(e) for e in events if e.event_type == "case_outcome")
     if kind == "typical" and not outcomes:
         raise InputError(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bus389.consumers.standing_office.store import StandingOfficeStore
+    from bus389.consumers.standing_office.store import EventKey, StandingOfficeStore
 
 __all__ = ["DIRECTIVE_TYPE", "DirectiveStatus", "follow_up", "statuses_in"]
 
@@ -94,9 +94,13 @@ def follow_up(
 def statuses_in(store: StandingOfficeStore, *, now: datetime) -> list[DirectiveStatus]:
     """Every directive the standing office holds, with its answers from the store, oldest first."""
     directives = store.events_of_types_before([DIRECTIVE_TYPE], now + timedelta(days=36500))
-    answers = store.replies([d.event_id for d in directives], [])
-    return follow_up(
-        ((d.event_id, d.source, d.record) for d in directives),
-        ((a.source, a.in_reply_to) for a in answers),
-        now=now,
-    )
+    # An answer names an id: it closes the id's first sender's directive, never another sender's
+    # directive under the same id (that one is shown, unanswered).
+    owners = [d for d in directives if d.owns_id]
+    others = [d for d in directives if not d.owns_id]
+    answers = [(a.source, a.in_reply_to) for a in store.replies([d.event_id for d in owners], [])]
+    statuses: dict[EventKey, DirectiveStatus] = {}
+    for group, given in ((owners, answers), (others, [])):
+        found = follow_up(((d.event_id, d.source, d.record) for d in group), given, now=now)
+        statuses.update(zip((d.key for d in group), found, strict=True))
+    return [statuses[d.key] for d in directives]

@@ -88,9 +88,9 @@ def entity_history(store: StandingOfficeStore, text: str) -> EntityHistory:
         for e, key in found
     )
     sellers: dict[str, None] = {}
-    all_keys = store.keys_of(line.event_id for line in lines)
+    all_keys = store.keys_of((line.event_id, line.agency) for line in lines)
     for line in lines:
-        for key in all_keys.get(line.event_id, []):
+        for key in all_keys.get((line.event_id, line.agency), []):
             if key.kind == "seller":
                 sellers.setdefault(key.label, None)
     return EntityHistory(text.strip(), tuple(keys), lines, tuple(sellers))

@@ -167,7 +167,8 @@ def build_report(
     asking = {"domain_block_request", "case_referral", *deadlines}
     asked = [e for e in in_period if e.event_type in asking] + older_requests
     answers = Answers(
-        store.replies((e.event_id for e in asked), (e.case_ref for e in asked if e.case_ref)), as_of
+        store.replies((e.event_id for e in asked if e.owns_id), (e.case_ref for e in asked if e.case_ref)),
+        as_of,
     )
     first_filed: dict[str, datetime] = {}
     six_monthly = _six_monthly_reports(store, period, generated_at, first_filed)
@@ -337,7 +338,7 @@ def _overdue(
 def _correlate(
     store: StandingOfficeStore, events: list[StoredEvent], period: Period, generated_at: datetime
 ) -> tuple[CorrelationGroup, ...]:
-    keys = store.keys_of(e.event_id for e in events)
+    keys = store.keys_of(e.key for e in events)
     wanted = {(k.kind, k.value) for ks in keys.values() for k in ks if k.kind in CORRELATED_KINDS}
     grouped: dict[tuple[str, str], list[CorrelationReport]] = defaultdict(list)
     for event, key in store.events_with_keys(wanted):

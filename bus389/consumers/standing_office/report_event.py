@@ -44,7 +44,7 @@ def compiled_report_fields(report: SixMonthReport, store: StandingOfficeStore) -
     for member in report.members:
         if not member.six_monthly_reports:
             continue
-        stored = [store.get(event_id) for event_id in member.six_monthly_reports]
+        stored = [store.get(event_id, member.agency.value) for event_id in member.six_monthly_reports]
         latest = max((e for e in stored if e is not None), key=lambda e: e.published_at, default=None)
         if latest is None:
             continue

@@ -121,16 +121,13 @@ class StandingOfficeService:
         keys = extract_keys(CLAIM_TYPE, message.record, ignore_domains=self.store.ignore_domains)
         matches = self.store.events_with_keys((k.kind, k.value) for k in keys)
         # one event per claim (several of its keys may match), oldest first, never the claim itself
+        this = (message.event_id, message.source)
         earlier = list(
-            {
-                e.event_id: e
-                for e, _ in matches
-                if e.event_type == CLAIM_TYPE and e.event_id != message.event_id
-            }.values()
+            {e.key: e for e, _ in matches if e.event_type == CLAIM_TYPE and e.key != this}.values()
         )
-        known = self.store.keys_of([e.event_id for e in earlier])
-        conflicts = find_conflicts(message.source, keys, ((e, known.get(e.event_id, [])) for e in earlier))
-        first_time = self.store.get(message.event_id) is None
+        known = self.store.keys_of([e.key for e in earlier])
+        conflicts = find_conflicts(message.source, keys, ((e, known.get(e.key, [])) for e in earlier))
+        first_time = self.store.get(message.event_id, message.source) is None
         for conflict in conflicts:
             directive = deconflict_directive(message.record, conflict, now=self.clock())
             extra = {"event_id": message.event_id, "event_type": message.event_type, "agency": message.source}

@@ -1,4 +1,4 @@
-"""The standing office's store: every event of its inbox, idempotent by event id, in SQLite or PostgreSQL.
+"""The standing office's store: its inbox's events, keyed by event id and sender, in SQLite or PostgreSQL.
 
 The URL chooses the database (``settings.store.standing_office_url``): ``sqlite:///relative/path``,
 ``sqlite:////absolute/path`` or ``sqlite:///:memory:`` (the default, embedded), or
@@ -7,16 +7,22 @@ written once for both; :class:`_Dialect` only changes the placeholder style.
 
 Tables (prefixed ``so_`` so that a shared PostgreSQL database can hold other services' tables too):
 
-- ``so_events``: one row per event id — the meta columns (times as epoch milliseconds UTC), where the
-  copy was read (topic, partition, offset, schema id), the router's redaction header, every header, and
-  the full record as JSON text (``ensure_ascii=False``: Vietnamese is stored byte for byte as UTF-8,
-  never as ``\\u`` escapes; TEXT and not JSONB so that PostgreSQL keeps it exactly).
+- ``so_events``: one row per (event id, sender) — the meta columns (times as epoch milliseconds UTC),
+  where the copy was read (topic, partition, offset, schema id), the router's redaction header, every
+  header, the full record as JSON text (``ensure_ascii=False``: Vietnamese is stored byte for byte as
+  UTF-8, never as ``\\u`` escapes; TEXT and not JSONB so that PostgreSQL keeps it exactly), and
+  ``sender_rank``: 0 for the first sender stored under this id, 1 for a second, and so on.
 - ``so_event_keys``: the correlation keys of each event (see :mod:`.correlation`).
 - ``so_rejected``: inbox records the service could not use, by (topic, partition, offset), with the
   reason; the service skips them (an agency service cannot write the DLQ).
+- ``so_meta``: ``schema_version`` (:data:`SCHEMA_VERSION`; an older store is migrated in place when
+  opened, in one transaction) and what the service remembers (reports mailed).
 
-Idempotency: inserting an event id that is already stored changes nothing and returns False, so a
-replay after a crash (the service commits offsets only after the insert committed) stores nothing twice.
+Idempotency: inserting an event the same sender already stored under its id changes nothing and returns
+False, so a replay after a crash (the service commits offsets only after the insert committed) stores
+nothing twice. Another sender's event under the same id is a second event beside the first, never over
+it. An id belongs to its first sender, as at the router: a lookup by id alone (:meth:`get`, the answers
+``in_reply_to`` it) finds that sender's event (``sender_rank`` 0).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from bus389.store_url import parse_store_url
 
 __all__ = [
     "REDACTED_HEADER",
+    "SCHEMA_VERSION",
+    "EventKey",
     "RejectedRecord",
     "StandingOfficeStore",
     "StoredEvent",
@@ -53,12 +61,14 @@ __all__ = [
 REDACTED_HEADER = "bus389_redacted"
 """The router's header naming the fields it removed from this copy (comma-separated, empty if none)."""
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = 2
+"""1: events keyed by id alone; 2: by (id, sender), with ``sender_rank``."""
 _CHUNK = 500
 
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS so_events (
-        event_id TEXT PRIMARY KEY,
+
+def _events_table(name: str, *, if_not_exists: str = "") -> str:
+    return f"""CREATE TABLE {if_not_exists}{name} (
+        event_id TEXT NOT NULL,
         event_type TEXT NOT NULL,
         source TEXT NOT NULL,
         occurred_at BIGINT NOT NULL,
@@ -74,19 +84,32 @@ _DDL = (
         redacted TEXT NOT NULL,
         headers TEXT NOT NULL,
         stored_at BIGINT NOT NULL,
-        record TEXT NOT NULL
-    )""",
+        record TEXT NOT NULL,
+        sender_rank INTEGER NOT NULL,
+        PRIMARY KEY (event_id, source)
+    )"""
+
+
+def _keys_table(name: str, events: str, *, if_not_exists: str = "") -> str:
+    return f"""CREATE TABLE {if_not_exists}{name} (
+        event_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        label TEXT NOT NULL,
+        PRIMARY KEY (event_id, source, kind, value),
+        FOREIGN KEY (event_id, source) REFERENCES {events} (event_id, source)
+    )"""
+
+
+_META_DDL = "CREATE TABLE IF NOT EXISTS so_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_DDL = (
+    _events_table("so_events", if_not_exists="IF NOT EXISTS "),
     "CREATE INDEX IF NOT EXISTS so_events_occurred ON so_events (occurred_at)",
     "CREATE INDEX IF NOT EXISTS so_events_type ON so_events (event_type, occurred_at)",
     "CREATE INDEX IF NOT EXISTS so_events_reply ON so_events (in_reply_to)",
     "CREATE INDEX IF NOT EXISTS so_events_case ON so_events (case_ref)",
-    """CREATE TABLE IF NOT EXISTS so_event_keys (
-        event_id TEXT NOT NULL REFERENCES so_events (event_id),
-        kind TEXT NOT NULL,
-        value TEXT NOT NULL,
-        label TEXT NOT NULL,
-        PRIMARY KEY (event_id, kind, value)
-    )""",
+    _keys_table("so_event_keys", "so_events", if_not_exists="IF NOT EXISTS "),
     "CREATE INDEX IF NOT EXISTS so_event_keys_value ON so_event_keys (kind, value)",
     """CREATE TABLE IF NOT EXISTS so_rejected (
         src_topic TEXT NOT NULL,
@@ -98,7 +121,7 @@ _DDL = (
         rejected_at BIGINT NOT NULL,
         PRIMARY KEY (src_topic, src_partition, src_offset)
     )""",
-    "CREATE TABLE IF NOT EXISTS so_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    _META_DDL,
 )
 
 _EVENT_COLUMNS = (
@@ -119,12 +142,35 @@ _EVENT_COLUMNS = (
     "headers",
     "stored_at",
     "record",
+    "sender_rank",
 )
+_V1_COLUMNS = ", ".join(_EVENT_COLUMNS[:-1])
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 → 2: the primary key (event_id) becomes (event_id, source); the keys reference both. Every
+    # event of a version 1 store was the only one of its id: its sender is the id's first (rank 0).
+    2: (
+        _events_table("so_events_v2"),
+        f"INSERT INTO so_events_v2 ({_V1_COLUMNS}, sender_rank) SELECT {_V1_COLUMNS}, 0 FROM so_events",  # noqa: S608
+        _keys_table("so_event_keys_v2", "so_events_v2"),
+        "INSERT INTO so_event_keys_v2 (event_id, source, kind, value, label) "
+        "SELECT k.event_id, e.source, k.kind, k.value, k.label "
+        "FROM so_event_keys k JOIN so_events e ON e.event_id = k.event_id",
+        "DROP TABLE so_event_keys",
+        "DROP TABLE so_events",
+        "ALTER TABLE so_events_v2 RENAME TO so_events",
+        "ALTER TABLE so_event_keys_v2 RENAME TO so_event_keys",
+    ),
+}
+"""The statements that bring a store from the version before each key to it; the indexes follow
+from :data:`_DDL`."""
 _SELECT_EVENTS = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM so_events"  # noqa: S608 (constant columns)
+_ORDER = "occurred_at, event_id, source"
 _SELECT_KEYED = (
     f"SELECT k.kind, k.value, k.label, {', '.join('e.' + c for c in _EVENT_COLUMNS)} "  # noqa: S608
-    "FROM so_event_keys k JOIN so_events e ON e.event_id = k.event_id"
+    "FROM so_event_keys k JOIN so_events e ON e.event_id = k.event_id AND e.source = k.source"
 )
+EventKey = tuple[str, str]
+"""An event's identity in the store: (event id, sender)."""
 
 
 class UnusableEventError(InputError):
@@ -175,7 +221,11 @@ def to_json_text(record: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """One stored event: its meta columns and the record as JSON-decoded data."""
+    """One stored event: its meta columns and the record as JSON-decoded data.
+
+    ``sender_rank`` is 0 for the first sender stored under this id (the id's owner, whose event the
+    answers ``in_reply_to`` it answer), 1 for a second sender's event under the same id, and so on.
+    """
 
     event_id: str
     event_type: str
@@ -194,6 +244,17 @@ class StoredEvent:
     headers: dict[str, str]
     stored_at: datetime
     record_json: str = field(repr=False)
+    sender_rank: int = 0
+
+    @property
+    def key(self) -> EventKey:
+        """(event id, sender): what identifies the event in the store."""
+        return (self.event_id, self.source)
+
+    @property
+    def owns_id(self) -> bool:
+        """Whether this is the id's first sender's event (the one answers to the id refer to)."""
+        return self.sender_rank == 0
 
     @property
     def record(self) -> dict[str, Any]:
@@ -232,6 +293,7 @@ def _event_from_row(row: Sequence[Any]) -> StoredEvent:
         headers=json.loads(row[14]),
         stored_at=from_millis(int(row[15])),
         record_json=row[16],
+        sender_rank=int(row[17]),
     )
 
 
@@ -405,14 +467,42 @@ class StandingOfficeStore:
             pass  # the connection is broken; the original error is what the caller needs
 
     def _create_schema(self) -> None:
-        statements: list[tuple[str, Sequence[Any]]] = [(ddl, ()) for ddl in _DDL]
-        statements.append(
-            (
-                self._dialect.upsert("so_meta", ("name", "value"), ("name",)),
-                ("schema_version", SCHEMA_VERSION),
+        """Create the tables, or migrate an older store in place: one transaction, under a write lock."""
+        sqlite = self._dialect.name == "sqlite"
+        try:
+            cur = self._conn.cursor()
+            if sqlite:
+                # Taken before the version is read: a second process waits here, then finds it current.
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute(_META_DDL)
+            if not sqlite:
+                cur.execute("LOCK TABLE so_meta IN SHARE ROW EXCLUSIVE MODE")
+            cur.execute(self._dialect.sql("SELECT value FROM so_meta WHERE name = ?"), ("schema_version",))
+            found = cur.fetchone()
+            version = int(found[0]) if found else SCHEMA_VERSION
+            if version <= SCHEMA_VERSION:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target]:
+                        cur.execute(statement)
+                for ddl in _DDL:
+                    cur.execute(ddl)
+                cur.execute(
+                    self._dialect.upsert("so_meta", ("name", "value"), ("name",)),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                )
+                self._conn.commit()
+        except self._dialect.errors as exc:
+            self._rollback()
+            raise StoreError(f"the standing office store ({self.dialect}) failed: {exc}") from exc
+        except BaseException:
+            self._rollback()
+            raise
+        if version > SCHEMA_VERSION:
+            self._rollback()
+            raise StoreError(
+                f"the standing office store has schema version {version}, newer than this bus389 "
+                f"knows ({SCHEMA_VERSION}): upgrade bus389"
             )
-        )
-        self._run(statements)
 
     # --- writing --------------------------------------------------------------------------------------
 
@@ -428,6 +518,8 @@ class StandingOfficeStore:
     ) -> bool:
         """Store one event record (Avro-decoded or JSON form) with its keys; False if already stored.
 
+        Already stored: its sender's event under its id is (a replay). Another sender's event under the
+        same id stays as it was; this one is stored beside it, ranked after it (``sender_rank``).
         Durable when it returns (committed). Raises :class:`UnusableEventError` for a record without a
         usable ``meta`` and :class:`~bus389.errors.StoreError` (retriable) when the database fails.
         """
@@ -450,13 +542,21 @@ class StandingOfficeStore:
             stored_at=int(time.time() * 1000),
             record=record_text,
         )
-        insert = self._dialect.insert_ignore("so_events", _EVENT_COLUMNS, ("event_id",))
+        given = _EVENT_COLUMNS[:-1]
+        # The rank is counted in the insert itself: the senders already stored under this id.
+        insert = self._dialect.sql(
+            f"INSERT INTO so_events ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 (constant names)
+            f"VALUES ({', '.join('?' for _ in given)}, (SELECT COUNT(*) FROM so_events WHERE event_id = ?)) "
+            "ON CONFLICT (event_id, source) DO NOTHING"
+        )
         keys = extract_keys(row["event_type"], record, ignore_domains=self._ignore_domains)
         key_sql = self._dialect.insert_ignore(
-            "so_event_keys", ("event_id", "kind", "value", "label"), ("event_id", "kind", "value")
+            "so_event_keys",
+            ("event_id", "source", "kind", "value", "label"),
+            ("event_id", "source", "kind", "value"),
         )
-        statements: list[tuple[str, Sequence[Any]]] = [(insert, [row[c] for c in _EVENT_COLUMNS])]
-        statements += [(key_sql, (row["event_id"], k.kind, k.value, k.label)) for k in keys]
+        statements: list[tuple[str, Sequence[Any]]] = [(insert, [*(row[c] for c in given), row["event_id"]])]
+        statements += [(key_sql, (row["event_id"], row["source"], k.kind, k.value, k.label)) for k in keys]
         # The keys go in the same transaction; when the event was already stored they are no-ops too.
         counts = self._run(statements)
         return counts[0] == 1
@@ -498,17 +598,30 @@ class StandingOfficeStore:
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM so_events")[0][0])
 
-    def get(self, event_id: str) -> StoredEvent | None:
-        rows = self._query(_SELECT_EVENTS + " WHERE event_id = ?", (event_id,))
+    def get(self, event_id: str, source: str | None = None) -> StoredEvent | None:
+        """The event ``source`` sent under ``event_id``; without ``source``, the id's first sender's."""
+        if source is not None:
+            rows = self._query(_SELECT_EVENTS + " WHERE event_id = ? AND source = ?", (event_id, source))
+        else:
+            rows = self._query(
+                _SELECT_EVENTS + " WHERE event_id = ? ORDER BY sender_rank, stored_at, source", (event_id,)
+            )
         return _event_from_row(rows[0]) if rows else None
 
+    def with_id(self, event_id: str) -> list[StoredEvent]:
+        """Every sender's event under ``event_id``, the id's first sender's first."""
+        rows = self._query(
+            _SELECT_EVENTS + " WHERE event_id = ? ORDER BY sender_rank, stored_at, source", (event_id,)
+        )
+        return [_event_from_row(r) for r in rows]
+
     def all_events(self) -> list[StoredEvent]:
-        return [_event_from_row(r) for r in self._query(_SELECT_EVENTS + " ORDER BY occurred_at, event_id")]
+        return [_event_from_row(r) for r in self._query(_SELECT_EVENTS + f" ORDER BY {_ORDER}")]
 
     def events_between(self, start: datetime, end: datetime) -> list[StoredEvent]:
         """Events with ``start <= meta.occurred_at < end``, oldest first."""
         rows = self._query(
-            _SELECT_EVENTS + " WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, event_id",
+            _SELECT_EVENTS + f" WHERE occurred_at >= ? AND occurred_at < ? ORDER BY {_ORDER}",
             (to_millis(start), to_millis(end)),
         )
         return [_event_from_row(r) for r in rows]
@@ -520,36 +633,41 @@ class StandingOfficeStore:
             return []
         marks = ", ".join("?" for _ in types)
         rows = self._query(
-            _SELECT_EVENTS
-            + f" WHERE event_type IN ({marks}) AND occurred_at < ? ORDER BY occurred_at, event_id",
+            _SELECT_EVENTS + f" WHERE event_type IN ({marks}) AND occurred_at < ? ORDER BY {_ORDER}",
             (*types, to_millis(end)),
         )
         return [_event_from_row(r) for r in rows]
 
     def replies(self, event_ids: Iterable[str], case_refs: Iterable[str]) -> list[StoredEvent]:
-        """Events answering any of ``event_ids`` (``meta.in_reply_to``) or sharing one of ``case_refs``."""
-        found: dict[str, StoredEvent] = {}
+        """Events answering any of ``event_ids`` (``meta.in_reply_to``) or sharing one of ``case_refs``.
+
+        An answer names an id, not a sender: it answers the id's first sender's event
+        (:attr:`StoredEvent.owns_id`), as the router delivered it.
+        """
+        found: dict[EventKey, StoredEvent] = {}
         for column, values in (("in_reply_to", sorted(set(event_ids))), ("case_ref", sorted(set(case_refs)))):
             for chunk in _chunks(values):
                 marks = ", ".join("?" for _ in chunk)
                 rows = self._query(_SELECT_EVENTS + f" WHERE {column} IN ({marks})", chunk)
                 for r in rows:
                     event = _event_from_row(r)
-                    found[event.event_id] = event
-        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
+                    found[event.key] = event
+        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id, e.source))
 
-    def keys_of(self, event_ids: Iterable[str]) -> dict[str, list[CorrelationKey]]:
-        """The correlation keys of the given events."""
-        keys: dict[str, list[CorrelationKey]] = {}
-        for chunk in _chunks(sorted(set(event_ids))):
+    def keys_of(self, events: Iterable[EventKey]) -> dict[EventKey, list[CorrelationKey]]:
+        """The correlation keys of the given events (by :attr:`StoredEvent.key`)."""
+        wanted = set(events)
+        keys: dict[EventKey, list[CorrelationKey]] = {}
+        for chunk in _chunks(sorted({event_id for event_id, _ in wanted})):
             marks = ", ".join("?" for _ in chunk)
             rows = self._query(
-                "SELECT event_id, kind, value, label FROM so_event_keys "  # noqa: S608 (placeholders only)
-                f"WHERE event_id IN ({marks}) ORDER BY event_id, kind, value",
+                "SELECT event_id, source, kind, value, label FROM so_event_keys "  # noqa: S608 (placeholders only)
+                f"WHERE event_id IN ({marks}) ORDER BY event_id, source, kind, value",
                 chunk,
             )
-            for event_id, kind, value, label in rows:
-                keys.setdefault(event_id, []).append(CorrelationKey(kind, value, label))
+            for event_id, source, kind, value, label in rows:
+                if (event_id, source) in wanted:
+                    keys.setdefault((event_id, source), []).append(CorrelationKey(kind, value, label))
         return keys
 
     def events_with_keys(self, keys: Iterable[tuple[str, str]]) -> list[tuple[StoredEvent, CorrelationKey]]:
@@ -568,7 +686,9 @@ class StandingOfficeStore:
                     (kind, *chunk),
                 )
                 found += [(_event_from_row(r[3:]), CorrelationKey(r[0], r[1], r[2])) for r in rows]
-        return sorted(found, key=lambda pair: (pair[0].occurred_at, pair[0].event_id, pair[1]))
+        return sorted(
+            found, key=lambda pair: (pair[0].occurred_at, pair[0].event_id, pair[0].source, pair[1])
+        )
 
     def rejected(self) -> list[RejectedRecord]:
         rows = self._query(

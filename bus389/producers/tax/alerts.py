@@ -15,10 +15,12 @@ What a row becomes:
 - **period**: "6 tháng đầu năm 2021", "2021-H1", "Quý 3/2021", "Quý III/2021", "07/2021",
   "Tháng 7 năm 2021", "2021" (or a date, "01/07/2021" or a date cell, whose month is taken) →
   ``2021-H1``, ``2021-Q3``, ``2021-07``, ``2021``.
-- **event id**: ``uuid5(TAX_ALERT_NAMESPACE, "tax_discrepancy|<identity>|<PLATFORM>|<period>")``,
-  where the identity is the tax code, or ``account:`` and the account folded to lower case when the
-  row has no tax code. The same row gives the same id on every run: that is what makes re-publishing
-  a file publish no duplicates.
+- **event id**: HMAC-SHA256, keyed with the tax office's alert-id key
+  (:mod:`~bus389.producers.tax.id_key`), of ``"tax_discrepancy|<identity>|<PLATFORM>|<period>"``, its
+  first 128 bits made a UUID (version 8, RFC 9562), where the identity is the tax code, or ``account:``
+  and the account folded to lower case when the row has no tax code. The same row and key give the
+  same id on every run (that is what makes re-publishing a file publish no duplicates); without the
+  key no other agency can work the id out and publish under it first.
 - **handling marks**: TLP ``AMBER`` (tax information is confidential, Law 38/2019/QH14 art. 99: the
   recipients' own staff, on a need-to-know basis); urgency ``PRIORITY`` when the tax owed reaches
   :data:`TAX_EVASION_CRIME_THRESHOLD_VND`, the amount from which evading tax is a crime (Criminal Code
@@ -30,6 +32,8 @@ cell is removed).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import unicodedata
 import uuid
@@ -46,7 +50,6 @@ __all__ = [
     "ACCEPTED_PLATFORMS",
     "EVENT_TYPE",
     "SENSITIVITY",
-    "TAX_ALERT_NAMESPACE",
     "TAX_EVASION_CRIME_THRESHOLD_VND",
     "AccountRef",
     "Alert",
@@ -64,8 +67,6 @@ __all__ = [
 ]
 
 EVENT_TYPE = "tax_discrepancy"
-TAX_ALERT_NAMESPACE = uuid.UUID("5b6f0c1e-3d38-5c1a-9a57-38902021a389")
-"""Fixed namespace of the alert ids: changing it would re-publish every file ever published."""
 SENSITIVITY = "AMBER"
 TAX_EVASION_CRIME_THRESHOLD_VND = 100_000_000
 """Tax evaded from which the Criminal Code 2015 (art. 200, as amended 2017) makes it a crime."""
@@ -253,10 +254,20 @@ def normalize_period(value: CellValue) -> str:
 # --- ids ---------------------------------------------------------------------------------------------
 
 
-def alert_event_id(tax_code: str | None, account: str, platform: str, period: str) -> str:
-    """The alert's event id: the same seller, platform and period always give the same id."""
+def alert_event_id(key: bytes, tax_code: str | None, account: str, platform: str, period: str) -> str:
+    """The alert's event id: the same key, seller, platform and period always give the same id.
+
+    A UUID (version 8) made of the first 128 bits of HMAC-SHA256(``key``, the canonical string):
+    whoever does not hold ``key`` cannot tell which id a row will have.
+    """
+    if not key:
+        raise ValueError("the alert-id key must not be empty")
     identity = tax_code if tax_code else "account:" + unicodedata.normalize("NFC", account).casefold()
-    return str(uuid.uuid5(TAX_ALERT_NAMESPACE, "|".join((EVENT_TYPE, identity, platform, period))))
+    canonical = "|".join((EVENT_TYPE, identity, platform, period)).encode("utf-8")
+    digest = bytearray(hmac.new(key, canonical, hashlib.sha256).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom (RFC 9562, section 5.8)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122/9562 variant
+    return str(uuid.UUID(bytes=bytes(digest)))
 
 
 # --- rows --------------------------------------------------------------------------------------------
@@ -337,8 +348,10 @@ def _vnd(amount: int) -> str:
     return f"{amount:,} đ".replace(",", ".")
 
 
-def row_to_alert(table: Table, row: Row, *, rates: TaxRates = TaxRates()) -> RowResult:
+def row_to_alert(table: Table, row: Row, *, id_key: bytes, rates: TaxRates = TaxRates()) -> RowResult:
     """Turn one row into an :class:`Alert`, or say why it is :class:`Skipped` or :class:`Rejected`.
+
+    ``id_key`` is the tax office's alert-id key (see :func:`alert_event_id`).
 
     Only what the spreadsheet itself can say is checked here (amounts, platform, period, required
     cells); the event model checks the rest (tax code and phone formats) when the event is built.
@@ -396,5 +409,5 @@ def row_to_alert(table: Table, row: Row, *, rates: TaxRates = TaxRates()) -> Row
         "notes": cell_text(table.cell(row, Column.NOTES)),
     }
     urgency = "PRIORITY" if tax_owed >= TAX_EVASION_CRIME_THRESHOLD_VND else "ROUTINE"
-    event_id = alert_event_id(tax_code, account.account, platform, period)
+    event_id = alert_event_id(id_key, tax_code, account.account, platform, period)
     return Alert(row, event_id, fields, urgency)

@@ -4,7 +4,8 @@ The steps, in order:
 
 1. Read the file (:mod:`bus389.producers.tax.spreadsheet`); a missing column stops everything.
 2. Turn every row into an alert (:mod:`bus389.producers.tax.alerts`) and build its event with
-   :func:`bus389.events.build_event` (derived event id, source ``tax``) and encode it, so that every
+   :func:`bus389.events.build_event` (event id keyed with the tax office's alert-id key,
+   :mod:`~bus389.producers.tax.id_key`; source ``tax``) and encode it, so that every
    rule of the event model is checked before anything is sent. A row is an alert, *skipped* (nothing
    undeclared) or *rejected* (each problem names the row and the column as the file writes it; two
    rows for the same seller, platform and period are rejected too).
@@ -18,7 +19,8 @@ The steps, in order:
    idempotent, ``acks=all``, one transaction per ``settings.kafka.transaction_chunk_events`` alerts;
    the key is the event id.
 
-A dry run stops after step 2: it reports what the file holds and sends, reads and writes nothing.
+A dry run stops after step 2: it reports what the file holds and sends, reads and writes nothing (but
+the alert-id key, created on first use so that the ids it shows are the ones a publish sends).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from bus389.producers.tax.alerts import (
 )
 from bus389.producers.tax.dedup import published_event_ids
 from bus389.producers.tax.headers import Column
+from bus389.producers.tax.id_key import AlertIdKey, load_alert_id_key
 from bus389.producers.tax.spreadsheet import Row, Table, display_cell, read_table
 from bus389.safe_text import csv_cell
 from bus389.settings import Settings
@@ -115,6 +118,8 @@ class AlertsReport:
     """Ids found on the outbox; None when the outbox was not read (dry run, or rejected rows)."""
     published: list[str] = field(default_factory=list)
     rejected_file: Path | None = None
+    created_id_key: Path | None = None
+    """The alert-id key file this run created (the first publish on this machine), else None."""
 
     @property
     def blocked(self) -> bool:
@@ -141,6 +146,11 @@ class AlertsReport:
         ]
         if self.rejected_file is not None:
             lines.append(f"rejected rows written to: {self.rejected_file}")
+        if self.created_id_key is not None:
+            lines.append(
+                f"alert-id key created: {self.created_id_key} (0600; back it up: the alert ids depend on "
+                "it, and with a new key files already published would be published again)"
+            )
         if self.published:
             lines.append(f"topic: {self.topic}")
         return lines
@@ -172,17 +182,26 @@ def _build(table: Table, alert: Alert, now: datetime | None) -> ReadyAlert | Rej
 
 
 def prepare_alerts(
-    settings: Settings, path: Path, *, now: datetime | None = None
+    settings: Settings, path: Path, *, id_key: AlertIdKey, now: datetime | None = None
 ) -> tuple[Table, list[ReadyAlert], list[Skipped], list[Rejected]]:
-    """Read ``path`` and validate every row; nothing is sent. Raises :class:`InputError` for the file."""
+    """Read ``path`` and validate every row, ids keyed with ``id_key``; nothing is sent.
+
+    Raises :class:`InputError` for the file.
+    """
     table = read_table(path, limits=settings.input)
+    return (table, *_prepare_rows(settings, table, id_key, now))
+
+
+def _prepare_rows(
+    settings: Settings, table: Table, id_key: AlertIdKey, now: datetime | None
+) -> tuple[list[ReadyAlert], list[Skipped], list[Rejected]]:
     rates = TaxRates(vat_bp=settings.tax.vat_rate_bp, pit_bp=settings.tax.pit_rate_bp)
     ready: list[ReadyAlert] = []
     skipped: list[Skipped] = []
     rejected: list[Rejected] = []
     first_row_of: dict[str, Row] = {}
     for row in table.rows:
-        result = row_to_alert(table, row, rates=rates)
+        result = row_to_alert(table, row, id_key=id_key.secret, rates=rates)
         if isinstance(result, Skipped):
             skipped.append(result)
             continue
@@ -202,7 +221,7 @@ def prepare_alerts(
             ready.append(built)
         else:
             rejected.append(built)
-    return table, ready, skipped, rejected
+    return ready, skipped, rejected
 
 
 def rejected_path(path: Path) -> Path:
@@ -237,11 +256,15 @@ def publish_alerts(
 
     Returns the report; rejected rows without ``skip_invalid`` are in it with nothing published (the
     caller exits non-zero). Raises :class:`InputError` for an unreadable file or a missing column,
+    :class:`~bus389.errors.ConfigError` when the alert-id key cannot be read or made,
     :class:`~bus389.errors.BrokerError` when the outbox cannot be read and :class:`PublishError` when
     a transaction fails (naming the alerts committed before it, which a re-run will not publish again,
     and those whose commit was not confirmed, which a re-run may safely publish again: same ids).
     """
-    table, ready, skipped, rejected = prepare_alerts(settings, path, now=now)
+    table = read_table(path, limits=settings.input)
+    # After the file is read: a file that cannot be read makes no key.
+    id_key = load_alert_id_key(settings.tax)
+    ready, skipped, rejected = _prepare_rows(settings, table, id_key, now)
     report = AlertsReport(
         source=path,
         topic=settings.topics.outbox(AGENCY),
@@ -251,6 +274,7 @@ def publish_alerts(
         rejected=rejected,
         dry_run=dry_run,
         skip_invalid=skip_invalid,
+        created_id_key=id_key.path if id_key.created else None,
     )
     if dry_run or report.blocked:
         return report

@@ -66,8 +66,8 @@ def pending_page(request: Request, message: str = "") -> Any:
                     "row": row,
                     "received": _iso(row.received_at),
                     "expires": _iso(row.expires_at),
-                    "accepted": [(t.kind, t.value) for t in store.targets(row.event_id)],
-                    "refused": store.refusals(row.event_id),
+                    "accepted": [(t.kind, t.value) for t in store.targets(row.key)],
+                    "refused": store.refusals(row.key),
                 }
             )
         decided = [r for r in store.requests() if r.state != RequestState.PENDING][-20:]
@@ -84,23 +84,32 @@ def pending_page(request: Request, message: str = "") -> Any:
     )
 
 
-def _decide(request: Request, verb: str, request_id: str, text: str, csrf_token: str) -> Any:
+def _decide(request: Request, verb: str, request_id: str, requester: str, text: str, csrf_token: str) -> Any:
     console = console_of(request)
     user = _ict_user(console, request)
     check_csrf(request, csrf_token)
     require(user, role=Role.OPERATOR)
     with _store(console) as store:
         decider = Decider(store, console.settings)
-        # Only a full id from the page: a prefix could name a request the operator did not see.
-        if store.request(request_id.strip().lower()) is None:
+        # Only a full id from the page: a prefix could name a request the operator did not see. The page
+        # sends the requester too: two agencies' requests under one id are two requests.
+        sender = requester.strip() or None
+        found = [
+            r
+            for r in store.requests_with_id(request_id.strip().lower())
+            if sender is None or r.requester == sender
+        ]
+        if not found:
             raise Refused(f"Không có yêu cầu {request_id[:64]!r} trong kho của Sở TT&TT.", status=404)
         actor = f"web:{user.username}"
         try:
             if verb == "approve":
-                row, outcome = decider.approve(request_id, actor=actor, note=text.strip() or None)
+                row, outcome = decider.approve(
+                    request_id, actor=actor, note=text.strip() or None, requester=sender
+                )
                 message = f"Đã duyệt yêu cầu {row.event_id} ({outcome})."
             else:
-                row = decider.reject(request_id, actor=actor, reason=text)
+                row = decider.reject(request_id, actor=actor, reason=text, requester=sender)
                 message = f"Đã từ chối yêu cầu {row.event_id}."
         except InputError as exc:
             log_action(user.username, user.agency.value, f"ict.{verb}", "refused", request_id=request_id)
@@ -114,9 +123,10 @@ def approve(
     request: Request,
     request_id: str,
     note: Annotated[str, Form(max_length=2000)] = "",
+    requester: Annotated[str, Form(max_length=64)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Any:
-    return _decide(request, "approve", request_id, note, csrf_token)
+    return _decide(request, "approve", request_id, requester, note, csrf_token)
 
 
 @router.post("/ict/requests/{request_id}/reject")
@@ -124,9 +134,10 @@ def reject(
     request: Request,
     request_id: str,
     reason: Annotated[str, Form(max_length=2000)] = "",
+    requester: Annotated[str, Form(max_length=64)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Any:
-    return _decide(request, "reject", request_id, reason, csrf_token)
+    return _decide(request, "reject", request_id, requester, reason, csrf_token)
 
 
 @router.get("/ict/blocklist")

@@ -12,7 +12,7 @@ from bus389.consumers.ict.store.migrations import MIGRATIONS
 from bus389.consumers.ict.store.outbox import OutboxRow
 from bus389.consumers.ict.store.rejected import RejectedEventRow
 from bus389.consumers.ict.store.replies import ReplyRow
-from bus389.consumers.ict.store.requests import RequestFields, RequestRow
+from bus389.consumers.ict.store.requests import RequestFields, RequestKey, RequestRow
 from bus389.consumers.ict.store.states import LeadState, RequestState, TargetState
 from bus389.consumers.ict.store.targets import TargetRow
 
@@ -25,6 +25,7 @@ __all__ = [
     "RejectedEventRow",
     "ReplyRow",
     "RequestFields",
+    "RequestKey",
     "RequestRow",
     "RequestState",
     "TargetRow",

@@ -50,25 +50,30 @@ class LeadQueries(StoreConnection):
     """Keep leads once, list and find them, mark them inspected."""
 
     def insert_lead(self, row: LeadRow) -> bool:
-        """Keep a new lead; False (and nothing written) when its event id is already stored."""
+        """Keep a new lead; False (and nothing written) when its sender's lead of that id is kept.
+
+        Another sender's lead under the same id is kept beside it (a lead is (event id, sender)).
+        """
         return self._insert(LEADS.insert(LEADS.values(row)))
 
     def leads(self, state: str | None = None) -> list[LeadRow]:
         """Leads in the order they arrived; only those in ``state`` when given."""
         if state is None:
-            rows = self._read("SELECT * FROM leads ORDER BY received_at, event_id")
+            rows = self._read("SELECT * FROM leads ORDER BY received_at, event_id, rowid")
         else:
-            rows = self._read("SELECT * FROM leads WHERE state = ? ORDER BY received_at, event_id", (state,))
+            rows = self._read(
+                "SELECT * FROM leads WHERE state = ? ORDER BY received_at, event_id, rowid", (state,)
+            )
         return [LEADS.load(r) for r in rows]
 
-    def lead(self, event_id: str) -> LeadRow | None:
-        rows = self._read("SELECT * FROM leads WHERE event_id = ?", (event_id,))
+    def lead(self, event_id: str, sender: str) -> LeadRow | None:
+        rows = self._read("SELECT * FROM leads WHERE event_id = ? AND sender = ?", (event_id, sender))
         return LEADS.load(rows[0]) if rows else None
 
     def find_leads(self, id_prefix: str) -> list[LeadRow]:
         """Leads whose event id starts with ``id_prefix`` (operators type the first characters)."""
         rows = self._read(
-            "SELECT * FROM leads WHERE event_id LIKE ? ESCAPE '\\' ORDER BY received_at LIMIT 10",
+            "SELECT * FROM leads WHERE event_id LIKE ? ESCAPE '\\' ORDER BY received_at, rowid LIMIT 10",
             (like_prefix(id_prefix),),
         )
         return [LEADS.load(r) for r in rows]
@@ -78,9 +83,10 @@ class LeadQueries(StoreConnection):
         return int(rows[0]["n"]) if rows else 0
 
     def set_lead_inspected(
-        self, event_id: str, *, inspected_at: int, inspected_by: str, note: str | None
+        self, event_id: str, sender: str, *, inspected_at: int, inspected_by: str, note: str | None
     ) -> None:
         self._write(
-            "UPDATE leads SET state = ?, inspected_at = ?, inspected_by = ?, note = ? WHERE event_id = ?",
-            (LeadState.INSPECTED, inspected_at, inspected_by, note, event_id),
+            "UPDATE leads SET state = ?, inspected_at = ?, inspected_by = ?, note = ? "
+            "WHERE event_id = ? AND sender = ?",
+            (LeadState.INSPECTED, inspected_at, inspected_by, note, event_id, sender),
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from bus389.consumers.ict.store._columns import BLOB, HEADERS, JSON_OBJECT, Table, stored_as
 from bus389.consumers.ict.store.connection import StoreConnection
-from bus389.consumers.ict.store.requests import RequestRow
+from bus389.consumers.ict.store.requests import RequestKey, RequestRow
 
 __all__ = ["OUTBOX", "OutboxQueries", "OutboxRow"]
 
@@ -90,11 +90,13 @@ class OutboxQueries(StoreConnection):
             )
         return [OUTBOX.load(r) for r in rows]
 
-    def outbox(self, request_id: str | None = None) -> list[OutboxRow]:
-        if request_id is None:
+    def outbox(self, request: RequestKey | None = None) -> list[OutboxRow]:
+        if request is None:
             rows = self._read("SELECT * FROM outbox ORDER BY id")
         else:
-            rows = self._read("SELECT * FROM outbox WHERE request_id = ? ORDER BY id", (request_id,))
+            rows = self._read(
+                "SELECT * FROM outbox WHERE request_id = ? AND requester = ? ORDER BY id", request
+            )
         return [OUTBOX.load(r) for r in rows]
 
     def mark_sent(self, event_id: str, sent_at: int, position: str) -> None:

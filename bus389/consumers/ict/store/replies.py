@@ -35,9 +35,9 @@ class ReplyQueries(StoreConnection):
     """Keep replies once and list them."""
 
     def insert_reply(self, row: ReplyRow) -> bool:
-        """Keep a reply; False (and nothing written) when its event id is already stored."""
+        """Keep a reply; False (and nothing written) when its sender's event of that id is kept."""
         return self._insert(REPLIES.insert(REPLIES.values(row)))
 
     def replies(self) -> list[ReplyRow]:
-        rows = self._read("SELECT * FROM replies ORDER BY received_at, event_id")
+        rows = self._read("SELECT * FROM replies ORDER BY received_at, event_id, rowid")
         return [REPLIES.load(r) for r in rows]

@@ -3,6 +3,8 @@
 :class:`RequestFields` is what a ``domain_block_request`` says; the service reads it from the record
 (:class:`bus389.consumers.ict.decisions.BlockRequest`) and stores it as a :class:`RequestRow`, which adds
 when and where it was received and its decision. The fields are the ``requests`` table's columns.
+A request is identified by its :data:`RequestKey`, (event id, requester): another agency's request under
+the same id is another request.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from bus389.consumers.ict.store._columns import JSON_OBJECT, JSON_TUPLE, Table, 
 from bus389.consumers.ict.store.connection import StoreConnection, like_prefix
 from bus389.consumers.ict.store.states import RequestState
 
-__all__ = ["REQUESTS", "RequestFields", "RequestQueries", "RequestRow"]
+__all__ = ["REQUESTS", "RequestFields", "RequestKey", "RequestQueries", "RequestRow"]
+
+RequestKey = tuple[str, str]
+"""A request's identity in the store: (event id, requester)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,10 @@ class RequestFields:
     occurred_at: int
     published_at: int
     expires_at: int | None
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.event_id, self.requester)
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -85,35 +94,43 @@ class RequestQueries(StoreConnection):
     """Store, decide and find requests."""
 
     def insert_request(self, row: RequestRow) -> bool:
-        """Insert a new request; False (and nothing written) when its event id is already stored."""
+        """Insert a new request; False (and nothing written) when its requester already sent its id."""
         return self._insert(REQUESTS.insert(REQUESTS.values(row)))
 
     def set_request_state(
-        self, event_id: str, state: str, *, decided_at: int, decided_by: str, note: str | None
+        self, key: RequestKey, state: str, *, decided_at: int, decided_by: str, note: str | None
     ) -> None:
         self._write(
-            "UPDATE requests SET state = ?, decided_at = ?, decided_by = ?, note = ? WHERE event_id = ?",
-            (state, decided_at, decided_by, note, event_id),
+            "UPDATE requests SET state = ?, decided_at = ?, decided_by = ?, note = ? "
+            "WHERE event_id = ? AND requester = ?",
+            (state, decided_at, decided_by, note, *key),
         )
 
-    def request(self, event_id: str) -> RequestRow | None:
-        rows = self._read("SELECT * FROM requests WHERE event_id = ?", (event_id,))
+    def request(self, key: RequestKey) -> RequestRow | None:
+        rows = self._read("SELECT * FROM requests WHERE event_id = ? AND requester = ?", key)
         return REQUESTS.load(rows[0]) if rows else None
+
+    def requests_with_id(self, event_id: str) -> list[RequestRow]:
+        """Every requester's request under ``event_id``, in the order they were received (stored)."""
+        rows = self._read(
+            "SELECT * FROM requests WHERE event_id = ? ORDER BY received_at, rowid", (event_id,)
+        )
+        return [REQUESTS.load(r) for r in rows]
 
     def find_requests(self, id_prefix: str) -> list[RequestRow]:
         """Requests whose event id starts with ``id_prefix`` (operators type the first characters)."""
         rows = self._read(
-            "SELECT * FROM requests WHERE event_id LIKE ? ESCAPE '\\' ORDER BY received_at LIMIT 10",
+            "SELECT * FROM requests WHERE event_id LIKE ? ESCAPE '\\' ORDER BY received_at, rowid LIMIT 10",
             (like_prefix(id_prefix),),
         )
         return [REQUESTS.load(r) for r in rows]
 
     def requests(self, state: str | None = None) -> list[RequestRow]:
         if state is None:
-            rows = self._read("SELECT * FROM requests ORDER BY received_at, event_id")
+            rows = self._read("SELECT * FROM requests ORDER BY received_at, event_id, rowid")
         else:
             rows = self._read(
-                "SELECT * FROM requests WHERE state = ? ORDER BY received_at, event_id", (state,)
+                "SELECT * FROM requests WHERE state = ? ORDER BY received_at, event_id, rowid", (state,)
             )
         return [REQUESTS.load(r) for r in rows]
 
