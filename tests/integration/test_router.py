@@ -405,14 +405,17 @@ def test_a_router_the_group_leader_gave_nothing_rejoins(
     with ForgetfulLeader(settings, ident, outboxes) as leader:
         wait_until(lambda: len(leader.assignment()) == 3 * len(outboxes), 60, "the leader to take all")
         with RouterThread(settings) as router:
-            wait_until(lambda: ForgetfulRange.forgot == [2], 60, "the leader to give nothing out")
-            wait_until(lambda: router.service.stats.rejoins == 1, 40, "the router to rejoin")
+            # Deadlines for a loaded 2-core machine, where one rebalance can take a minute; the router may
+            # also give up on an assignment still in progress before the leader's, and rejoin more than once.
+            # ``forgot`` is set only by an assignment of two or more members: the router was in the group.
+            wait_until(lambda: bool(ForgetfulRange.forgot), 180, "the leader to give nothing out")
+            wait_until(lambda: router.service.stats.rejoins >= 1, 180, "the router to rejoin")
             wait_until(
                 lambda: (
                     any(tp.topic == outbox for tp in leader.assignment())
                     and len(leader.assignment()) < 3 * len(outboxes)
                 ),
-                60,
+                180,
                 "the group to settle with both members",
             )
             theirs = {tp.partition for tp in leader.assignment() if tp.topic == outbox}
@@ -421,6 +424,6 @@ def test_a_router_the_group_leader_gave_nothing_rejoins(
             event = suspect_seller(A.CUSTOMS)
             publish(settings, [event], partition=ours[0])
             wait_routed(settings, audit=1)
-            assert router.service.stats.rejoins == 1
+            assert router.service.stats.rejoins >= 1
     got = _who_got(read_inboxes(settings))
     assert got == {str(event.meta.event_id): {A.POLICE, MS, A.TAX}}
