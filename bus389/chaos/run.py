@@ -38,11 +38,11 @@ from bus389.chaos.faults import BrokerFaults, ServiceProcess, bus389_argv
 from bus389.chaos.history import HistoryWriter, RunInfo, read_history
 from bus389.chaos.schedule import Fault, FaultKind, make_schedule
 from bus389.chaos.workload import Workload, WorkloadStats
-from bus389.consumers.router.audit_chain import ChainReport, verify_chains
+from bus389.consumers.router.audit_chain import ChainReport, verify_audit_topic
 from bus389.errors import BusError, LocalKafkaError
 from bus389.localkafka import LocalCluster
 from bus389.settings import Settings, SigningSettings, StoreSettings
-from bus389.signing.registry_topic import first_offsets, issue_signing_key, load_registry, read_to_end
+from bus389.signing.registry_topic import issue_signing_key
 
 __all__ = ["ChaosConfig", "ChaosResult", "run_chaos", "run_settings", "service_env", "summary_line"]
 
@@ -466,12 +466,7 @@ class _Run:
 
     def verify_audit(self) -> ChainReport:
         """``bus389 audit verify`` on this run's audit topic: every link, every signed head."""
-        topic = self.settings.topics.audit
-        report = verify_chains(
-            read_to_end(self.settings, topic),
-            load_registry(self.settings),
-            starts=first_offsets(self.settings, topic),
-        )
+        report = verify_audit_topic(self.settings)
         findings = "; ".join(f.describe() for f in report.findings)
         verdict = "holds" if report.holds else f"is broken: {findings}"
         self.echo(

@@ -40,13 +40,10 @@ def verify(settings: Settings, keys_file: Path | None) -> None:
       bus389 audit verify
       bus389 audit verify --keys keys.json
     """
-    from bus389.consumers.router.audit_chain import verify_chains
+    from bus389.consumers.router.audit_chain import verify_audit_topic
     from bus389.signing.keys import KeyRegistry
-    from bus389.signing.registry_topic import first_offsets, load_registry, read_to_end
 
-    registry = KeyRegistry.load(keys_file) if keys_file is not None else load_registry(settings)
-    topic = settings.topics.audit
-    report = verify_chains(read_to_end(settings, topic), registry, starts=first_offsets(settings, topic))
+    report = verify_audit_topic(settings, KeyRegistry.load(keys_file) if keys_file is not None else None)
     for finding in report.findings:
         click.echo(finding.describe())
     summary = (

@@ -49,6 +49,7 @@ __all__ = [
     "heads_of",
     "printable",
     "link_hash",
+    "verify_audit_topic",
     "verify_chains",
 ]
 
@@ -303,6 +304,20 @@ def verify_chains(
         if finding is not None:
             report.findings.append(finding)
     return report
+
+
+def verify_audit_topic(settings: Settings, registry: KeyRegistry | None = None) -> ChainReport:
+    """:func:`verify_chains` on the whole audit topic of ``settings`` (``bus389 audit verify``, the end of
+    a chaos run), with each partition's first offset so that records deleted from a head show; the key
+    registry is ``registry``, else the one every service reads (``signing.registry_file`` or the topic)."""
+    from bus389.signing.registry_topic import first_offsets, load_registry, read_to_end
+
+    topic = settings.topics.audit
+    return verify_chains(
+        read_to_end(settings, topic),
+        registry if registry is not None else load_registry(settings),
+        starts=first_offsets(settings, topic),
+    )
 
 
 def _check_chain(
