@@ -70,21 +70,25 @@ def test_a_member_the_leader_gave_nothing_rejoins_and_reads_its_share(
         service = threading.Thread(target=serve, daemon=True)
         service.start()
         try:
-            wait_until(lambda: ForgetfulRange.forgot == [2], 60, "the leader to give nothing out")
-            assert group_member_count(settings, group) == 2
+            # Deadlines for a loaded 2-core machine, where one rebalance can take a minute; the service may
+            # also give up on an assignment still in progress before the leader's, and rejoin more than once.
+            # ``forgot`` is set only by an assignment of two or more members: the service was in the group.
+            wait_until(lambda: bool(ForgetfulRange.forgot), 180, "the leader to give nothing out")
             wait_until(
                 lambda: any("no partition assigned for" in r.getMessage() for r in caplog.records),
-                REJOIN_S + 30,
+                180,
                 "the service to rejoin",
             )
-            wait_until(lambda: len(leader.assignment()) in (1, 2), 60, "both members to hold partitions")
+            wait_until(lambda: len(leader.assignment()) in (1, 2), 180, "both members to hold partitions")
+            wait_until(lambda: group_member_count(settings, group) == 2, 180, "the group to have two members")
             ids = put_one_per_partition(settings, topic)
             ours = set(range(settings.kafka.partitions)) - {tp.partition for tp in leader.assignment()}
-            wait_until(lambda: {p for p, _ in handled} == ours, 60, "the service to read its share")
+            wait_until(lambda: {p for p, _ in handled} == ours, 180, "the service to read its share")
         finally:
             stop.set()
             service.join(timeout=60)
     assert not errors, errors
-    assert metrics.REGISTRY.get_sample_value("bus389_group_rejoins_total", {"group": group}) == 1
+    rejoins = metrics.REGISTRY.get_sample_value("bus389_group_rejoins_total", {"group": group})
+    assert rejoins is not None and rejoins >= 1, rejoins
     assert {event_id for _, event_id in handled} <= ids
     assert len(handled) == len(ours), handled
