@@ -3,6 +3,7 @@ with their reasons while good events flow, replies find their original sender, t
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -425,5 +426,41 @@ def test_a_router_the_group_leader_gave_nothing_rejoins(
             publish(settings, [event], partition=ours[0])
             wait_routed(settings, audit=1)
             assert router.service.stats.rejoins >= 1
+    got = _who_got(read_inboxes(settings))
+    assert got == {str(event.meta.event_id): {A.POLICE, MS, A.TAX}}
+
+
+def test_a_router_the_coordinator_dropped_while_it_held_partitions_rejoins(
+    make_settings: Callable[..., Settings], unique_group: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The router's consumer stops heartbeating while it holds every outbox partition (the fault a loaded
+    machine caused: kafka-python 3.0 sent no heartbeat after a join). The coordinator removes the member
+    when its session expires and the consumer, told nothing, keeps its partitions; the router notices at
+    an idle poll after ``kafka.unassigned_rejoin_s``, rejoins with a new consumer, and routes."""
+    ident = unique_group("router")
+    settings = make_settings(
+        kafka=KafkaClientSettings(unassigned_rejoin_s=3.0),
+        router=RouterSettings(group_id=ident, transactional_id=ident, session_timeout_ms=6000),
+    )
+    every_partition = 3 * len(settings.topics.all_outboxes())
+    caplog.set_level(logging.INFO)
+    with RouterThread(settings) as router:
+        member = router.service._member
+        wait_until(
+            lambda: member.consumer is not None and len(member.consumer.assignment()) == every_partition,
+            180,
+            "the router to hold every partition",
+        )
+        silent = member.consumer
+        # The fault, in the library rather than in the code under test: its heartbeat loop ends.
+        silent._coordinator._close_heartbeat()
+        wait_until(lambda: member.consumer is not silent, 180, "the router to replace the dropped member")
+        assert any("no longer lists this member" in r.getMessage() for r in caplog.records), (
+            "the member was replaced for another reason than being dropped"
+        )
+        event = suspect_seller(A.CUSTOMS)
+        publish(settings, [event])
+        wait_routed(settings, audit=1, timeout_s=180)
+        assert router.service.stats.rejoins >= 1
     got = _who_got(read_inboxes(settings))
     assert got == {str(event.meta.event_id): {A.POLICE, MS, A.TAX}}
