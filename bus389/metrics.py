@@ -280,7 +280,8 @@ BUILD_INFO = _gauge(
 )
 GROUP_REJOINS = _counter(
     "bus389_group_rejoins_total",
-    "Times a member of the group, left without partitions by a stuck group, rejoined with a new consumer.",
+    "Times a member of the group rejoined with a new consumer: left without partitions by a stuck group, "
+    "or no longer listed by the coordinator while it held partitions.",
     ("group",),
 )
 CONSUMER_LAG_ERRORS = _counter(

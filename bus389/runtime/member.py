@@ -2,8 +2,8 @@
 
 A member is one kafka-python consumer subscribed to a fixed list of topics. It replaces itself, never
 exits, when the consumer is broken (closed underneath, a poll or commit that keeps failing) or when
-the group left it without partitions (:mod:`bus389.assignment_watch`): the old consumer is closed
-without committing and a new one joins, starting from the group's committed offsets. Replacing
+the group left it without partitions or dropped it (:mod:`bus389.assignment_watch`): the old consumer is
+closed without committing and a new one joins, starting from the group's committed offsets. Replacing
 happens between batches only, when nothing is in flight; the caller decides when (the router after a
 failed transaction, the inbox loop when nothing is pending). A failure to join again is waited out
 with backoff; only an authorization, authentication or configuration error ends the service
@@ -113,7 +113,7 @@ class GroupMember:
             )
 
     def stuck(self) -> str | None:
-        """Why the consumer should be replaced now (left without partitions), or None. Between
+        """Why the consumer should be replaced now (left without partitions, or dropped), or None. Between
         batches only, when nothing read is waiting for its commit."""
         return self.assignment_watch.check(self.consumer)
 
