@@ -28,10 +28,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kafka.errors import GroupIdNotFoundError
 from kafka.structs import MemberState
-
-from bus389.errors import BrokerError
 
 if TYPE_CHECKING:
     from bus389.settings import Settings
@@ -69,26 +66,10 @@ def group_member_count(settings: Settings, group_id: str) -> int | None:
 
 def group_member_ids(settings: Settings, group_id: str) -> list[str] | None:
     """The member ids the group coordinator lists for ``group_id``; None when it cannot say."""
-    from bus389.kafka import kafka_errors, make_admin
+    from bus389.instances import group_members
 
-    try:
-        with kafka_errors(bootstrap=settings.bootstrap):
-            admin = make_admin(settings)
-            try:
-                described = admin.describe_groups([group_id])
-            finally:
-                admin.close()
-    except BrokerError as exc:
-        log.warning("cannot describe group %s: %s", group_id, exc)
-        return None
-    group = described.get(group_id) or {}
-    error = group.get("error")
-    if error and GroupIdNotFoundError.__name__ in error:
-        return []  # no member and no committed offset: the coordinator forgot the group
-    if error:
-        log.warning("cannot describe group %s: %s", group_id, error)
-        return None
-    return [str(member["member_id"]) for member in group.get("members") or ()]
+    members = group_members(settings, group_id)
+    return None if members is None else [member.member_id for member in members]
 
 
 class AssignmentWatch:

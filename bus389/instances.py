@@ -197,6 +197,7 @@ def instances(lock_dir: Path) -> list[Instance]:
 class Member:
     """One member of a consumer group, as the group coordinator lists it."""
 
+    member_id: str
     client_id: str
     host: str
     partitions: int
@@ -233,6 +234,7 @@ def group_members(settings: Settings, group_id: str, *, timeout_ms: int | None =
         partitions = _assigned(assignment)
         members.append(
             Member(
+                member_id=str(member.get("member_id", "")),
                 client_id=str(member.get("client_id", "")),
                 host=str(member.get("client_host", "")).lstrip("/"),
                 partitions=partitions,
